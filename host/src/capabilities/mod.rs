@@ -1,0 +1,50 @@
+//! The host side of each WIT import, one module per capability (Spin's
+//! "factor" idea): what the capability is configured with lives in
+//! [`Capabilities`] (shared by all instances of an experiment), what one
+//! instance did with it lives in [`CallContext`] (stored with the run).
+
+pub mod inference;
+pub mod log;
+pub mod retrieval;
+pub mod tools;
+
+use std::sync::Arc;
+
+use crate::config::GenerationConfig;
+use crate::engine::EngineHandle;
+use crate::store::LlmCall;
+
+pub use tools::{ToolBox, ToolCallRecord};
+
+/// Configured capabilities, shared by every instance of one experiment.
+pub struct Capabilities {
+    /// None for plugins that must not generate (tools).
+    pub engine: Option<EngineHandle>,
+    pub generation: GenerationConfig,
+    pub tools: Arc<ToolBox>,
+}
+
+impl Capabilities {
+    /// No engine, no tools: what a tool component gets.
+    pub fn none() -> Arc<Self> {
+        Arc::new(Self { engine: None, generation: GenerationConfig::default(), tools: Arc::new(ToolBox::default()) })
+    }
+}
+
+/// One instance's view of the capabilities, and the record of its use.
+pub struct CallContext {
+    pub caps: Arc<Capabilities>,
+    /// The example's seed; per-call seeds are derived from it.
+    pub seed: u64,
+    pub calls: Vec<LlmCall>,
+    pub tool_calls: Vec<ToolCallRecord>,
+    pub logs: Vec<String>,
+}
+
+impl CallContext {
+    pub fn new(caps: Arc<Capabilities>, seed: u64) -> Self {
+        Self { caps, seed, calls: Vec::new(), tool_calls: Vec::new(), logs: Vec::new() }
+    }
+}
+
+impl crate::plugins::bindings::types::Host for crate::plugins::State {}

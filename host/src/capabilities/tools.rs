@@ -1,0 +1,79 @@
+//! `forge:plugin/tools`: the tool components granted to a method. Each call
+//! runs the tool in its own sandboxed store; a tool that traps or times out
+//! becomes a `crashed` error for the method, not a failure of the example.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use serde::{Deserialize, Serialize};
+
+use crate::plugins::bindings::tools::{Host, ToolError, ToolInfo};
+use crate::plugins::{CallOutcome, Plugin, PluginHost, Sandbox, State};
+
+/// One configured tool.
+pub struct Tool {
+    pub name: String,
+    pub description: String,
+    pub plugin: Arc<Plugin>,
+    pub sandbox: Sandbox,
+    pub params: String,
+}
+
+/// The tools of an experiment.
+#[derive(Default)]
+pub struct ToolBox {
+    pub host: Option<PluginHost>,
+    pub tools: Vec<Tool>,
+}
+
+/// A tool call, stored with the run.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ToolCallRecord {
+    pub tool: String,
+    pub input: String,
+    pub output: Option<String>,
+    pub error: Option<String>,
+    pub latency_ms: f64,
+}
+
+impl Host for State {
+    async fn available(&mut self) -> wasmtime::Result<Vec<ToolInfo>> {
+        Ok(self
+            .ctx
+            .caps
+            .tools
+            .tools
+            .iter()
+            .map(|t| ToolInfo { name: t.name.clone(), description: t.description.clone() })
+            .collect())
+    }
+
+    async fn call(&mut self, name: String, input: String) -> wasmtime::Result<Result<String, ToolError>> {
+        let started = Instant::now();
+        let caps = self.ctx.caps.clone();
+        let result = match (caps.tools.host.as_ref(), caps.tools.tools.iter().find(|t| t.name == name)) {
+            (Some(host), Some(tool)) => {
+                let seed = crate::capabilities::inference::derive_seed(self.ctx.seed, 1 << 32 | self.ctx.tool_calls.len() as u64);
+                match host.call_tool(tool, &input, seed).await {
+                    CallOutcome::Ok(out) => Ok(out),
+                    CallOutcome::PluginError(e) => Err(ToolError::Failed(e)),
+                    CallOutcome::Failed(f) => Err(ToolError::Crashed(f.to_string())),
+                }
+            }
+            _ => Err(ToolError::UnknownTool(format!(
+                "no tool named {name:?}; granted: {}",
+                caps.tools.tools.iter().map(|t| t.name.as_str()).collect::<Vec<_>>().join(", ")
+            ))),
+        };
+        let elapsed = started.elapsed();
+        self.budget.in_host += elapsed;
+        self.ctx.tool_calls.push(ToolCallRecord {
+            tool: name,
+            input,
+            output: result.as_ref().ok().cloned(),
+            error: result.as_ref().err().map(|e| format!("{e:?}")),
+            latency_ms: elapsed.as_secs_f64() * 1e3,
+        });
+        Ok(result)
+    }
+}

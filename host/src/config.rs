@@ -1,0 +1,468 @@
+//! Experiment configs: the TOML schema and its validation.
+//!
+//! Every error names the file, the line and column, and the field, e.g.
+//! `configs/nq.toml:14:8: dataset.sample: must be at least 1`. Parsing is
+//! two steps: serde turns the text into [`ExperimentConfig`] (type errors,
+//! unknown fields), then [`ExperimentConfig::validate`] checks meaning
+//! (numbers in range, files that exist). Checks that need other rooms
+//! (a plugin exports the right world) report through [`ConfigFile::error_at`].
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+/// A config error with its place.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub struct ConfigError {
+    pub file: PathBuf,
+    pub line: usize,
+    pub column: usize,
+    /// Dotted path of the field, e.g. `metrics[1].plugin`.
+    pub field: String,
+    pub message: String,
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{}:{}:{}: {}: {}",
+            self.file.display(),
+            self.line,
+            self.column,
+            if self.field.is_empty() { "(top level)" } else { &self.field },
+            self.message
+        )
+    }
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExperimentConfig {
+    /// Short name, used in experiment ids.
+    pub name: String,
+    #[serde(default)]
+    pub description: String,
+    /// Seeds everything that is random (sampling of examples, generation).
+    #[serde(default)]
+    pub seed: u64,
+    pub model: ModelConfig,
+    pub dataset: DatasetConfig,
+    pub method: PluginRef,
+    #[serde(default)]
+    pub metrics: Vec<PluginRef>,
+    /// Tool components the method may call by name.
+    #[serde(default)]
+    pub tools: Vec<PluginRef>,
+    #[serde(default)]
+    pub generation: GenerationConfig,
+    #[serde(default)]
+    pub run: RunConfig,
+    #[serde(default)]
+    pub sandbox: SandboxDefaults,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ModelConfig {
+    /// A packaged model alias (`smollm2-135m-instruct`) or a path to a `.gguf` file.
+    pub source: String,
+    /// CPU threads for the forward pass (recorded with the experiment).
+    #[serde(default = "default_threads")]
+    pub threads: usize,
+    /// `q8_0` (default: requantise 4-bit weights to Q8_0 for fast CPU kernels;
+    /// changes numerics slightly, recorded) or `native` (keep the file's types).
+    #[serde(default = "default_weights")]
+    pub weights: String,
+}
+
+fn default_threads() -> usize {
+    2
+}
+fn default_weights() -> String {
+    "q8_0".into()
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DatasetConfig {
+    /// JSONL file, relative to the config file.
+    pub path: String,
+    /// How many examples to draw (seeded); all when absent.
+    pub sample: Option<usize>,
+    /// Seed of the draw; the experiment seed when absent.
+    pub seed: Option<u64>,
+}
+
+/// A plugin, its parameters, its sandbox grants and limits.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PluginRef {
+    /// A name looked up in the plugin directories (`naive` → `naive.wasm`),
+    /// or a path to a `.wasm` component (relative to the config file).
+    pub plugin: String,
+    /// Passed to the plugin as a JSON object.
+    #[serde(default)]
+    pub params: toml::Table,
+    #[serde(default)]
+    pub grants: Grants,
+    #[serde(default)]
+    pub limits: Limits,
+}
+
+/// Capabilities granted to one plugin. Everything is denied by default.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Grants {
+    /// Host directories readable by the plugin, mounted at the same path.
+    #[serde(default)]
+    pub read_dirs: Vec<String>,
+    /// Environment variables copied from the host.
+    #[serde(default)]
+    pub env: Vec<String>,
+    /// `host:port` pairs the plugin may connect to (TCP).
+    #[serde(default)]
+    pub allowed_outbound_hosts: Vec<String>,
+    /// Real wall and monotonic clocks (otherwise they read zero).
+    #[serde(default)]
+    pub clock: bool,
+}
+
+/// Per-call limits; absent fields fall back to `[sandbox]`.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Limits {
+    /// Guest compute time per call, ms (time inside host calls such as
+    /// generation does not count).
+    pub timeout_ms: Option<u64>,
+    pub memory_mb: Option<u64>,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SandboxDefaults {
+    #[serde(default = "default_timeout_ms")]
+    pub timeout_ms: u64,
+    #[serde(default = "default_memory_mb")]
+    pub memory_mb: u64,
+}
+
+impl Default for SandboxDefaults {
+    fn default() -> Self {
+        Self { timeout_ms: default_timeout_ms(), memory_mb: default_memory_mb() }
+    }
+}
+
+fn default_timeout_ms() -> u64 {
+    10_000
+}
+fn default_memory_mb() -> u64 {
+    256
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GenerationConfig {
+    #[serde(default = "default_max_tokens")]
+    pub max_tokens: u32,
+    #[serde(default)]
+    pub temperature: f32,
+    #[serde(default = "default_top_p")]
+    pub top_p: f32,
+    #[serde(default)]
+    pub stop: Vec<String>,
+}
+
+impl Default for GenerationConfig {
+    fn default() -> Self {
+        Self { max_tokens: default_max_tokens(), temperature: 0.0, top_p: default_top_p(), stop: vec![] }
+    }
+}
+
+fn default_max_tokens() -> u32 {
+    64
+}
+fn default_top_p() -> f32 {
+    1.0
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RunConfig {
+    /// Examples in flight at once.
+    #[serde(default = "default_concurrency")]
+    pub concurrency: usize,
+}
+
+impl Default for RunConfig {
+    fn default() -> Self {
+        Self { concurrency: default_concurrency() }
+    }
+}
+
+fn default_concurrency() -> usize {
+    1
+}
+
+/// A config file as read from disk: its text, its path and the parsed value.
+#[derive(Clone, Debug)]
+pub struct ConfigFile {
+    pub path: PathBuf,
+    pub text: String,
+    pub config: ExperimentConfig,
+}
+
+impl ConfigFile {
+    pub fn load(path: &Path) -> anyhow::Result<Self> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| anyhow::anyhow!("cannot read config {}: {e}", path.display()))?;
+        Ok(Self::parse(path, &text)?)
+    }
+
+    /// Parses and validates `text` (read from `path`).
+    pub fn parse(path: &Path, text: &str) -> Result<Self, ConfigError> {
+        let de = toml::de::Deserializer::parse(text).map_err(|e| toml_error(path, text, &e, ""))?;
+        let config: ExperimentConfig = serde_path_to_error::deserialize(de).map_err(|e| {
+            let field = e.path().to_string();
+            let field = if field == "." { String::new() } else { field };
+            toml_error(path, text, e.inner(), &field)
+        })?;
+        let file = Self { path: path.to_path_buf(), text: text.to_string(), config };
+        file.validate()?;
+        Ok(file)
+    }
+
+    /// Resolves a path written in the config relative to the config file.
+    pub fn resolve(&self, p: &str) -> PathBuf {
+        let p = Path::new(p);
+        if p.is_absolute() {
+            p.to_path_buf()
+        } else {
+            self.path.parent().unwrap_or(Path::new(".")).join(p)
+        }
+    }
+
+    /// An error at `field` (dotted path, `metrics[1].plugin`), located in the text.
+    pub fn error_at(&self, field: &str, message: impl Into<String>) -> ConfigError {
+        let (line, column) = locate(&self.text, field).unwrap_or((1, 1));
+        ConfigError { file: self.path.clone(), line, column, field: field.into(), message: message.into() }
+    }
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        let c = &self.config;
+        let bad = |field: &str, msg: &str| Err(self.error_at(field, msg));
+        if c.name.trim().is_empty() || !c.name.chars().all(|ch| ch.is_ascii_alphanumeric() || "-_.".contains(ch)) {
+            return bad("name", "must be non-empty letters, digits, '-', '_' or '.'");
+        }
+        if c.model.threads == 0 {
+            return bad("model.threads", "must be at least 1");
+        }
+        if !matches!(c.model.weights.as_str(), "q8_0" | "native") {
+            return bad("model.weights", "must be \"q8_0\" or \"native\"");
+        }
+        let data = self.resolve(&c.dataset.path);
+        if !data.is_file() {
+            return Err(self.error_at("dataset.path", format!("dataset file not found: {}", data.display())));
+        }
+        if c.dataset.sample == Some(0) {
+            return bad("dataset.sample", "must be at least 1");
+        }
+        let g = &c.generation;
+        if g.max_tokens == 0 {
+            return bad("generation.max_tokens", "must be at least 1");
+        }
+        if !(g.temperature.is_finite() && (0.0..=5.0).contains(&g.temperature)) {
+            return bad("generation.temperature", "must be between 0 and 5");
+        }
+        if !(g.top_p > 0.0 && g.top_p <= 1.0) {
+            return bad("generation.top_p", "must be in (0, 1]");
+        }
+        if c.run.concurrency == 0 || c.run.concurrency > 256 {
+            return bad("run.concurrency", "must be between 1 and 256");
+        }
+        if c.sandbox.timeout_ms == 0 {
+            return bad("sandbox.timeout_ms", "must be at least 1");
+        }
+        if c.sandbox.memory_mb == 0 {
+            return bad("sandbox.memory_mb", "must be at least 1");
+        }
+        if c.metrics.is_empty() {
+            return bad("metrics", "list at least one metric plugin ([[metrics]] plugin = \"f1\")");
+        }
+        for (field, p) in self.plugin_refs() {
+            if p.plugin.trim().is_empty() {
+                return bad(&format!("{field}.plugin"), "must name a plugin");
+            }
+            if p.limits.timeout_ms == Some(0) {
+                return bad(&format!("{field}.limits.timeout_ms"), "must be at least 1");
+            }
+            if p.limits.memory_mb == Some(0) {
+                return bad(&format!("{field}.limits.memory_mb"), "must be at least 1");
+            }
+            for (i, hp) in p.grants.allowed_outbound_hosts.iter().enumerate() {
+                if hp.rsplit_once(':').and_then(|(_, port)| port.parse::<u16>().ok()).is_none() {
+                    return bad(&format!("{field}.grants.allowed_outbound_hosts[{i}]"), "must be host:port");
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Every plugin reference with its field path, method first.
+    pub fn plugin_refs(&self) -> Vec<(String, &PluginRef)> {
+        let c = &self.config;
+        let mut out = vec![("method".to_string(), &c.method)];
+        out.extend(c.metrics.iter().enumerate().map(|(i, m)| (format!("metrics[{i}]"), m)));
+        out.extend(c.tools.iter().enumerate().map(|(i, t)| (format!("tools[{i}]"), t)));
+        out
+    }
+}
+
+impl PluginRef {
+    pub fn params_json(&self) -> String {
+        serde_json::to_string(&self.params).expect("toml table serialises to JSON")
+    }
+}
+
+fn toml_error(path: &Path, text: &str, e: &toml::de::Error, field: &str) -> ConfigError {
+    let (line, column) = match e.span() {
+        Some(span) => line_col(text, span.start),
+        None => locate(text, field).unwrap_or((1, 1)),
+    };
+    ConfigError {
+        file: path.to_path_buf(),
+        line,
+        column,
+        field: field.to_string(),
+        message: e.message().trim().to_string(),
+    }
+}
+
+fn line_col(text: &str, offset: usize) -> (usize, usize) {
+    let before = &text[..offset.min(text.len())];
+    let line = before.matches('\n').count() + 1;
+    let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+    (line, column)
+}
+
+/// Finds where `field` (e.g. `metrics[1].plugin`) is written in the TOML text.
+/// Falls back to the nearest enclosing field that exists.
+fn locate(text: &str, field: &str) -> Option<(usize, usize)> {
+    use toml::de::{DeTable, DeValue};
+    let doc = DeTable::parse(text).ok()?;
+    let mut parts: Vec<(String, Option<usize>)> = Vec::new();
+    for seg in field.split('.').filter(|s| !s.is_empty()) {
+        match seg.split_once('[') {
+            Some((name, rest)) => {
+                let idx = rest.trim_end_matches(']').parse().ok();
+                parts.push((name.to_string(), idx));
+            }
+            None => parts.push((seg.to_string(), None)),
+        }
+    }
+    let mut table = doc.get_ref();
+    let mut best = None;
+    for (i, (name, idx)) in parts.iter().enumerate() {
+        let (key, value) = table.iter().find(|(k, _)| k.get_ref().as_ref() == name.as_str())?;
+        best = Some(key.span().start);
+        let mut value = value;
+        if let Some(idx) = idx {
+            match value.get_ref() {
+                DeValue::Array(items) => match items.get(*idx) {
+                    Some(item) => {
+                        value = item;
+                        best = Some(item.span().start);
+                    }
+                    None => break,
+                },
+                _ => break,
+            }
+        }
+        if i + 1 == parts.len() {
+            break;
+        }
+        match value.get_ref() {
+            DeValue::Table(t) => table = t,
+            _ => break,
+        }
+    }
+    best.map(|off| line_col(text, off))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn write_cfg(dir: &Path, body: &str) -> PathBuf {
+        std::fs::write(dir.join("data.jsonl"), "{}\n").unwrap();
+        let p = dir.join("exp.toml");
+        std::fs::write(&p, body).unwrap();
+        p
+    }
+
+    const GOOD: &str = r#"name = "t"
+[model]
+source = "smollm2-135m-instruct"
+[dataset]
+path = "data.jsonl"
+sample = 5
+[method]
+plugin = "naive"
+[[metrics]]
+plugin = "f1"
+"#;
+
+    #[test]
+    fn a_good_config_parses_with_defaults() {
+        let d = tempfile::tempdir().unwrap();
+        let f = ConfigFile::load(&write_cfg(d.path(), GOOD)).unwrap();
+        assert_eq!(f.config.run.concurrency, 1);
+        assert_eq!(f.config.generation.max_tokens, 64);
+        assert_eq!(f.config.method.params_json(), "{}");
+    }
+
+    fn err(body: &str) -> ConfigError {
+        let d = tempfile::tempdir().unwrap();
+        let p = write_cfg(d.path(), body);
+        let text = std::fs::read_to_string(&p).unwrap();
+        ConfigFile::parse(&p, &text).unwrap_err()
+    }
+
+    #[test]
+    fn a_bad_number_names_line_and_field() {
+        let e = err(&GOOD.replace("sample = 5", "sample = \"five\""));
+        assert_eq!((e.line, e.field.as_str()), (6, "dataset.sample"), "{e}");
+        let e = err(&GOOD.replace("sample = 5", "sample = 0"));
+        assert_eq!((e.line, e.field.as_str()), (6, "dataset.sample"), "{e}");
+        assert!(e.to_string().contains("exp.toml:6:"), "{e}");
+    }
+
+    #[test]
+    fn a_missing_dataset_names_the_path() {
+        let e = err(&GOOD.replace("data.jsonl", "nope.jsonl"));
+        assert_eq!((e.line, e.field.as_str()), (5, "dataset.path"), "{e}");
+        assert!(e.message.contains("nope.jsonl"), "{e}");
+    }
+
+    #[test]
+    fn an_unknown_field_is_refused() {
+        let e = err(&GOOD.replace("sample = 5", "sample = 5\nsampel = 3"));
+        assert_eq!(e.line, 7, "{e}");
+        assert!(e.message.contains("sampel"), "{e}");
+    }
+
+    #[test]
+    fn errors_in_arrays_of_tables_point_at_the_entry() {
+        let body = format!("{GOOD}[[metrics]]\nplugin = \"em\"\nlimits = {{ timeout_ms = 0 }}\n");
+        let e = err(&body);
+        assert_eq!(e.field, "metrics[1].limits.timeout_ms", "{e}");
+        assert_eq!(e.line, 13, "{e}");
+    }
+
+    #[test]
+    fn a_temperature_out_of_range_is_refused() {
+        let e = err(&format!("{GOOD}[generation]\ntemperature = -1.0\n"));
+        assert_eq!((e.line, e.field.as_str()), (13, "generation.temperature"), "{e}");
+    }
+}

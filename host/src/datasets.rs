@@ -1,0 +1,184 @@
+//! QA datasets in JSONL (`{"id", "question", "answers", "context"?, "title"?, "meta"?}`),
+//! read with line-numbered errors, and seeded sampling.
+
+use std::path::{Path, PathBuf};
+
+use rand::SeedableRng;
+use rand::rngs::StdRng;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+/// One row of a QA dataset.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Example {
+    pub id: String,
+    pub question: String,
+    pub answers: Vec<String>,
+    #[serde(default)]
+    pub context: Option<String>,
+    #[serde(default)]
+    pub title: Option<String>,
+    /// Everything else on the row, kept for plugins.
+    #[serde(default)]
+    pub meta: serde_json::Value,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum DatasetError {
+    #[error("cannot read dataset {path}: {source}")]
+    Io { path: PathBuf, source: std::io::Error },
+    #[error("{path}:{line}: {field}: {message}")]
+    Row { path: PathBuf, line: usize, field: String, message: String },
+    #[error("{path}: duplicate id {id:?} on lines {first} and {second}")]
+    DuplicateId { path: PathBuf, id: String, first: usize, second: usize },
+    #[error("{path}: no examples")]
+    Empty { path: PathBuf },
+}
+
+/// A dataset file in memory.
+#[derive(Clone, Debug)]
+pub struct Dataset {
+    pub path: PathBuf,
+    /// sha256 of the file's bytes, recorded with experiments.
+    pub sha256: String,
+    pub examples: Vec<Example>,
+}
+
+impl Dataset {
+    pub fn load(path: &Path) -> Result<Self, DatasetError> {
+        let bytes = std::fs::read(path).map_err(|source| DatasetError::Io { path: path.into(), source })?;
+        let sha256 = hex::encode(Sha256::digest(&bytes));
+        let text = String::from_utf8_lossy(&bytes);
+        let mut examples = Vec::new();
+        let mut seen = std::collections::HashMap::new();
+        for (i, line) in text.lines().enumerate() {
+            let lineno = i + 1;
+            if line.trim().is_empty() {
+                continue;
+            }
+            let row = |field: &str, message: String| DatasetError::Row {
+                path: path.into(),
+                line: lineno,
+                field: field.into(),
+                message,
+            };
+            let value: serde_json::Value =
+                serde_json::from_str(line).map_err(|e| row("(json)", format!("not valid JSON: {e}")))?;
+            let ex = parse_row(&value).map_err(|(field, msg)| row(field, msg))?;
+            if let Some(first) = seen.insert(ex.id.clone(), lineno) {
+                return Err(DatasetError::DuplicateId { path: path.into(), id: ex.id, first, second: lineno });
+            }
+            examples.push(ex);
+        }
+        if examples.is_empty() {
+            return Err(DatasetError::Empty { path: path.into() });
+        }
+        Ok(Self { path: path.into(), sha256, examples })
+    }
+
+    /// The indices of a seeded sample of `n` examples, in file order, so the
+    /// same (file, n, seed) always gives the same examples.
+    pub fn sample_indices(&self, n: Option<usize>, seed: u64) -> Vec<usize> {
+        let total = self.examples.len();
+        match n {
+            Some(n) if n < total => {
+                let mut rng = StdRng::seed_from_u64(seed);
+                let mut idx = rand::seq::index::sample(&mut rng, total, n).into_vec();
+                idx.sort_unstable();
+                idx
+            }
+            _ => (0..total).collect(),
+        }
+    }
+}
+
+fn parse_row(v: &serde_json::Value) -> Result<Example, (&'static str, String)> {
+    let obj = v.as_object().ok_or(("(row)", "expected a JSON object".to_string()))?;
+    let string = |field: &'static str| -> Result<String, (&'static str, String)> {
+        match obj.get(field) {
+            Some(serde_json::Value::String(s)) => Ok(s.clone()),
+            Some(serde_json::Value::Number(n)) if field == "id" => Ok(n.to_string()),
+            Some(other) => Err((field, format!("expected a string, found {other}"))),
+            None => Err((field, "missing".to_string())),
+        }
+    };
+    let opt_string = |field: &'static str| -> Result<Option<String>, (&'static str, String)> {
+        match obj.get(field) {
+            None | Some(serde_json::Value::Null) => Ok(None),
+            Some(serde_json::Value::String(s)) => Ok(Some(s.clone())),
+            Some(other) => Err((field, format!("expected a string or null, found {other}"))),
+        }
+    };
+    let answers = match obj.get("answers") {
+        Some(serde_json::Value::Array(items)) => items
+            .iter()
+            .map(|a| match a {
+                serde_json::Value::String(s) => Ok(s.clone()),
+                serde_json::Value::Number(n) => Ok(n.to_string()),
+                other => Err(("answers", format!("expected strings, found {other}"))),
+            })
+            .collect::<Result<Vec<_>, _>>()?,
+        Some(serde_json::Value::String(s)) => vec![s.clone()],
+        Some(other) => return Err(("answers", format!("expected a list of strings, found {other}"))),
+        None => return Err(("answers", "missing".to_string())),
+    };
+    Ok(Example {
+        id: string("id")?,
+        question: string("question")?,
+        answers,
+        context: opt_string("context")?,
+        title: opt_string("title")?,
+        meta: obj.get("meta").cloned().unwrap_or(serde_json::Value::Null),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn write(body: &str) -> (tempfile::TempDir, PathBuf) {
+        let d = tempfile::tempdir().unwrap();
+        let p = d.path().join("d.jsonl");
+        std::fs::write(&p, body).unwrap();
+        (d, p)
+    }
+
+    #[test]
+    fn reads_rows_and_skips_blank_lines() {
+        let (_d, p) = write(
+            "{\"id\":\"a\",\"question\":\"q?\",\"answers\":[\"x\",\"y\"],\"context\":null}\n\n{\"id\":2,\"question\":\"r\",\"answers\":\"z\"}\n",
+        );
+        let d = Dataset::load(&p).unwrap();
+        assert_eq!(d.examples.len(), 2);
+        assert_eq!(d.examples[1].id, "2");
+        assert_eq!(d.examples[1].answers, vec!["z"]);
+        assert_eq!(d.sha256.len(), 64);
+    }
+
+    #[test]
+    fn errors_name_file_line_and_field() {
+        let (_d, p) = write("{\"id\":\"a\",\"question\":\"q\",\"answers\":[]}\n{\"id\":\"b\",\"answers\":[]}\n");
+        let e = Dataset::load(&p).unwrap_err().to_string();
+        assert!(e.ends_with("d.jsonl:2: question: missing"), "{e}");
+        let (_d, p) = write("{\"id\":\"a\",\"question\":\"q\",\"answers\":[1, {}]}\n");
+        let e = Dataset::load(&p).unwrap_err().to_string();
+        assert!(e.contains("d.jsonl:1: answers: expected strings"), "{e}");
+        let (_d, p) = write("{\"id\":\"a\",\"question\":\"q\",\"answers\":[]}\nnot json\n");
+        assert!(Dataset::load(&p).unwrap_err().to_string().contains("d.jsonl:2: (json)"));
+        let (_d, p) = write("{\"id\":\"a\",\"question\":\"q\",\"answers\":[]}\n{\"id\":\"a\",\"question\":\"q\",\"answers\":[]}\n");
+        assert!(Dataset::load(&p).unwrap_err().to_string().contains("lines 1 and 2"));
+    }
+
+    #[test]
+    fn sampling_is_seeded_sorted_and_stable() {
+        let body: String = (0..50).map(|i| format!("{{\"id\":\"{i}\",\"question\":\"q\",\"answers\":[]}}\n")).collect();
+        let (_d, p) = write(&body);
+        let d = Dataset::load(&p).unwrap();
+        let a = d.sample_indices(Some(10), 7);
+        assert_eq!(a, d.sample_indices(Some(10), 7));
+        assert_ne!(a, d.sample_indices(Some(10), 8));
+        assert!(a.windows(2).all(|w| w[0] < w[1]));
+        assert_eq!(d.sample_indices(Some(100), 7).len(), 50);
+        assert_eq!(d.sample_indices(None, 7).len(), 50);
+    }
+}

@@ -1,0 +1,20 @@
+//! forge-host: runs LLM experiments with sandboxed WebAssembly plugins.
+//!
+//! The path of one experiment: [`config`] → [`plan`] → [`runner`] (method and
+//! metric components through [`plugins`], host capabilities in
+//! [`capabilities`], the model in [`engine`]) → [`store`] → [`stats`] /
+//! [`report`]. See ARCHITECTURE.md.
+
+pub mod capabilities;
+pub mod cli;
+pub mod config;
+pub mod datasets;
+pub mod engine;
+pub mod plan;
+pub mod plugins;
+pub mod progress;
+pub mod report;
+pub mod runner;
+pub mod stats;
+pub mod store;
+pub mod watch;

@@ -1,0 +1,261 @@
+//! Turning a config into concrete, hashed work: plugins found and loaded,
+//! dataset read and sampled, model loaded, score names known.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use anyhow::Context;
+use sha2::{Digest, Sha256};
+
+use crate::capabilities::tools::Tool;
+use crate::capabilities::{Capabilities, ToolBox};
+use crate::config::{ConfigError, ConfigFile, PluginRef};
+use crate::datasets::Dataset;
+use crate::engine::candle_backend::{CandleBackend, CandleOptions};
+use crate::engine::llama::WeightFormat;
+use crate::engine::{EngineHandle, model_source};
+use crate::plugins::{LoadError, Plugin, PluginHost, Sandbox, World};
+use crate::store::PluginRecord;
+
+/// Where things live on disk.
+#[derive(Clone, Debug)]
+pub struct Paths {
+    /// Store and caches (`--home`, `FORGE_HOME`, default `.forge`).
+    pub home: PathBuf,
+    /// Searched in order for `<name>.wasm`.
+    pub plugin_dirs: Vec<PathBuf>,
+    /// Packaged models.
+    pub models_dir: PathBuf,
+}
+
+impl Paths {
+    /// Defaults that work from a checkout: plugins in `target/plugins`, models
+    /// in `models/`, found relative to the binary (target/<profile>/forge-host)
+    /// as well as to the current directory.
+    pub fn discover(home: Option<PathBuf>, extra_plugin_dirs: Vec<PathBuf>) -> Self {
+        let exe_root = std::env::current_exe().ok().and_then(|e| e.parent()?.parent()?.parent().map(Path::to_path_buf));
+        let home = home
+            .or_else(|| std::env::var_os("FORGE_HOME").map(PathBuf::from))
+            .unwrap_or_else(|| PathBuf::from(".forge"));
+        let mut plugin_dirs = extra_plugin_dirs;
+        if let Some(p) = std::env::var_os("FORGE_PLUGIN_PATH") {
+            plugin_dirs.extend(std::env::split_paths(&p));
+        }
+        plugin_dirs.push(PathBuf::from("target/plugins"));
+        if let Some(root) = &exe_root {
+            plugin_dirs.push(root.join("target/plugins"));
+        }
+        let models_dir = std::env::var_os("FORGE_MODELS_DIR").map(PathBuf::from).unwrap_or_else(|| {
+            let local = PathBuf::from("models");
+            match &exe_root {
+                Some(root) if !local.is_dir() => root.join("models"),
+                _ => local,
+            }
+        });
+        Self { home, plugin_dirs, models_dir }
+    }
+
+    pub fn store(&self) -> PathBuf {
+        self.home.join("forge.redb")
+    }
+
+    pub fn component_cache(&self) -> PathBuf {
+        self.home.join("cache/components")
+    }
+}
+
+/// A plugin of the experiment with its sandbox and params.
+pub struct Bound {
+    pub plugin: Arc<Plugin>,
+    pub sandbox: Sandbox,
+    pub params: String,
+    pub field: String,
+}
+
+/// Everything needed to run examples.
+pub struct Plan {
+    pub config: ConfigFile,
+    pub dataset: Dataset,
+    /// Dataset indices of the examples, in run order.
+    pub indices: Vec<usize>,
+    pub host: PluginHost,
+    pub method: Bound,
+    pub metrics: Vec<Bound>,
+    pub caps: Arc<Capabilities>,
+    pub engine: EngineHandle,
+    pub score_names: Vec<String>,
+    pub plan_sha256: String,
+    pub config_sha256: String,
+}
+
+impl Plan {
+    /// Loads everything a config names. `limit` caps the number of examples
+    /// (after the seeded sample), e.g. for a quick look.
+    pub async fn load(config_path: &Path, paths: &Paths, limit: Option<usize>) -> anyhow::Result<Plan> {
+        let config = ConfigFile::load(config_path)?;
+        let host = PluginHost::new(Some(paths.component_cache())).context("starting the component host")?;
+        let c = &config.config;
+
+        let method = bind(&config, &host, paths, "method", &c.method, World::Method)?;
+        let metrics = c
+            .metrics
+            .iter()
+            .enumerate()
+            .map(|(i, m)| bind(&config, &host, paths, &format!("metrics[{i}]"), m, World::Metric))
+            .collect::<Result<Vec<_>, _>>()?;
+        let mut tools = Vec::new();
+        for (i, t) in c.tools.iter().enumerate() {
+            let b = bind(&config, &host, paths, &format!("tools[{i}]"), t, World::Tool)?;
+            let description = host
+                .describe_tool(&b.plugin, &b.sandbox)
+                .await
+                .map_err(|f| config.error_at(&format!("tools[{i}].plugin"), format!("describe failed: {f}")))?;
+            tools.push(Tool {
+                name: b.plugin.name.clone(),
+                description,
+                plugin: b.plugin,
+                sandbox: b.sandbox,
+                params: b.params,
+            });
+        }
+
+        let dataset = Dataset::load(&config.resolve(&c.dataset.path))?;
+        let mut indices = dataset.sample_indices(c.dataset.sample, c.dataset.seed.unwrap_or(c.seed));
+        if let Some(limit) = limit {
+            indices.truncate(limit);
+        }
+
+        let mut score_names = Vec::new();
+        for m in &metrics {
+            let names = host
+                .score_names(&m.plugin, &m.sandbox, &m.params)
+                .await
+                .map_err(|f| config.error_at(&format!("{}.plugin", m.field), format!("metric failed to list its scores: {f}")))?;
+            for n in names {
+                if score_names.contains(&n) {
+                    return Err(config.error_at(&format!("{}.plugin", m.field), format!("score {n:?} is produced twice")).into());
+                }
+                score_names.push(n);
+            }
+        }
+
+        // A path to a model file is relative to the config; aliases are not.
+        let source = if c.model.source.ends_with(".gguf") {
+            config.resolve(&c.model.source).display().to_string()
+        } else {
+            c.model.source.clone()
+        };
+        let resolved = model_source::resolve(&source, &paths.models_dir)
+            .map_err(|e| config.error_at("model.source", e.to_string()))?;
+        let weights = if c.model.weights == "native" { WeightFormat::AsFile } else { WeightFormat::Q8_0 };
+        let backend = tokio::task::spawn_blocking({
+            let threads = c.model.threads;
+            move || CandleBackend::load(&resolved, CandleOptions { threads, weights })
+        })
+        .await?
+        .context("loading the model")?;
+        let engine = EngineHandle::spawn(Box::new(backend));
+
+        let caps = Arc::new(Capabilities {
+            engine: Some(engine.clone()),
+            generation: c.generation.clone(),
+            tools: Arc::new(ToolBox { host: Some(host.clone()), tools }),
+        });
+
+        let config_sha256 = hex::encode(Sha256::digest(config.text.as_bytes()));
+        let mut h = Sha256::new();
+        h.update(config_sha256.as_bytes());
+        h.update(engine.info().sha256.as_bytes());
+        h.update(engine.info().weights.as_bytes());
+        h.update(dataset.sha256.as_bytes());
+        for b in std::iter::once(&method).chain(&metrics) {
+            h.update(b.plugin.sha256.as_bytes());
+        }
+        for t in &caps.tools.tools {
+            h.update(t.plugin.sha256.as_bytes());
+        }
+        h.update(format!("{indices:?}").as_bytes());
+        let plan_sha256 = hex::encode(h.finalize());
+
+        Ok(Plan {
+            config,
+            dataset,
+            indices,
+            host,
+            method,
+            metrics,
+            caps,
+            engine,
+            score_names,
+            plan_sha256,
+            config_sha256,
+        })
+    }
+
+    /// Reloads the method from its file (hot reload); keeps everything else.
+    pub fn reload_method(&mut self) -> Result<(), LoadError> {
+        let plugin = self.host.load_as(&self.method.plugin.path, World::Method)?;
+        self.method.plugin = Arc::new(plugin);
+        Ok(())
+    }
+
+    pub fn plugin_records(&self) -> Vec<PluginRecord> {
+        let rec = |role: &str, b: &Bound| PluginRecord {
+            role: role.into(),
+            name: b.plugin.name.clone(),
+            path: b.plugin.path.display().to_string(),
+            sha256: b.plugin.sha256.clone(),
+            contract: format!("{}@{}", crate::plugins::contract::PACKAGE, b.plugin.contract.version),
+            params: serde_json::from_str(&b.params).unwrap_or_default(),
+        };
+        let mut out = vec![rec("method", &self.method)];
+        out.extend(self.metrics.iter().map(|m| rec("metric", m)));
+        out.extend(self.caps.tools.tools.iter().map(|t| PluginRecord {
+            role: "tool".into(),
+            name: t.name.clone(),
+            path: t.plugin.path.display().to_string(),
+            sha256: t.plugin.sha256.clone(),
+            contract: format!("{}@{}", crate::plugins::contract::PACKAGE, t.plugin.contract.version),
+            params: serde_json::from_str(&t.params).unwrap_or_default(),
+        }));
+        out
+    }
+}
+
+/// Finds, loads and checks one plugin named in the config.
+fn bind(
+    config: &ConfigFile,
+    host: &PluginHost,
+    paths: &Paths,
+    field: &str,
+    r: &PluginRef,
+    world: World,
+) -> Result<Bound, ConfigError> {
+    let at = format!("{field}.plugin");
+    let path = find_plugin(config, paths, &r.plugin).ok_or_else(|| {
+        config.error_at(
+            &at,
+            format!(
+                "unknown {world} plugin {:?}: no {}.wasm in {}",
+                r.plugin,
+                r.plugin,
+                paths.plugin_dirs.iter().map(|d| d.display().to_string()).collect::<Vec<_>>().join(", ")
+            ),
+        )
+    })?;
+    let plugin = host.load_as(&path, world).map_err(|e| config.error_at(&at, e.to_string()))?;
+    Ok(Bound {
+        plugin: Arc::new(plugin),
+        sandbox: Sandbox::new(&r.grants, &r.limits, &config.config.sandbox),
+        params: r.params_json(),
+        field: field.into(),
+    })
+}
+
+fn find_plugin(config: &ConfigFile, paths: &Paths, name: &str) -> Option<PathBuf> {
+    if name.ends_with(".wasm") || name.contains('/') {
+        let p = config.resolve(name);
+        return p.is_file().then_some(p);
+    }
+    paths.plugin_dirs.iter().map(|d| d.join(format!("{name}.wasm"))).find(|p| p.is_file())
+}

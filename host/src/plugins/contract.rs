@@ -1,0 +1,174 @@
+//! Which contract a component speaks, read from its type before it is
+//! instantiated, and whether this host accepts it (policy in wit/README.md).
+
+use std::fmt;
+
+use serde::Serialize;
+use wasmtime::Engine;
+use wasmtime::component::Component;
+
+pub const PACKAGE: &str = "forge:plugin";
+
+/// The contract version this host implements.
+pub const HOST_VERSION: Version = Version { major: 0, minor: 1, patch: 0 };
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+pub struct Version {
+    pub major: u64,
+    pub minor: u64,
+    pub patch: u64,
+}
+
+impl Version {
+    pub fn parse(s: &str) -> Option<Self> {
+        let mut it = s.split('.').map(|p| p.parse::<u64>().ok());
+        let v = Self { major: it.next()??, minor: it.next()??, patch: it.next()?? };
+        it.next().is_none().then_some(v)
+    }
+
+    /// Semver for WIT packages: same major (and same minor while major is 0),
+    /// and not newer than the host (a newer guest may import what we lack).
+    pub fn accepted_by(self, host: Version) -> bool {
+        self.major == host.major && (host.major != 0 || self.minor == host.minor) && self <= host
+    }
+}
+
+impl fmt::Display for Version {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}.{}.{}", self.major, self.minor, self.patch)
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum World {
+    Method,
+    Metric,
+    Tool,
+}
+
+impl World {
+    pub const ALL: [World; 3] = [World::Method, World::Metric, World::Tool];
+
+    /// The interface a component of this world exports.
+    pub fn export(self) -> &'static str {
+        match self {
+            World::Method => "solver",
+            World::Metric => "scorer",
+            World::Tool => "tool-provider",
+        }
+    }
+}
+
+impl fmt::Display for World {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            World::Method => "method",
+            World::Metric => "metric",
+            World::Tool => "tool",
+        })
+    }
+}
+
+/// What a component declares about itself.
+#[derive(Clone, Debug, Serialize)]
+pub struct Contract {
+    pub world: World,
+    pub version: Version,
+    pub exports: Vec<String>,
+    pub imports: Vec<String>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ContractError {
+    #[error(
+        "not a forge plugin: it exports none of {PACKAGE}/{{solver,scorer,tool-provider}} (its exports: {})",
+        list(.exports)
+    )]
+    NotAPlugin { exports: Vec<String> },
+    #[error(
+        "plugin targets contract {PACKAGE}@{plugin}, but this host speaks {PACKAGE}@{host}; {}",
+        if plugin > host { "upgrade forge-host or rebuild the plugin against the older contract" } else { "rebuild the plugin against the current contract" }
+    )]
+    Incompatible { plugin: Version, host: Version },
+    #[error("plugin imports {import}, which this host does not provide")]
+    UnknownImport { import: String },
+    #[error("expected a {expected} plugin, but this component is a {found} (exports {export})")]
+    WrongWorld { expected: World, found: World, export: String },
+}
+
+fn list(xs: &[String]) -> String {
+    if xs.is_empty() { "nothing".into() } else { xs.join(", ") }
+}
+
+/// Reads world and version from the component's exports and checks its
+/// imports, without instantiating anything.
+pub fn read(engine: &Engine, component: &Component) -> Result<Contract, ContractError> {
+    let ty = component.component_type();
+    let exports: Vec<String> = ty.exports(engine).map(|(n, _)| n.to_string()).collect();
+    let imports: Vec<String> = ty.imports(engine).map(|(n, _)| n.to_string()).collect();
+    let mut found = None;
+    for name in &exports {
+        if let Some((world, version)) = parse_forge_name(name).and_then(|(iface, v)| {
+            World::ALL.into_iter().find(|w| w.export() == iface).map(|w| (w, v))
+        }) {
+            found = Some((world, version));
+        }
+    }
+    let (world, version) = found.ok_or_else(|| ContractError::NotAPlugin { exports: exports.clone() })?;
+    if !version.accepted_by(HOST_VERSION) {
+        return Err(ContractError::Incompatible { plugin: version, host: HOST_VERSION });
+    }
+    for import in &imports {
+        if let Some((iface, v)) = parse_forge_name(import) {
+            if !v.accepted_by(HOST_VERSION) {
+                return Err(ContractError::Incompatible { plugin: v, host: HOST_VERSION });
+            }
+            if !["types", "inference", "retrieval", "tools", "log"].contains(&iface) {
+                return Err(ContractError::UnknownImport { import: import.clone() });
+            }
+        }
+    }
+    Ok(Contract { world, version, exports, imports })
+}
+
+/// `forge:plugin/solver@0.1.0` → (`solver`, 0.1.0).
+fn parse_forge_name(name: &str) -> Option<(&str, Version)> {
+    let rest = name.strip_prefix(PACKAGE)?.strip_prefix('/')?;
+    let (iface, version) = rest.split_once('@')?;
+    Some((iface, Version::parse(version)?))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn version_policy() {
+        let host = Version { major: 0, minor: 1, patch: 2 };
+        let v = |s| Version::parse(s).unwrap();
+        assert!(v("0.1.0").accepted_by(host));
+        assert!(v("0.1.2").accepted_by(host));
+        assert!(!v("0.1.3").accepted_by(host), "newer patch may import what the host lacks");
+        assert!(!v("0.2.0").accepted_by(host));
+        assert!(!v("1.1.0").accepted_by(host));
+        let host1 = Version { major: 1, minor: 3, patch: 0 };
+        assert!(v("1.0.4").accepted_by(host1));
+        assert!(!v("2.0.0").accepted_by(host1));
+        assert!(Version::parse("0.1").is_none() && Version::parse("0.1.0.0").is_none());
+    }
+
+    #[test]
+    fn parses_interface_names() {
+        assert_eq!(parse_forge_name("forge:plugin/solver@0.1.0"), Some(("solver", Version::parse("0.1.0").unwrap())));
+        assert_eq!(parse_forge_name("wasi:cli/environment@0.2.0"), None);
+        assert_eq!(parse_forge_name("forge:plugin/solver"), None);
+    }
+
+    #[test]
+    fn incompatible_message_names_both_versions() {
+        let e = ContractError::Incompatible { plugin: Version::parse("0.2.0").unwrap(), host: HOST_VERSION };
+        let s = e.to_string();
+        assert!(s.contains("forge:plugin@0.2.0") && s.contains("forge:plugin@0.1.0"), "{s}");
+    }
+}

@@ -1,0 +1,155 @@
+//! The per-instance sandbox: what a guest may touch (WASI built from the
+//! config's deny-by-default grants), how much memory it may take, and how
+//! long it may compute.
+
+use std::net::{SocketAddr, ToSocketAddrs};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use wasi_rand::SeedableRng;
+use wasmtime::component::ResourceTable;
+use wasmtime::{StoreLimits, StoreLimitsBuilder};
+use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
+use wasmtime_wasi::{FsPerms, WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
+
+use crate::capabilities::CallContext;
+use crate::config::{Grants, Limits, SandboxDefaults};
+
+/// Limits and grants for one plugin, resolved from the config.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Sandbox {
+    pub grants: Grants,
+    /// Guest compute time per call (host calls excluded).
+    pub timeout: Duration,
+    pub memory_bytes: usize,
+}
+
+impl Sandbox {
+    pub fn new(grants: &Grants, limits: &Limits, defaults: &SandboxDefaults) -> Self {
+        Self {
+            grants: grants.clone(),
+            timeout: Duration::from_millis(limits.timeout_ms.unwrap_or(defaults.timeout_ms)),
+            memory_bytes: (limits.memory_mb.unwrap_or(defaults.memory_mb) as usize).saturating_mul(1 << 20),
+        }
+    }
+
+    /// WASI for one instance: nothing unless granted. Randomness is seeded so
+    /// guests (and their hash maps) behave the same on every run.
+    fn wasi(&self, seed: u64, stderr: MemoryOutputPipe) -> anyhow::Result<WasiCtx> {
+        let mut b = WasiCtxBuilder::new();
+        b.stderr(stderr);
+        b.secure_random(wasi_rand::rngs::StdRng::seed_from_u64(seed));
+        b.insecure_random(wasi_rand::rngs::StdRng::seed_from_u64(seed ^ 0x9e37_79b9_7f4a_7c15));
+        b.insecure_random_seed(u128::from(seed));
+        for dir in &self.grants.read_dirs {
+            b.preopened_dir(dir, dir, FsPerms::ReadOnly)
+                .map_err(|e| anyhow::anyhow!("granting read access to {dir}: {e}"))?;
+        }
+        for key in &self.grants.env {
+            if let Ok(v) = std::env::var(key) {
+                b.env(key, v);
+            }
+        }
+        if !self.grants.clock {
+            b.wall_clock(FrozenClock);
+            b.monotonic_clock(FrozenClock);
+        }
+        if !self.grants.allowed_outbound_hosts.is_empty() {
+            let allowed: Arc<Vec<SocketAddr>> = Arc::new(
+                self.grants.allowed_outbound_hosts.iter().filter_map(|h| h.to_socket_addrs().ok()).flatten().collect(),
+            );
+            b.allow_tcp(true);
+            b.allow_ip_name_lookup(true);
+            // Checked on every connect, as Spin does with allowed_outbound_hosts.
+            b.socket_addr_check(move |addr, _use| {
+                let ok = allowed.contains(&addr);
+                if !ok {
+                    tracing::warn!(%addr, "plugin connection denied");
+                }
+                Box::pin(async move { ok })
+            });
+        }
+        Ok(b.build())
+    }
+
+    pub fn state(&self, seed: u64, ctx: CallContext) -> anyhow::Result<State> {
+        let stderr = MemoryOutputPipe::new(64 * 1024);
+        Ok(State {
+            wasi: self.wasi(seed, stderr.clone())?,
+            table: ResourceTable::new(),
+            limits: StoreLimitsBuilder::new()
+                .memory_size(self.memory_bytes)
+                .instances(64)
+                .trap_on_grow_failure(true)
+                .build(),
+            budget: GuestBudget { started: Instant::now(), in_host: Duration::ZERO, limit: self.timeout },
+            stderr,
+            ctx,
+        })
+    }
+}
+
+/// Clocks for guests without the clock grant: time stands still.
+struct FrozenClock;
+
+impl wasmtime_wasi::HostWallClock for FrozenClock {
+    fn resolution(&self) -> Duration {
+        Duration::from_secs(1)
+    }
+    fn now(&self) -> Duration {
+        Duration::ZERO
+    }
+}
+
+impl wasmtime_wasi::HostMonotonicClock for FrozenClock {
+    fn resolution(&self) -> u64 {
+        1_000_000_000
+    }
+    fn now(&self) -> u64 {
+        0
+    }
+}
+
+/// Guest compute time of the current call: wall time minus time spent in
+/// host calls (a long generation must not count against the plugin).
+#[derive(Debug)]
+pub struct GuestBudget {
+    pub started: Instant,
+    pub in_host: Duration,
+    pub limit: Duration,
+}
+
+impl GuestBudget {
+    pub fn restart(&mut self) {
+        self.started = Instant::now();
+        self.in_host = Duration::ZERO;
+    }
+
+    pub fn exhausted(&self) -> bool {
+        self.started.elapsed().saturating_sub(self.in_host) >= self.limit
+    }
+}
+
+/// Everything one store holds.
+pub struct State {
+    wasi: WasiCtx,
+    table: ResourceTable,
+    pub limits: StoreLimits,
+    pub budget: GuestBudget,
+    stderr: MemoryOutputPipe,
+    /// Host capabilities and what the guest did with them.
+    pub ctx: CallContext,
+}
+
+impl State {
+    /// What the guest wrote to stderr (panic messages), for error reports.
+    pub fn stderr(&self) -> String {
+        String::from_utf8_lossy(&self.stderr.contents()).trim().to_string()
+    }
+}
+
+impl WasiView for State {
+    fn ctx(&mut self) -> WasiCtxView<'_> {
+        WasiCtxView { ctx: &mut self.wasi, table: &mut self.table }
+    }
+}

@@ -1,0 +1,190 @@
+//! Human-readable views and exports of stored experiments. Views only read.
+
+use std::io::Write;
+
+use crate::stats::Summary;
+use crate::store::{Experiment, RunRecord};
+
+/// Scores in [0, 1] are shown as percentages, as SQuAD and most papers do.
+pub fn fmt_score(_name: &str, v: f64) -> String {
+    format!("{:.1}", v * 100.0)
+}
+
+fn fmt_ms(ms: f64) -> String {
+    if ms >= 1000.0 { format!("{:.2} s", ms / 1000.0) } else { format!("{ms:.0} ms") }
+}
+
+fn truncate(s: &str, n: usize) -> String {
+    let one_line = s.replace(['\n', '\t'], " ");
+    if one_line.chars().count() <= n {
+        one_line
+    } else {
+        format!("{}…", one_line.chars().take(n - 1).collect::<String>())
+    }
+}
+
+/// What each built-in score means, for readers of small numbers.
+fn meaning(name: &str) -> Option<&'static str> {
+    Some(match name {
+        "exact_match" => "answer equals a reference after SQuAD normalisation (strict)",
+        "f1" => "word overlap between answer and best reference (partial credit)",
+        "contains" => "a reference appears inside the answer (lenient; fair to chatty models)",
+        _ => return None,
+    })
+}
+
+pub fn summary_text(e: &Experiment, s: &Summary) -> String {
+    let mut o = String::new();
+    let method = e.plugins.iter().find(|p| p.role == "method").map_or("?", |p| p.name.as_str());
+    let metrics: Vec<&str> = e.plugins.iter().filter(|p| p.role == "metric").map(|p| p.name.as_str()).collect();
+    o += &format!("experiment  {}  {}\n", e.id, e.status);
+    o += &format!(
+        "model       {} ({}, {}, {} threads, {})\n",
+        e.model.source, e.model.architecture, e.model.weights, e.model.threads, e.model.backend
+    );
+    o += &format!("method      {method}    metrics {}\n", metrics.join(", "));
+    o += &format!("examples    {} run, {} failed", s.examples, s.failures);
+    if !s.failures_by_kind.is_empty() {
+        let kinds: Vec<String> = s.failures_by_kind.iter().map(|(k, n)| format!("{k} {n}")).collect();
+        o += &format!(" ({})", kinds.join(", "));
+    }
+    o += "\n\n";
+    o += &format!("{:<14}{:>7}   {:<16}{:>5}\n", "score (0-100)", "mean", "95% CI", "n");
+    for (name, m) in &s.metrics {
+        let ci = format!("[{}, {}]", fmt_score(name, m.ci_low), fmt_score(name, m.ci_high));
+        o += &format!("{:<14}{:>7}   {:<16}{:>5}\n", name, fmt_score(name, m.mean), ci, m.n);
+    }
+    o += "\n";
+    o += &format!(
+        "latency     p50 {}   p95 {}   p99 {}   mean {}  (per example)\n",
+        fmt_ms(s.latency.p50_ms),
+        fmt_ms(s.latency.p95_ms),
+        fmt_ms(s.latency.p99_ms),
+        fmt_ms(s.latency.mean_ms)
+    );
+    let per = |t: u64| if s.examples > 0 { t as f64 / s.examples as f64 } else { 0.0 };
+    o += &format!(
+        "tokens      {} in, {} out  ({:.0} in / {:.0} out per example, {} model calls)\n",
+        s.prompt_tokens,
+        s.completion_tokens,
+        per(s.prompt_tokens),
+        per(s.completion_tokens),
+        s.llm_calls
+    );
+    o += &format!(
+        "throughput  {:.2} examples/s   {:.1} generated tokens/s   (wall {:.1} s this session)\n",
+        s.examples_per_s, s.tokens_per_s, s.wall_s
+    );
+    let explained: Vec<String> = s
+        .metrics
+        .keys()
+        .filter_map(|k| meaning(k).map(|m| format!("  {k:<12} {m}")))
+        .collect();
+    if !explained.is_empty() {
+        o += "\nwhat the scores mean:\n";
+        o += &explained.join("\n");
+        o += "\n";
+    }
+    o
+}
+
+pub fn runs_table(runs: &[RunRecord], score_names: &[String]) -> String {
+    let mut o = String::new();
+    o += &format!("{:>4}  {:<18}  {:<40}  {:<28}", "#", "id", "question", "answer");
+    for n in score_names {
+        o += &format!("  {:>8}", truncate(n, 8));
+    }
+    o += "  error\n";
+    for r in runs {
+        let answer = r.answer.as_deref().unwrap_or("—");
+        o += &format!(
+            "{:>4}  {:<18}  {:<40}  {:<28}",
+            r.index,
+            truncate(&r.example_id, 18),
+            truncate(&r.question, 40),
+            truncate(answer, 28)
+        );
+        for n in score_names {
+            let v = r.scores.get(n).map_or("—".to_string(), |v| fmt_score(n, *v));
+            o += &format!("  {v:>8}");
+        }
+        if let Some(e) = &r.error {
+            o += &format!("  {}: {}", e.kind, truncate(&e.message, 60));
+        }
+        o += "\n";
+    }
+    o
+}
+
+pub fn list_table(rows: &[(Experiment, Option<Summary>)]) -> String {
+    let mut o = format!("{:<40}  {:<10}  {:>8}  {}\n", "id", "status", "examples", "scores (0-100)");
+    for (e, s) in rows {
+        let (n, scores) = match s {
+            Some(s) => (
+                s.examples.to_string(),
+                s.metrics.iter().map(|(k, m)| format!("{k} {}", fmt_score(k, m.mean))).collect::<Vec<_>>().join("  "),
+            ),
+            None => ("—".into(), String::new()),
+        };
+        o += &format!("{:<40}  {:<10}  {:>8}  {}\n", e.id, e.status.to_string(), n, scores);
+    }
+    o
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum ExportFormat {
+    Json,
+    Jsonl,
+    Csv,
+}
+
+/// Writes an experiment's runs (and, for JSON, the experiment and summary).
+pub fn export(
+    out: &mut dyn Write,
+    format: ExportFormat,
+    e: &Experiment,
+    summary: Option<&Summary>,
+    runs: &[RunRecord],
+) -> anyhow::Result<()> {
+    match format {
+        ExportFormat::Json => {
+            let doc = serde_json::json!({"experiment": e, "summary": summary, "runs": runs});
+            serde_json::to_writer_pretty(&mut *out, &doc)?;
+            writeln!(out)?;
+        }
+        ExportFormat::Jsonl => {
+            for r in runs {
+                serde_json::to_writer(&mut *out, r)?;
+                writeln!(out)?;
+            }
+        }
+        ExportFormat::Csv => {
+            let mut w = csv::Writer::from_writer(out);
+            let mut header: Vec<String> =
+                ["index", "example_id", "question", "answer", "references"].map(String::from).to_vec();
+            header.extend(e.score_names.iter().cloned());
+            header.extend(
+                ["error_kind", "error", "latency_ms", "prompt_tokens", "completion_tokens"].map(String::from),
+            );
+            w.write_record(&header)?;
+            for r in runs {
+                let mut row = vec![
+                    r.index.to_string(),
+                    r.example_id.clone(),
+                    r.question.clone(),
+                    r.answer.clone().unwrap_or_default(),
+                    r.references.join(" | "),
+                ];
+                row.extend(e.score_names.iter().map(|n| r.scores.get(n).map(|v| v.to_string()).unwrap_or_default()));
+                row.push(r.error.as_ref().map(|x| x.kind.clone()).unwrap_or_default());
+                row.push(r.error.as_ref().map(|x| x.message.clone()).unwrap_or_default());
+                row.push(format!("{:.1}", r.latency_ms));
+                row.push(r.prompt_tokens.to_string());
+                row.push(r.completion_tokens.to_string());
+                w.write_record(&row)?;
+            }
+            w.flush()?;
+        }
+    }
+    Ok(())
+}

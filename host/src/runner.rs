@@ -1,0 +1,232 @@
+//! Runs a plan: each example not yet done goes through the method and the
+//! metrics, up to `concurrency` at once, and its run is committed as soon as
+//! it finishes. The runner is the only writer of runs.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Instant;
+
+use anyhow::Context;
+use tokio::sync::Semaphore;
+use tokio::task::JoinSet;
+
+use crate::capabilities::CallContext;
+use crate::capabilities::inference::derive_seed;
+use crate::datasets::Example;
+use crate::plan::Plan;
+use crate::plugins::CallOutcome;
+use crate::plugins::bindings::types::StepKind;
+use crate::progress::Progress;
+use crate::stats::{self, Summary};
+use crate::store::{self, Experiment, RunError, RunRecord, Status, Store, TraceStep};
+
+/// Runs one example through the method and every metric. Never panics on
+/// plugin misbehaviour: failures are recorded in the returned run.
+pub async fn run_example(plan: &Plan, index: u32, example: &Example) -> RunRecord {
+    let seed = derive_seed(plan.config.config.seed, u64::from(index));
+    let started = Instant::now();
+    let span = tracing::info_span!("example", index, id = %example.id);
+    let _enter = span.enter();
+
+    let ctx = CallContext::new(plan.caps.clone(), seed);
+    let m = &plan.method;
+    let (outcome, ctx) = plan.host.solve(&m.plugin, &m.sandbox, seed, ctx, example, &m.params).await;
+    let mut run = RunRecord {
+        index,
+        example_id: example.id.clone(),
+        question: example.question.clone(),
+        references: example.answers.clone(),
+        answer: None,
+        trace: vec![],
+        contexts: vec![],
+        calls: ctx.calls,
+        logs: ctx.logs,
+        scores: BTreeMap::new(),
+        metric_errors: BTreeMap::new(),
+        error: None,
+        latency_ms: 0.0,
+        prompt_tokens: 0,
+        completion_tokens: 0,
+        finished_at: String::new(),
+    };
+    for t in ctx.tool_calls {
+        run.trace.push(TraceStep { kind: "tool_call".into(), content: serde_json::to_string(&t).unwrap_or_default() });
+    }
+    match outcome {
+        CallOutcome::Ok(answer) => {
+            run.answer = Some(answer.text.clone());
+            run.contexts = answer.contexts.clone();
+            run.trace.extend(answer.trace.iter().map(|s| TraceStep { kind: step_kind(s.kind).into(), content: s.content.clone() }));
+            for metric in &plan.metrics {
+                let ctx = CallContext::new(plan.caps.clone(), seed);
+                let (out, ctx) =
+                    plan.host.score(&metric.plugin, &metric.sandbox, seed, ctx, example, &answer, &metric.params).await;
+                run.calls.extend(ctx.calls);
+                run.logs.extend(ctx.logs);
+                let name = metric.plugin.name.clone();
+                match out {
+                    CallOutcome::Ok(scores) => {
+                        for s in scores {
+                            run.scores.insert(s.name, s.value);
+                        }
+                    }
+                    CallOutcome::PluginError(m) => {
+                        run.metric_errors.insert(name, RunError { kind: "plugin_error".into(), message: m });
+                    }
+                    CallOutcome::Failed(f) => {
+                        run.metric_errors.insert(name, RunError { kind: f.kind.into(), message: f.message });
+                    }
+                }
+            }
+        }
+        CallOutcome::PluginError(m) => run.error = Some(RunError { kind: "plugin_error".into(), message: m }),
+        CallOutcome::Failed(f) => run.error = Some(RunError { kind: f.kind.into(), message: f.message }),
+    }
+    run.prompt_tokens = run.calls.iter().map(|c| u64::from(c.prompt_tokens)).sum();
+    run.completion_tokens = run.calls.iter().map(|c| u64::from(c.completion_tokens)).sum();
+    run.latency_ms = started.elapsed().as_secs_f64() * 1e3;
+    run.finished_at = store::now();
+    run
+}
+
+fn step_kind(k: StepKind) -> &'static str {
+    match k {
+        StepKind::Thought => "thought",
+        StepKind::Action => "action",
+        StepKind::Observation => "observation",
+        StepKind::Answer => "answer",
+        StepKind::Note => "note",
+    }
+}
+
+/// How a `run` command went.
+pub struct RunReport {
+    pub experiment: Experiment,
+    pub summary: Summary,
+    pub resumed_from: usize,
+}
+
+/// Creates (or resumes) the experiment for `plan` in `store` and runs the
+/// examples that are not done yet.
+pub async fn run(plan: Arc<Plan>, store: &Store, fresh: bool, progress: &mut dyn Progress) -> anyhow::Result<RunReport> {
+    let existing = if fresh { None } else { store.resumable(&plan.plan_sha256)? };
+    let mut experiment = match existing {
+        Some(e) => e,
+        None => {
+            let e = new_experiment(&plan);
+            store.create_experiment(&e)?;
+            e
+        }
+    };
+    if experiment.status == Status::Pending {
+        experiment = store.set_status(&experiment.id, Status::Running, None)?;
+    }
+    let done = store.done_indices(&experiment.id)?;
+    let resumed_from = done.len();
+    let todo: Vec<(u32, usize)> = plan
+        .indices
+        .iter()
+        .enumerate()
+        .map(|(i, &d)| (i as u32, d))
+        .filter(|(i, _)| !done.contains(i))
+        .collect();
+    progress.start(&experiment, plan.indices.len(), resumed_from);
+    let mut running: BTreeMap<String, (f64, usize)> = BTreeMap::new();
+    for r in store.runs(&experiment.id)? {
+        accumulate(&mut running, &r, &plan.score_names);
+    }
+
+    let wall = Instant::now();
+    let sem = Arc::new(Semaphore::new(plan.config.config.run.concurrency));
+    let mut tasks = JoinSet::new();
+    for (index, dataset_index) in todo {
+        let permit = sem.clone().acquire_owned().await?;
+        let task_plan = plan.clone();
+        tasks.spawn(async move {
+            let _permit = permit;
+            let example = &task_plan.dataset.examples[dataset_index];
+            run_example(&task_plan, index, example).await
+        });
+        // Commit whatever has finished while we wait for a free slot.
+        while let Some(done) = tasks.try_join_next() {
+            commit(store, &experiment, &plan, done, &mut running, progress)?;
+        }
+    }
+    while let Some(done) = tasks.join_next().await {
+        commit(store, &experiment, &plan, done, &mut running, progress)?;
+    }
+
+    let runs = store.runs(&experiment.id)?;
+    let mut summary = stats::summarise(&runs, &plan.score_names, plan.config.config.seed);
+    // Throughput is measured on this session's examples only: an interrupted
+    // session's wall time is not known.
+    let session: Vec<&RunRecord> = runs.iter().filter(|r| !done.contains(&r.index)).collect();
+    summary.set_throughput(
+        wall.elapsed().as_secs_f64(),
+        session.len(),
+        session.iter().map(|r| r.completion_tokens).sum(),
+    );
+    store.put_summary(&experiment.id, &summary)?;
+    let mut experiment = store.set_status(&experiment.id, Status::Completed, None)?;
+    experiment.error = None;
+    progress.finish(&experiment, &summary);
+    Ok(RunReport { experiment, summary, resumed_from })
+}
+
+fn commit(
+    store: &Store,
+    experiment: &Experiment,
+    plan: &Plan,
+    joined: Result<RunRecord, tokio::task::JoinError>,
+    running: &mut BTreeMap<String, (f64, usize)>,
+    progress: &mut dyn Progress,
+) -> anyhow::Result<()> {
+    // A panic here is a host bug, not a plugin's: stop, keep what is stored.
+    let run = joined.context("an example task panicked (host bug)")?;
+    store.put_run(&experiment.id, &run)?;
+    accumulate(running, &run, &plan.score_names);
+    let means: Vec<(String, f64)> =
+        running.iter().map(|(k, (sum, n))| (k.clone(), if *n > 0 { sum / *n as f64 } else { 0.0 })).collect();
+    progress.example(&run, &means);
+    Ok(())
+}
+
+fn accumulate(running: &mut BTreeMap<String, (f64, usize)>, run: &RunRecord, names: &[String]) {
+    for name in names {
+        let v = run.scores.get(name).copied().or(run.error.as_ref().map(|_| 0.0));
+        if let Some(v) = v {
+            let e = running.entry(name.clone()).or_insert((0.0, 0));
+            e.0 += v;
+            e.1 += 1;
+        }
+    }
+}
+
+fn new_experiment(plan: &Plan) -> Experiment {
+    let c = &plan.config.config;
+    let created_at = store::now();
+    let stamp: String = created_at.chars().filter(char::is_ascii_digit).take(14).collect();
+    let id = format!("{}-{}-{}", c.name, &stamp[..8], &stamp[8..14.min(stamp.len())]);
+    let id = format!("{id}-{}", &plan.plan_sha256[..4]);
+    Experiment {
+        id,
+        name: c.name.clone(),
+        status: Status::Pending,
+        config_path: plan.config.path.display().to_string(),
+        config_text: plan.config.text.clone(),
+        config_sha256: plan.config_sha256.clone(),
+        plan_sha256: plan.plan_sha256.clone(),
+        created_at,
+        started_at: None,
+        finished_at: None,
+        host_version: env!("CARGO_PKG_VERSION").into(),
+        wasmtime_version: crate::plugins::WASMTIME_VERSION.into(),
+        model: plan.engine.info().clone(),
+        plugins: plan.plugin_records(),
+        dataset_path: plan.dataset.path.display().to_string(),
+        dataset_sha256: plan.dataset.sha256.clone(),
+        example_ids: plan.indices.iter().map(|&i| plan.dataset.examples[i].id.clone()).collect(),
+        score_names: plan.score_names.clone(),
+        error: None,
+    }
+}

@@ -1,0 +1,445 @@
+//! Durable storage in redb: experiments, their runs (one per example) and
+//! summaries. Each finished run is committed in its own transaction, so a
+//! killed process loses at most the examples in flight.
+//!
+//! Values are JSON so a record can grow fields without a migration and can be
+//! read by `forge-host export` as is.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+
+use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
+use serde::{Deserialize, Serialize};
+
+use crate::engine::ModelInfo;
+
+const EXPERIMENTS: TableDefinition<&str, &[u8]> = TableDefinition::new("experiments");
+const RUNS: TableDefinition<(&str, u32), &[u8]> = TableDefinition::new("runs");
+const SUMMARIES: TableDefinition<&str, &[u8]> = TableDefinition::new("summaries");
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("the store {0} is open in another forge-host process; wait for it or use --home")]
+    InUse(PathBuf),
+    #[error("store {path}: {message}")]
+    Db { path: PathBuf, message: String },
+    #[error("no experiment matches {0:?} (see `forge-host list`)")]
+    NotFound(String),
+    #[error("{0:?} matches several experiments: {1}")]
+    Ambiguous(String, String),
+    #[error("experiment {id}: illegal status change {from:?} -> {to:?}")]
+    IllegalTransition { id: String, from: Status, to: Status },
+    #[error("corrupt record in {table}: {message}")]
+    Corrupt { table: &'static str, message: String },
+}
+
+/// The experiment life cycle. Only forward moves along
+/// PENDING → RUNNING → COMPLETED | FAILED are allowed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum Status {
+    Pending,
+    Running,
+    Completed,
+    Failed,
+}
+
+impl std::fmt::Display for Status {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Status::Pending => "PENDING",
+            Status::Running => "RUNNING",
+            Status::Completed => "COMPLETED",
+            Status::Failed => "FAILED",
+        })
+    }
+}
+
+impl Status {
+    pub fn can_become(self, to: Status) -> bool {
+        matches!(
+            (self, to),
+            (Status::Pending, Status::Running) | (Status::Running, Status::Completed) | (Status::Running, Status::Failed)
+        )
+    }
+}
+
+/// A plugin as loaded for an experiment.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct PluginRecord {
+    /// `method`, `metric` or `tool`.
+    pub role: String,
+    pub name: String,
+    pub path: String,
+    pub sha256: String,
+    pub contract: String,
+    pub params: serde_json::Value,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Experiment {
+    pub id: String,
+    pub name: String,
+    pub status: Status,
+    pub config_path: String,
+    pub config_text: String,
+    pub config_sha256: String,
+    /// Hash of everything that decides the outputs (config, model, plugins,
+    /// dataset): experiments with the same plan hash can resume each other.
+    pub plan_sha256: String,
+    pub created_at: String,
+    pub started_at: Option<String>,
+    pub finished_at: Option<String>,
+    pub host_version: String,
+    pub wasmtime_version: String,
+    pub model: ModelInfo,
+    pub plugins: Vec<PluginRecord>,
+    pub dataset_path: String,
+    pub dataset_sha256: String,
+    /// Ids of the examples in this experiment, in run order.
+    pub example_ids: Vec<String>,
+    /// Names of the scores the metrics produce.
+    pub score_names: Vec<String>,
+    pub error: Option<String>,
+}
+
+/// One call to the model, as recorded.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct LlmCall {
+    pub prompt: String,
+    pub output: String,
+    pub prompt_tokens: u32,
+    pub completion_tokens: u32,
+    pub latency_ms: f64,
+    pub prefill_ms: f64,
+    pub decode_ms: f64,
+    pub finish_reason: String,
+    pub params: serde_json::Value,
+    pub error: Option<String>,
+}
+
+/// A step of a method's trace.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct TraceStep {
+    pub kind: String,
+    pub content: String,
+}
+
+/// Why an example failed.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct RunError {
+    /// `timeout`, `memory_limit`, `trap`, `plugin_error`, `host`.
+    pub kind: String,
+    pub message: String,
+}
+
+/// One example's run.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct RunRecord {
+    pub index: u32,
+    pub example_id: String,
+    pub question: String,
+    pub references: Vec<String>,
+    pub answer: Option<String>,
+    pub trace: Vec<TraceStep>,
+    pub contexts: Vec<String>,
+    pub calls: Vec<LlmCall>,
+    pub logs: Vec<String>,
+    pub scores: BTreeMap<String, f64>,
+    pub metric_errors: BTreeMap<String, RunError>,
+    pub error: Option<RunError>,
+    /// Wall time of the whole example (method + metrics), ms.
+    pub latency_ms: f64,
+    pub prompt_tokens: u64,
+    pub completion_tokens: u64,
+    pub finished_at: String,
+}
+
+pub struct Store {
+    db: Database,
+    path: PathBuf,
+}
+
+impl Store {
+    pub fn open(path: &Path) -> Result<Self, StoreError> {
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir).map_err(|e| db_err(path, e))?;
+        }
+        let db = Database::create(path).map_err(|e| match e {
+            redb::DatabaseError::DatabaseAlreadyOpen => StoreError::InUse(path.into()),
+            other => db_err(path, other),
+        })?;
+        let store = Self { db, path: path.into() };
+        // Create the tables so readers never meet a missing one.
+        store.write(|txn| {
+            txn.open_table(EXPERIMENTS)?;
+            txn.open_table(RUNS)?;
+            txn.open_table(SUMMARIES)?;
+            Ok(())
+        })?;
+        Ok(store)
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    fn write<R>(&self, f: impl FnOnce(&redb::WriteTransaction) -> Result<R, redb::Error>) -> Result<R, StoreError> {
+        let txn = self.db.begin_write().map_err(|e| db_err(&self.path, e))?;
+        let out = f(&txn).map_err(|e| db_err(&self.path, e))?;
+        txn.commit().map_err(|e| db_err(&self.path, e))?;
+        Ok(out)
+    }
+
+    fn read<R>(&self, f: impl FnOnce(&redb::ReadTransaction) -> Result<R, StoreError>) -> Result<R, StoreError> {
+        let txn = self.db.begin_read().map_err(|e| db_err(&self.path, e))?;
+        f(&txn)
+    }
+
+    pub fn create_experiment(&self, exp: &Experiment) -> Result<(), StoreError> {
+        let bytes = serde_json::to_vec(exp).expect("experiment serialises");
+        self.write(|txn| {
+            txn.open_table(EXPERIMENTS)?.insert(exp.id.as_str(), bytes.as_slice())?;
+            Ok(())
+        })
+    }
+
+    fn put_experiment(&self, exp: &Experiment) -> Result<(), StoreError> {
+        self.create_experiment(exp)
+    }
+
+    pub fn experiment(&self, id: &str) -> Result<Experiment, StoreError> {
+        self.read(|txn| {
+            let t = txn.open_table(EXPERIMENTS).map_err(|e| db_err(&self.path, e))?;
+            let v = t.get(id).map_err(|e| db_err(&self.path, e))?.ok_or_else(|| StoreError::NotFound(id.into()))?;
+            decode("experiments", v.value())
+        })
+    }
+
+    /// Finds an experiment by id or unique id prefix.
+    pub fn find(&self, id_or_prefix: &str) -> Result<Experiment, StoreError> {
+        let all = self.experiments()?;
+        if let Some(e) = all.iter().find(|e| e.id == id_or_prefix) {
+            return Ok(e.clone());
+        }
+        let hits: Vec<_> = all.into_iter().filter(|e| e.id.starts_with(id_or_prefix)).collect();
+        match hits.len() {
+            0 => Err(StoreError::NotFound(id_or_prefix.into())),
+            1 => Ok(hits.into_iter().next().expect("one hit")),
+            _ => Err(StoreError::Ambiguous(
+                id_or_prefix.into(),
+                hits.iter().map(|e| e.id.as_str()).collect::<Vec<_>>().join(", "),
+            )),
+        }
+    }
+
+    /// All experiments, oldest first.
+    pub fn experiments(&self) -> Result<Vec<Experiment>, StoreError> {
+        self.read(|txn| {
+            let t = txn.open_table(EXPERIMENTS).map_err(|e| db_err(&self.path, e))?;
+            let mut out = Vec::new();
+            for row in t.iter().map_err(|e| db_err(&self.path, e))? {
+                let (_, v) = row.map_err(|e| db_err(&self.path, e))?;
+                out.push(decode::<Experiment>("experiments", v.value())?);
+            }
+            out.sort_by(|a, b| a.created_at.cmp(&b.created_at).then(a.id.cmp(&b.id)));
+            Ok(out)
+        })
+    }
+
+    /// Moves an experiment along its life cycle; refuses any other move.
+    pub fn set_status(&self, id: &str, to: Status, error: Option<String>) -> Result<Experiment, StoreError> {
+        let mut exp = self.experiment(id)?;
+        if !exp.status.can_become(to) {
+            return Err(StoreError::IllegalTransition { id: id.into(), from: exp.status, to });
+        }
+        let now = now();
+        match to {
+            Status::Running => exp.started_at = Some(now),
+            Status::Completed | Status::Failed => exp.finished_at = Some(now),
+            Status::Pending => {}
+        }
+        exp.status = to;
+        if error.is_some() {
+            exp.error = error;
+        }
+        self.put_experiment(&exp)?;
+        Ok(exp)
+    }
+
+    /// The unfinished experiment with this plan, if any (to resume it).
+    pub fn resumable(&self, plan_sha256: &str) -> Result<Option<Experiment>, StoreError> {
+        Ok(self
+            .experiments()?
+            .into_iter()
+            .rev()
+            .find(|e| e.plan_sha256 == plan_sha256 && matches!(e.status, Status::Pending | Status::Running)))
+    }
+
+    /// Commits one run durably.
+    pub fn put_run(&self, experiment_id: &str, run: &RunRecord) -> Result<(), StoreError> {
+        let bytes = serde_json::to_vec(run).expect("run serialises");
+        self.write(|txn| {
+            txn.open_table(RUNS)?.insert((experiment_id, run.index), bytes.as_slice())?;
+            Ok(())
+        })
+    }
+
+    pub fn done_indices(&self, experiment_id: &str) -> Result<BTreeSet<u32>, StoreError> {
+        Ok(self.runs(experiment_id)?.into_iter().map(|r| r.index).collect())
+    }
+
+    /// The runs of an experiment, in example order.
+    pub fn runs(&self, experiment_id: &str) -> Result<Vec<RunRecord>, StoreError> {
+        self.read(|txn| {
+            let t = txn.open_table(RUNS).map_err(|e| db_err(&self.path, e))?;
+            let mut out = Vec::new();
+            let range = t.range((experiment_id, 0u32)..=(experiment_id, u32::MAX)).map_err(|e| db_err(&self.path, e))?;
+            for row in range {
+                let (_, v) = row.map_err(|e| db_err(&self.path, e))?;
+                out.push(decode::<RunRecord>("runs", v.value())?);
+            }
+            Ok(out)
+        })
+    }
+
+    pub fn put_summary(&self, experiment_id: &str, summary: &crate::stats::Summary) -> Result<(), StoreError> {
+        let bytes = serde_json::to_vec(summary).expect("summary serialises");
+        self.write(|txn| {
+            txn.open_table(SUMMARIES)?.insert(experiment_id, bytes.as_slice())?;
+            Ok(())
+        })
+    }
+
+    pub fn summary(&self, experiment_id: &str) -> Result<Option<crate::stats::Summary>, StoreError> {
+        self.read(|txn| {
+            let t = txn.open_table(SUMMARIES).map_err(|e| db_err(&self.path, e))?;
+            match t.get(experiment_id).map_err(|e| db_err(&self.path, e))? {
+                Some(v) => Ok(Some(decode("summaries", v.value())?)),
+                None => Ok(None),
+            }
+        })
+    }
+}
+
+fn decode<T: for<'de> Deserialize<'de>>(table: &'static str, bytes: &[u8]) -> Result<T, StoreError> {
+    serde_json::from_slice(bytes).map_err(|e| StoreError::Corrupt { table, message: e.to_string() })
+}
+
+fn db_err(path: &Path, e: impl Into<redb::Error>) -> StoreError {
+    StoreError::Db { path: path.into(), message: e.into().to_string() }
+}
+
+/// RFC 3339 UTC timestamp.
+pub fn now() -> String {
+    time::OffsetDateTime::now_utc()
+        .format(&time::format_description::well_known::Rfc3339)
+        .expect("format timestamp")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn status_moves_only_forward() {
+        use Status::*;
+        let all = [Pending, Running, Completed, Failed];
+        let allowed: Vec<_> =
+            all.iter().flat_map(|a| all.iter().map(move |b| (*a, *b))).filter(|(a, b)| a.can_become(*b)).collect();
+        assert_eq!(allowed, vec![(Pending, Running), (Running, Completed), (Running, Failed)]);
+    }
+
+    pub(crate) fn sample_experiment(id: &str) -> Experiment {
+        Experiment {
+            id: id.into(),
+            name: "t".into(),
+            status: Status::Pending,
+            config_path: "c.toml".into(),
+            config_text: String::new(),
+            config_sha256: "c".into(),
+            plan_sha256: "p".into(),
+            created_at: now(),
+            started_at: None,
+            finished_at: None,
+            host_version: "0".into(),
+            wasmtime_version: "0".into(),
+            model: ModelInfo {
+                source: "m".into(),
+                path: "m".into(),
+                sha256: "m".into(),
+                architecture: "llama".into(),
+                context_length: 1,
+                weights: "q8_0".into(),
+                threads: 1,
+                backend: "test".into(),
+                load_ms: 0.0,
+            },
+            plugins: vec![],
+            dataset_path: "d".into(),
+            dataset_sha256: "d".into(),
+            example_ids: vec![],
+            score_names: vec![],
+            error: None,
+        }
+    }
+
+    fn run(index: u32) -> RunRecord {
+        RunRecord {
+            index,
+            example_id: format!("ex{index}"),
+            question: "q".into(),
+            references: vec!["a".into()],
+            answer: Some("a".into()),
+            trace: vec![],
+            contexts: vec![],
+            calls: vec![],
+            logs: vec![],
+            scores: BTreeMap::from([("f1".into(), 1.0)]),
+            metric_errors: BTreeMap::new(),
+            error: None,
+            latency_ms: 1.0,
+            prompt_tokens: 1,
+            completion_tokens: 1,
+            finished_at: now(),
+        }
+    }
+
+    #[test]
+    fn runs_survive_reopening_and_stay_per_experiment() {
+        let d = tempfile::tempdir().unwrap();
+        let path = d.path().join("s.redb");
+        {
+            let s = Store::open(&path).unwrap();
+            s.create_experiment(&sample_experiment("a-1")).unwrap();
+            s.create_experiment(&sample_experiment("a-2")).unwrap();
+            s.put_run("a-1", &run(3)).unwrap();
+            s.put_run("a-1", &run(1)).unwrap();
+            s.put_run("a-2", &run(0)).unwrap();
+            s.put_run("a-1", &run(1)).unwrap(); // same key: replaced, not duplicated
+            assert!(matches!(Store::open(&path), Err(StoreError::InUse(_))));
+        }
+        let s = Store::open(&path).unwrap();
+        let runs = s.runs("a-1").unwrap();
+        assert_eq!(runs.iter().map(|r| r.index).collect::<Vec<_>>(), vec![1, 3]);
+        assert_eq!(s.done_indices("a-2").unwrap(), BTreeSet::from([0]));
+        assert!(matches!(s.find("a-"), Err(StoreError::Ambiguous(..))));
+        assert_eq!(s.find("a-2").unwrap().id, "a-2");
+        assert!(matches!(s.find("zz"), Err(StoreError::NotFound(_))));
+    }
+
+    #[test]
+    fn set_status_is_persisted_and_checked() {
+        let d = tempfile::tempdir().unwrap();
+        let s = Store::open(&d.path().join("s.redb")).unwrap();
+        s.create_experiment(&sample_experiment("e")).unwrap();
+        assert!(matches!(s.set_status("e", Status::Completed, None), Err(StoreError::IllegalTransition { .. })));
+        assert_eq!(s.resumable("p").unwrap().unwrap().id, "e");
+        s.set_status("e", Status::Running, None).unwrap();
+        let e = s.set_status("e", Status::Failed, Some("boom".into())).unwrap();
+        assert_eq!((e.status, e.error.as_deref()), (Status::Failed, Some("boom")));
+        assert!(s.set_status("e", Status::Running, None).is_err());
+        assert!(s.resumable("p").unwrap().is_none());
+        assert!(s.experiment("e").unwrap().finished_at.is_some());
+    }
+}

@@ -1,0 +1,93 @@
+//! Shared helpers for the end-to-end tests: real components built from
+//! plugins/, the real packaged model, the real binary.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::OnceLock;
+
+pub fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf()
+}
+
+pub fn shared_data(name: &str) -> PathBuf {
+    repo().join("../shared/data").join(name)
+}
+
+/// Builds every plugin component once per test binary (its own target dir,
+/// so it does not wait on the `cargo test` that runs us) and fetches the
+/// packaged model if it is missing. Returns the plugin directory.
+pub fn plugins() -> PathBuf {
+    static READY: OnceLock<PathBuf> = OnceLock::new();
+    READY
+        .get_or_init(|| {
+            for script in ["scripts/build-plugins.sh", "scripts/fetch-models.sh"] {
+                let st = Command::new("bash").arg(repo().join(script)).current_dir(repo()).status().unwrap();
+                assert!(st.success(), "{script} failed");
+            }
+            repo().join("target/plugins")
+        })
+        .clone()
+}
+
+pub fn plugin(name: &str) -> PathBuf {
+    plugins().join(format!("{name}.wasm"))
+}
+
+/// The forge-host binary with an isolated home and the test plugins.
+pub fn forge(home: &Path) -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_forge-host"));
+    c.arg("--home").arg(home).arg("--plugins").arg(plugins());
+    c.env("FORGE_MODELS_DIR", repo().join("models"));
+    c.env_remove("FORGE_HOME");
+    c
+}
+
+pub fn run_ok(cmd: &mut Command) -> Output {
+    let out = cmd.output().unwrap();
+    assert!(
+        out.status.success(),
+        "command failed ({}):\nstdout:\n{}\nstderr:\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
+/// Parses `--json` run output: one event per line.
+pub fn events(stdout: &[u8]) -> Vec<serde_json::Value> {
+    String::from_utf8_lossy(stdout).lines().filter(|l| l.starts_with('{')).map(|l| serde_json::from_str(l).unwrap()).collect()
+}
+
+pub fn write(dir: &Path, name: &str, body: &str) -> PathBuf {
+    let p = dir.join(name);
+    std::fs::write(&p, body).unwrap();
+    p
+}
+
+/// A config for the real model on `dataset`, with naive + EM/F1/contains.
+pub fn naive_config(dataset: &Path, sample: usize, extra: &str) -> String {
+    format!(
+        r#"name = "test-naive"
+seed = 3
+[model]
+source = "smollm2-135m-instruct"
+[dataset]
+path = "{}"
+sample = {sample}
+[method]
+plugin = "naive"
+[[metrics]]
+plugin = "exact_match"
+[[metrics]]
+plugin = "f1"
+[[metrics]]
+plugin = "contains"
+[generation]
+max_tokens = 24
+{extra}
+"#,
+        dataset.display()
+    )
+}

@@ -1,0 +1,94 @@
+//! A full experiment through the CLI: real components, real model, real store.
+
+mod common;
+use common::*;
+
+#[test]
+fn a_naive_run_is_stored_summarised_shown_and_exported() {
+    let tmp = tempfile::tempdir().unwrap();
+    let home = tmp.path().join("home");
+    let cfg = write(tmp.path(), "exp.toml", &naive_config(&shared_data("nq_open.dev200.jsonl"), 4, "[run]\nconcurrency = 2\n"));
+
+    let out = run_ok(forge(&home).args(["--json", "run"]).arg(&cfg));
+    let ev = events(&out.stdout);
+    assert_eq!(ev[0]["event"], "start");
+    assert_eq!(ev[0]["total"], 4);
+    let examples: Vec<_> = ev.iter().filter(|e| e["event"] == "example").collect();
+    assert_eq!(examples.len(), 4);
+    for e in &examples {
+        assert!(e["error"].is_null(), "{e}");
+        let answer = e["answer"].as_str().unwrap();
+        assert!(!answer.trim().is_empty(), "the model answered nothing: {e}");
+        for m in ["exact_match", "f1", "contains"] {
+            let v = e["scores"][m].as_f64().unwrap();
+            assert!((0.0..=1.0).contains(&v), "{m}={v}");
+        }
+    }
+    let summary = ev.last().unwrap();
+    assert_eq!(summary["event"], "summary");
+    assert_eq!(summary["status"], "COMPLETED");
+    let s = &summary["summary"];
+    assert_eq!(s["examples"], 4);
+    assert_eq!(s["failures"], 0);
+    assert!(s["prompt_tokens"].as_u64().unwrap() > 4 * 20, "{s}");
+    assert!(s["completion_tokens"].as_u64().unwrap() > 0);
+    assert!(s["latency"]["p50_ms"].as_f64().unwrap() > 0.0);
+    assert!(s["latency"]["p95_ms"].as_f64().unwrap() >= s["latency"]["p50_ms"].as_f64().unwrap());
+    let id = summary["experiment"].as_str().unwrap().to_string();
+
+    // show --json has every LLM call with its prompt, output, tokens, latency.
+    let out = run_ok(forge(&home).args(["--json", "show", &id]));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["experiment"]["status"], "COMPLETED");
+    assert_eq!(v["experiment"]["model"]["sha256"], "b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53");
+    let plugins = v["experiment"]["plugins"].as_array().unwrap();
+    assert_eq!(plugins.len(), 4);
+    assert!(plugins.iter().all(|p| p["sha256"].as_str().unwrap().len() == 64 && p["contract"] == "forge:plugin@0.1.0"));
+    let runs = v["runs"].as_array().unwrap();
+    assert_eq!(runs.len(), 4);
+    for r in runs {
+        let call = &r["calls"][0];
+        let prompt = call["prompt"].as_str().unwrap();
+        assert!(prompt.contains("<|im_start|>user\nQuestion: ") && prompt.ends_with("Answer:<|im_end|>\n<|im_start|>assistant\n"), "{prompt}");
+        assert!(prompt.contains(r["question"].as_str().unwrap()));
+        assert_eq!(call["prompt_tokens"].as_u64(), Some(r["prompt_tokens"].as_u64().unwrap()));
+        assert!(call["latency_ms"].as_f64().unwrap() > 0.0);
+        assert!(call["completion_tokens"].as_u64().unwrap() <= 24);
+    }
+
+    // The human views name the numbers and what they mean.
+    let out = run_ok(forge(&home).args(["show", &id]));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("COMPLETED") && text.contains("p95") && text.contains("what the scores mean"), "{text}");
+    let out = run_ok(forge(&home).args(["list"]));
+    assert!(String::from_utf8_lossy(&out.stdout).contains(&id));
+
+    // Exports in every format carry the four runs.
+    let out = run_ok(forge(&home).args(["export", &id, "--format", "jsonl"]));
+    assert_eq!(String::from_utf8_lossy(&out.stdout).lines().count(), 4);
+    let csv_path = tmp.path().join("runs.csv");
+    run_ok(forge(&home).args(["export", &id, "--format", "csv", "--out"]).arg(&csv_path));
+    let mut rdr = csv::Reader::from_path(&csv_path).unwrap();
+    let headers = rdr.headers().unwrap().clone();
+    assert!(headers.iter().any(|h| h == "f1") && headers.iter().any(|h| h == "latency_ms"));
+    assert_eq!(rdr.records().count(), 4);
+    let out = run_ok(forge(&home).args(["export", &id, "--format", "json"]));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["runs"].as_array().unwrap().len(), 4);
+    assert!(v["summary"]["metrics"]["f1"]["mean"].is_number());
+}
+
+#[test]
+fn the_same_config_twice_gives_the_same_answers() {
+    // Greedy decoding through the whole stack is deterministic.
+    let tmp = tempfile::tempdir().unwrap();
+    let home = tmp.path().join("home");
+    let cfg = write(tmp.path(), "exp.toml", &naive_config(&shared_data("nq_open.dev200.jsonl"), 2, ""));
+    let a = events(&run_ok(forge(&home).args(["--json", "run"]).arg(&cfg)).stdout);
+    let b = events(&run_ok(forge(&home).args(["--json", "run", "--new"]).arg(&cfg)).stdout);
+    let answers = |ev: &[serde_json::Value]| -> Vec<String> {
+        ev.iter().filter(|e| e["event"] == "example").map(|e| e["answer"].to_string()).collect()
+    };
+    assert_eq!(answers(&a), answers(&b));
+    assert_ne!(a.last().unwrap()["experiment"], b.last().unwrap()["experiment"], "--new makes a new experiment");
+}

@@ -1,0 +1,94 @@
+//! `naive`: fill a prompt template with the example, ask the model once,
+//! return its answer. The baseline every other method is compared with.
+//!
+//! Params (JSON, all optional):
+//! - `template`: user message; `{question}` and `{context}` are filled in.
+//!   Default `Question: {question}\nAnswer:`.
+//! - `system`: a system message (default: none, so the model's chat template
+//!   applies its own default).
+//! - `chat`: true (default) renders with the model's chat template; false
+//!   sends the filled template as a raw completion prompt.
+//! - `first_line`: keep only the first non-empty line of the output (default false).
+//! - `max_tokens`, `temperature`, `top_p`, `stop`: override the experiment's
+//!   generation parameters for this method.
+
+wit_bindgen::generate!({ path: "../../../wit/v0.1.0", world: "method" });
+
+use exports::forge::plugin::solver::Guest;
+use forge::plugin::inference::{self, Message};
+use forge::plugin::types::{Answer, Example, PluginError, Step, StepKind};
+use serde::Deserialize;
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Params {
+    #[serde(default = "default_template")]
+    template: String,
+    system: Option<String>,
+    #[serde(default = "yes")]
+    chat: bool,
+    #[serde(default)]
+    first_line: bool,
+    max_tokens: Option<u32>,
+    temperature: Option<f32>,
+    top_p: Option<f32>,
+    stop: Option<Vec<String>>,
+}
+
+fn default_template() -> String {
+    "Question: {question}\nAnswer:".into()
+}
+fn yes() -> bool {
+    true
+}
+
+struct Naive;
+
+impl Guest for Naive {
+    fn solve(example: Example, params: String) -> Result<Answer, PluginError> {
+        let p: Params = serde_json::from_str(if params.trim().is_empty() { "{}" } else { &params })
+            .map_err(|e| PluginError::InvalidInput(format!("naive params: {e}")))?;
+        let prompt = p
+            .template
+            .replace("{question}", &example.question)
+            .replace("{context}", example.context.as_deref().unwrap_or(""));
+
+        let mut gp = inference::default_params();
+        if let Some(v) = p.max_tokens {
+            gp.max_tokens = v;
+        }
+        if let Some(v) = p.temperature {
+            gp.temperature = v;
+        }
+        if let Some(v) = p.top_p {
+            gp.top_p = v;
+        }
+        if let Some(v) = p.stop {
+            gp.stop = v;
+        }
+
+        let out = if p.chat {
+            let mut messages = Vec::new();
+            if let Some(system) = p.system {
+                messages.push(Message { role: "system".into(), content: system });
+            }
+            messages.push(Message { role: "user".into(), content: prompt });
+            inference::chat(&messages, &gp)
+        } else {
+            inference::complete(&prompt, &gp)
+        }
+        .map_err(|e| PluginError::Unavailable(format!("inference: {e:?}")))?;
+
+        let mut text = out.text.trim().to_string();
+        if p.first_line {
+            text = text.lines().map(str::trim).find(|l| !l.is_empty()).unwrap_or("").to_string();
+        }
+        Ok(Answer {
+            trace: vec![Step { kind: StepKind::Answer, content: out.text }],
+            text,
+            contexts: example.context.into_iter().collect(),
+        })
+    }
+}
+
+export!(Naive);

