@@ -15,7 +15,11 @@ use crate::report::{self, ExportFormat};
 use crate::store::Store;
 
 #[derive(Parser)]
-#[command(name = "forge-host", version, about = "Run LLM experiments with sandboxed WebAssembly plugins")]
+#[command(
+    name = "forge-host",
+    version,
+    about = "Run LLM experiments with sandboxed WebAssembly plugins"
+)]
 pub struct Cli {
     /// Where experiments and caches are kept [env: FORGE_HOME; default: .forge]
     #[arg(long, global = true)]
@@ -84,7 +88,8 @@ pub fn main() -> i32 {
     let cli = Cli::parse();
     tracing_subscriber::fmt()
         .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("FORGE_LOG").unwrap_or_else(|_| "warn".into()),
+            tracing_subscriber::EnvFilter::try_from_env("FORGE_LOG")
+                .unwrap_or_else(|_| "warn".into()),
         )
         .with_writer(std::io::stderr)
         .init();
@@ -110,11 +115,22 @@ async fn dispatch(cli: Cli) -> anyhow::Result<()> {
         Command::Run { config, limit, new } => {
             let plan = Arc::new(Plan::load(&config, &paths, limit).await?);
             let store = Store::open(&paths.store())?;
-            let mut progress: Box<dyn Progress> = if cli.json { Box::new(JsonLines) } else { Box::new(Bar::new()) };
+            let mut progress: Box<dyn Progress> = if cli.json {
+                Box::new(JsonLines)
+            } else {
+                Box::new(Bar::new())
+            };
             let report = crate::runner::run(plan, &store, new, progress.as_mut()).await?;
             if !cli.json {
-                println!("{}", report::summary_text(&report.experiment, &report.summary));
-                println!("stored in {}; see `forge-host show {}`", store.path().display(), report.experiment.id);
+                println!(
+                    "{}",
+                    report::summary_text(&report.experiment, &report.summary)
+                );
+                println!(
+                    "stored in {}; see `forge-host show {}`",
+                    store.path().display(),
+                    report.experiment.id
+                );
             }
         }
         Command::List => {
@@ -125,7 +141,10 @@ async fn dispatch(cli: Cli) -> anyhow::Result<()> {
                 rows.push((e, s));
             }
             if cli.json {
-                let v: Vec<_> = rows.iter().map(|(e, s)| serde_json::json!({"experiment": e, "summary": s})).collect();
+                let v: Vec<_> = rows
+                    .iter()
+                    .map(|(e, s)| serde_json::json!({"experiment": e, "summary": s}))
+                    .collect();
                 println!("{}", serde_json::to_string_pretty(&v)?);
             } else {
                 print!("{}", report::list_table(&rows));
@@ -142,12 +161,22 @@ async fn dispatch(cli: Cli) -> anyhow::Result<()> {
             } else {
                 match &s {
                     Some(s) => println!("{}", report::summary_text(&e, s)),
-                    None => println!("experiment {}  {}  ({} of {} examples done)\n", e.id, e.status, runs.len(), e.example_ids.len()),
+                    None => println!(
+                        "experiment {}  {}  ({} of {} examples done)\n",
+                        e.id,
+                        e.status,
+                        runs.len(),
+                        e.example_ids.len()
+                    ),
                 }
                 let shown = &runs[..runs.len().min(rows)];
                 print!("{}", report::runs_table(shown, &e.score_names));
                 if runs.len() > shown.len() {
-                    println!("… {} more rows (--rows N, or `forge-host export {}`)", runs.len() - shown.len(), e.id);
+                    println!(
+                        "… {} more rows (--rows N, or `forge-host export {}`)",
+                        runs.len() - shown.len(),
+                        e.id
+                    );
                 }
             }
         }
@@ -158,15 +187,20 @@ async fn dispatch(cli: Cli) -> anyhow::Result<()> {
             let runs = store.runs(&e.id)?;
             let mut w: Box<dyn Write> = match &out {
                 Some(p) => Box::new(std::io::BufWriter::new(
-                    std::fs::File::create(p).with_context(|| format!("creating {}", p.display()))?,
+                    std::fs::File::create(p)
+                        .with_context(|| format!("creating {}", p.display()))?,
                 )),
                 None => Box::new(std::io::stdout().lock()),
             };
             report::export(&mut w, format, &e, s.as_ref(), &runs)?;
             w.flush()?;
         }
-        Command::Watch { config, examples } => crate::watch::watch(&config, &paths, examples, cli.json).await?,
-        Command::Plugins { command: PluginsCommand::Inspect { file } } => {
+        Command::Watch { config, examples } => {
+            crate::watch::watch(&config, &paths, examples, cli.json).await?
+        }
+        Command::Plugins {
+            command: PluginsCommand::Inspect { file },
+        } => {
             let host = PluginHost::new(Some(paths.component_cache()))?;
             let p = host.load(&file)?;
             if cli.json {
@@ -178,11 +212,23 @@ async fn dispatch(cli: Cli) -> anyhow::Result<()> {
             } else {
                 println!("{}", p.path.display());
                 println!("  world     {}", p.contract.world);
-                println!("  contract  {}@{}", crate::plugins::contract::PACKAGE, p.contract.version);
+                println!(
+                    "  contract  {}@{}",
+                    crate::plugins::contract::PACKAGE,
+                    p.contract.version
+                );
                 println!("  sha256    {}", p.sha256);
                 println!("  exports   {}", p.contract.exports.join(", "));
                 println!("  imports   {}", p.contract.imports.join(", "));
-                println!("  loaded in {:.1} ms ({})", p.load_ms, if p.cached { "compiled code from cache" } else { "compiled now" });
+                println!(
+                    "  loaded in {:.1} ms ({})",
+                    p.load_ms,
+                    if p.cached {
+                        "compiled code from cache"
+                    } else {
+                        "compiled now"
+                    }
+                );
             }
         }
     }

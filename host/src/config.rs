@@ -31,7 +31,11 @@ impl fmt::Display for ConfigError {
             self.file.display(),
             self.line,
             self.column,
-            if self.field.is_empty() { "(top level)" } else { &self.field },
+            if self.field.is_empty() {
+                "(top level)"
+            } else {
+                &self.field
+            },
             self.message
         )
     }
@@ -150,7 +154,10 @@ pub struct SandboxDefaults {
 
 impl Default for SandboxDefaults {
     fn default() -> Self {
-        Self { timeout_ms: default_timeout_ms(), memory_mb: default_memory_mb() }
+        Self {
+            timeout_ms: default_timeout_ms(),
+            memory_mb: default_memory_mb(),
+        }
     }
 }
 
@@ -176,7 +183,12 @@ pub struct GenerationConfig {
 
 impl Default for GenerationConfig {
     fn default() -> Self {
-        Self { max_tokens: default_max_tokens(), temperature: 0.0, top_p: default_top_p(), stop: vec![] }
+        Self {
+            max_tokens: default_max_tokens(),
+            temperature: 0.0,
+            top_p: default_top_p(),
+            stop: vec![],
+        }
     }
 }
 
@@ -197,7 +209,9 @@ pub struct RunConfig {
 
 impl Default for RunConfig {
     fn default() -> Self {
-        Self { concurrency: default_concurrency() }
+        Self {
+            concurrency: default_concurrency(),
+        }
     }
 }
 
@@ -228,7 +242,11 @@ impl ConfigFile {
             let field = if field == "." { String::new() } else { field };
             toml_error(path, text, e.inner(), &field)
         })?;
-        let file = Self { path: path.to_path_buf(), text: text.to_string(), config };
+        let file = Self {
+            path: path.to_path_buf(),
+            text: text.to_string(),
+            config,
+        };
         file.validate()?;
         Ok(file)
     }
@@ -246,13 +264,24 @@ impl ConfigFile {
     /// An error at `field` (dotted path, `metrics[1].plugin`), located in the text.
     pub fn error_at(&self, field: &str, message: impl Into<String>) -> ConfigError {
         let (line, column) = locate(&self.text, field).unwrap_or((1, 1));
-        ConfigError { file: self.path.clone(), line, column, field: field.into(), message: message.into() }
+        ConfigError {
+            file: self.path.clone(),
+            line,
+            column,
+            field: field.into(),
+            message: message.into(),
+        }
     }
 
     fn validate(&self) -> Result<(), ConfigError> {
         let c = &self.config;
         let bad = |field: &str, msg: &str| Err(self.error_at(field, msg));
-        if c.name.trim().is_empty() || !c.name.chars().all(|ch| ch.is_ascii_alphanumeric() || "-_.".contains(ch)) {
+        if c.name.trim().is_empty()
+            || !c
+                .name
+                .chars()
+                .all(|ch| ch.is_ascii_alphanumeric() || "-_.".contains(ch))
+        {
             return bad("name", "must be non-empty letters, digits, '-', '_' or '.'");
         }
         if c.model.threads == 0 {
@@ -263,7 +292,10 @@ impl ConfigFile {
         }
         let data = self.resolve(&c.dataset.path);
         if !data.is_file() {
-            return Err(self.error_at("dataset.path", format!("dataset file not found: {}", data.display())));
+            return Err(self.error_at(
+                "dataset.path",
+                format!("dataset file not found: {}", data.display()),
+            ));
         }
         if c.dataset.sample == Some(0) {
             return bad("dataset.sample", "must be at least 1");
@@ -288,7 +320,10 @@ impl ConfigFile {
             return bad("sandbox.memory_mb", "must be at least 1");
         }
         if c.metrics.is_empty() {
-            return bad("metrics", "list at least one metric plugin ([[metrics]] plugin = \"f1\")");
+            return bad(
+                "metrics",
+                "list at least one metric plugin ([[metrics]] plugin = \"f1\")",
+            );
         }
         for (field, p) in self.plugin_refs() {
             if p.plugin.trim().is_empty() {
@@ -301,8 +336,15 @@ impl ConfigFile {
                 return bad(&format!("{field}.limits.memory_mb"), "must be at least 1");
             }
             for (i, hp) in p.grants.allowed_outbound_hosts.iter().enumerate() {
-                if hp.rsplit_once(':').and_then(|(_, port)| port.parse::<u16>().ok()).is_none() {
-                    return bad(&format!("{field}.grants.allowed_outbound_hosts[{i}]"), "must be host:port");
+                if hp
+                    .rsplit_once(':')
+                    .and_then(|(_, port)| port.parse::<u16>().ok())
+                    .is_none()
+                {
+                    return bad(
+                        &format!("{field}.grants.allowed_outbound_hosts[{i}]"),
+                        "must be host:port",
+                    );
                 }
             }
         }
@@ -313,8 +355,18 @@ impl ConfigFile {
     pub fn plugin_refs(&self) -> Vec<(String, &PluginRef)> {
         let c = &self.config;
         let mut out = vec![("method".to_string(), &c.method)];
-        out.extend(c.metrics.iter().enumerate().map(|(i, m)| (format!("metrics[{i}]"), m)));
-        out.extend(c.tools.iter().enumerate().map(|(i, t)| (format!("tools[{i}]"), t)));
+        out.extend(
+            c.metrics
+                .iter()
+                .enumerate()
+                .map(|(i, m)| (format!("metrics[{i}]"), m)),
+        );
+        out.extend(
+            c.tools
+                .iter()
+                .enumerate()
+                .map(|(i, t)| (format!("tools[{i}]"), t)),
+        );
         out
     }
 }
@@ -364,7 +416,9 @@ fn locate(text: &str, field: &str) -> Option<(usize, usize)> {
     let mut table = doc.get_ref();
     let mut best = None;
     for (i, (name, idx)) in parts.iter().enumerate() {
-        let (key, value) = table.iter().find(|(k, _)| k.get_ref().as_ref() == name.as_str())?;
+        let (key, value) = table
+            .iter()
+            .find(|(k, _)| k.get_ref().as_ref() == name.as_str())?;
         best = Some(key.span().start);
         let mut value = value;
         if let Some(idx) = idx {
@@ -463,6 +517,10 @@ plugin = "f1"
     #[test]
     fn a_temperature_out_of_range_is_refused() {
         let e = err(&format!("{GOOD}[generation]\ntemperature = -1.0\n"));
-        assert_eq!((e.line, e.field.as_str()), (13, "generation.temperature"), "{e}");
+        assert_eq!(
+            (e.line, e.field.as_str()),
+            (12, "generation.temperature"),
+            "{e}"
+        );
     }
 }

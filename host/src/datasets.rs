@@ -26,11 +26,24 @@ pub struct Example {
 #[derive(Debug, thiserror::Error)]
 pub enum DatasetError {
     #[error("cannot read dataset {path}: {source}")]
-    Io { path: PathBuf, source: std::io::Error },
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("{path}:{line}: {field}: {message}")]
-    Row { path: PathBuf, line: usize, field: String, message: String },
+    Row {
+        path: PathBuf,
+        line: usize,
+        field: String,
+        message: String,
+    },
     #[error("{path}: duplicate id {id:?} on lines {first} and {second}")]
-    DuplicateId { path: PathBuf, id: String, first: usize, second: usize },
+    DuplicateId {
+        path: PathBuf,
+        id: String,
+        first: usize,
+        second: usize,
+    },
     #[error("{path}: no examples")]
     Empty { path: PathBuf },
 }
@@ -46,7 +59,10 @@ pub struct Dataset {
 
 impl Dataset {
     pub fn load(path: &Path) -> Result<Self, DatasetError> {
-        let bytes = std::fs::read(path).map_err(|source| DatasetError::Io { path: path.into(), source })?;
+        let bytes = std::fs::read(path).map_err(|source| DatasetError::Io {
+            path: path.into(),
+            source,
+        })?;
         let sha256 = hex::encode(Sha256::digest(&bytes));
         let text = String::from_utf8_lossy(&bytes);
         let mut examples = Vec::new();
@@ -62,18 +78,27 @@ impl Dataset {
                 field: field.into(),
                 message,
             };
-            let value: serde_json::Value =
-                serde_json::from_str(line).map_err(|e| row("(json)", format!("not valid JSON: {e}")))?;
+            let value: serde_json::Value = serde_json::from_str(line)
+                .map_err(|e| row("(json)", format!("not valid JSON: {e}")))?;
             let ex = parse_row(&value).map_err(|(field, msg)| row(field, msg))?;
             if let Some(first) = seen.insert(ex.id.clone(), lineno) {
-                return Err(DatasetError::DuplicateId { path: path.into(), id: ex.id, first, second: lineno });
+                return Err(DatasetError::DuplicateId {
+                    path: path.into(),
+                    id: ex.id,
+                    first,
+                    second: lineno,
+                });
             }
             examples.push(ex);
         }
         if examples.is_empty() {
             return Err(DatasetError::Empty { path: path.into() });
         }
-        Ok(Self { path: path.into(), sha256, examples })
+        Ok(Self {
+            path: path.into(),
+            sha256,
+            examples,
+        })
     }
 
     /// The indices of a seeded sample of `n` examples, in file order, so the
@@ -93,7 +118,9 @@ impl Dataset {
 }
 
 fn parse_row(v: &serde_json::Value) -> Result<Example, (&'static str, String)> {
-    let obj = v.as_object().ok_or(("(row)", "expected a JSON object".to_string()))?;
+    let obj = v
+        .as_object()
+        .ok_or(("(row)", "expected a JSON object".to_string()))?;
     let string = |field: &'static str| -> Result<String, (&'static str, String)> {
         match obj.get(field) {
             Some(serde_json::Value::String(s)) => Ok(s.clone()),
@@ -119,7 +146,12 @@ fn parse_row(v: &serde_json::Value) -> Result<Example, (&'static str, String)> {
             })
             .collect::<Result<Vec<_>, _>>()?,
         Some(serde_json::Value::String(s)) => vec![s.clone()],
-        Some(other) => return Err(("answers", format!("expected a list of strings, found {other}"))),
+        Some(other) => {
+            return Err((
+                "answers",
+                format!("expected a list of strings, found {other}"),
+            ));
+        }
         None => return Err(("answers", "missing".to_string())),
     };
     Ok(Example {
@@ -157,21 +189,37 @@ mod tests {
 
     #[test]
     fn errors_name_file_line_and_field() {
-        let (_d, p) = write("{\"id\":\"a\",\"question\":\"q\",\"answers\":[]}\n{\"id\":\"b\",\"answers\":[]}\n");
+        let (_d, p) = write(
+            "{\"id\":\"a\",\"question\":\"q\",\"answers\":[]}\n{\"id\":\"b\",\"answers\":[]}\n",
+        );
         let e = Dataset::load(&p).unwrap_err().to_string();
         assert!(e.ends_with("d.jsonl:2: question: missing"), "{e}");
         let (_d, p) = write("{\"id\":\"a\",\"question\":\"q\",\"answers\":[1, {}]}\n");
         let e = Dataset::load(&p).unwrap_err().to_string();
         assert!(e.contains("d.jsonl:1: answers: expected strings"), "{e}");
         let (_d, p) = write("{\"id\":\"a\",\"question\":\"q\",\"answers\":[]}\nnot json\n");
-        assert!(Dataset::load(&p).unwrap_err().to_string().contains("d.jsonl:2: (json)"));
-        let (_d, p) = write("{\"id\":\"a\",\"question\":\"q\",\"answers\":[]}\n{\"id\":\"a\",\"question\":\"q\",\"answers\":[]}\n");
-        assert!(Dataset::load(&p).unwrap_err().to_string().contains("lines 1 and 2"));
+        assert!(
+            Dataset::load(&p)
+                .unwrap_err()
+                .to_string()
+                .contains("d.jsonl:2: (json)")
+        );
+        let (_d, p) = write(
+            "{\"id\":\"a\",\"question\":\"q\",\"answers\":[]}\n{\"id\":\"a\",\"question\":\"q\",\"answers\":[]}\n",
+        );
+        assert!(
+            Dataset::load(&p)
+                .unwrap_err()
+                .to_string()
+                .contains("lines 1 and 2")
+        );
     }
 
     #[test]
     fn sampling_is_seeded_sorted_and_stable() {
-        let body: String = (0..50).map(|i| format!("{{\"id\":\"{i}\",\"question\":\"q\",\"answers\":[]}}\n")).collect();
+        let body: String = (0..50)
+            .map(|i| format!("{{\"id\":\"{i}\",\"question\":\"q\",\"answers\":[]}}\n"))
+            .collect();
         let (_d, p) = write(&body);
         let d = Dataset::load(&p).unwrap();
         let a = d.sample_indices(Some(10), 7);

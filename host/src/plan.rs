@@ -33,7 +33,9 @@ impl Paths {
     /// in `models/`, found relative to the binary (target/<profile>/forge-host)
     /// as well as to the current directory.
     pub fn discover(home: Option<PathBuf>, extra_plugin_dirs: Vec<PathBuf>) -> Self {
-        let exe_root = std::env::current_exe().ok().and_then(|e| e.parent()?.parent()?.parent().map(Path::to_path_buf));
+        let exe_root = std::env::current_exe()
+            .ok()
+            .and_then(|e| e.parent()?.parent()?.parent().map(Path::to_path_buf));
         let home = home
             .or_else(|| std::env::var_os("FORGE_HOME").map(PathBuf::from))
             .unwrap_or_else(|| PathBuf::from(".forge"));
@@ -45,14 +47,20 @@ impl Paths {
         if let Some(root) = &exe_root {
             plugin_dirs.push(root.join("target/plugins"));
         }
-        let models_dir = std::env::var_os("FORGE_MODELS_DIR").map(PathBuf::from).unwrap_or_else(|| {
-            let local = PathBuf::from("models");
-            match &exe_root {
-                Some(root) if !local.is_dir() => root.join("models"),
-                _ => local,
-            }
-        });
-        Self { home, plugin_dirs, models_dir }
+        let models_dir = std::env::var_os("FORGE_MODELS_DIR")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| {
+                let local = PathBuf::from("models");
+                match &exe_root {
+                    Some(root) if !local.is_dir() => root.join("models"),
+                    _ => local,
+                }
+            });
+        Self {
+            home,
+            plugin_dirs,
+            models_dir,
+        }
     }
 
     pub fn store(&self) -> PathBuf {
@@ -91,9 +99,14 @@ pub struct Plan {
 impl Plan {
     /// Loads everything a config names. `limit` caps the number of examples
     /// (after the seeded sample), e.g. for a quick look.
-    pub async fn load(config_path: &Path, paths: &Paths, limit: Option<usize>) -> anyhow::Result<Plan> {
+    pub async fn load(
+        config_path: &Path,
+        paths: &Paths,
+        limit: Option<usize>,
+    ) -> anyhow::Result<Plan> {
         let config = ConfigFile::load(config_path)?;
-        let host = PluginHost::new(Some(paths.component_cache())).context("starting the component host")?;
+        let host = PluginHost::new(Some(paths.component_cache()))
+            .context("starting the component host")?;
         let c = &config.config;
 
         let method = bind(&config, &host, paths, "method", &c.method, World::Method)?;
@@ -101,15 +114,36 @@ impl Plan {
             .metrics
             .iter()
             .enumerate()
-            .map(|(i, m)| bind(&config, &host, paths, &format!("metrics[{i}]"), m, World::Metric))
+            .map(|(i, m)| {
+                bind(
+                    &config,
+                    &host,
+                    paths,
+                    &format!("metrics[{i}]"),
+                    m,
+                    World::Metric,
+                )
+            })
             .collect::<Result<Vec<_>, _>>()?;
         let mut tools = Vec::new();
         for (i, t) in c.tools.iter().enumerate() {
-            let b = bind(&config, &host, paths, &format!("tools[{i}]"), t, World::Tool)?;
+            let b = bind(
+                &config,
+                &host,
+                paths,
+                &format!("tools[{i}]"),
+                t,
+                World::Tool,
+            )?;
             let description = host
                 .describe_tool(&b.plugin, &b.sandbox)
                 .await
-                .map_err(|f| config.error_at(&format!("tools[{i}].plugin"), format!("describe failed: {f}")))?;
+                .map_err(|f| {
+                    config.error_at(
+                        &format!("tools[{i}].plugin"),
+                        format!("describe failed: {f}"),
+                    )
+                })?;
             tools.push(Tool {
                 name: b.plugin.name.clone(),
                 description,
@@ -120,7 +154,8 @@ impl Plan {
         }
 
         let dataset = Dataset::load(&config.resolve(&c.dataset.path))?;
-        let mut indices = dataset.sample_indices(c.dataset.sample, c.dataset.seed.unwrap_or(c.seed));
+        let mut indices =
+            dataset.sample_indices(c.dataset.sample, c.dataset.seed.unwrap_or(c.seed));
         if let Some(limit) = limit {
             indices.truncate(limit);
         }
@@ -130,10 +165,20 @@ impl Plan {
             let names = host
                 .score_names(&m.plugin, &m.sandbox, &m.params)
                 .await
-                .map_err(|f| config.error_at(&format!("{}.plugin", m.field), format!("metric failed to list its scores: {f}")))?;
+                .map_err(|f| {
+                    config.error_at(
+                        &format!("{}.plugin", m.field),
+                        format!("metric failed to list its scores: {f}"),
+                    )
+                })?;
             for n in names {
                 if score_names.contains(&n) {
-                    return Err(config.error_at(&format!("{}.plugin", m.field), format!("score {n:?} is produced twice")).into());
+                    return Err(config
+                        .error_at(
+                            &format!("{}.plugin", m.field),
+                            format!("score {n:?} is produced twice"),
+                        )
+                        .into());
                 }
                 score_names.push(n);
             }
@@ -147,7 +192,11 @@ impl Plan {
         };
         let resolved = model_source::resolve(&source, &paths.models_dir)
             .map_err(|e| config.error_at("model.source", e.to_string()))?;
-        let weights = if c.model.weights == "native" { WeightFormat::AsFile } else { WeightFormat::Q8_0 };
+        let weights = if c.model.weights == "native" {
+            WeightFormat::AsFile
+        } else {
+            WeightFormat::Q8_0
+        };
         let backend = tokio::task::spawn_blocking({
             let threads = c.model.threads;
             move || CandleBackend::load(&resolved, CandleOptions { threads, weights })
@@ -159,7 +208,10 @@ impl Plan {
         let caps = Arc::new(Capabilities {
             engine: Some(engine.clone()),
             generation: c.generation.clone(),
-            tools: Arc::new(ToolBox { host: Some(host.clone()), tools }),
+            tools: Arc::new(ToolBox {
+                host: Some(host.clone()),
+                tools,
+            }),
         });
 
         let config_sha256 = hex::encode(Sha256::digest(config.text.as_bytes()));
@@ -205,7 +257,11 @@ impl Plan {
             name: b.plugin.name.clone(),
             path: b.plugin.path.display().to_string(),
             sha256: b.plugin.sha256.clone(),
-            contract: format!("{}@{}", crate::plugins::contract::PACKAGE, b.plugin.contract.version),
+            contract: format!(
+                "{}@{}",
+                crate::plugins::contract::PACKAGE,
+                b.plugin.contract.version
+            ),
             params: serde_json::from_str(&b.params).unwrap_or_default(),
         };
         let mut out = vec![rec("method", &self.method)];
@@ -215,7 +271,11 @@ impl Plan {
             name: t.name.clone(),
             path: t.plugin.path.display().to_string(),
             sha256: t.plugin.sha256.clone(),
-            contract: format!("{}@{}", crate::plugins::contract::PACKAGE, t.plugin.contract.version),
+            contract: format!(
+                "{}@{}",
+                crate::plugins::contract::PACKAGE,
+                t.plugin.contract.version
+            ),
             params: serde_json::from_str(&t.params).unwrap_or_default(),
         }));
         out
@@ -239,11 +299,18 @@ fn bind(
                 "unknown {world} plugin {:?}: no {}.wasm in {}",
                 r.plugin,
                 r.plugin,
-                paths.plugin_dirs.iter().map(|d| d.display().to_string()).collect::<Vec<_>>().join(", ")
+                paths
+                    .plugin_dirs
+                    .iter()
+                    .map(|d| d.display().to_string())
+                    .collect::<Vec<_>>()
+                    .join(", ")
             ),
         )
     })?;
-    let plugin = host.load_as(&path, world).map_err(|e| config.error_at(&at, e.to_string()))?;
+    let plugin = host
+        .load_as(&path, world)
+        .map_err(|e| config.error_at(&at, e.to_string()))?;
     Ok(Bound {
         plugin: Arc::new(plugin),
         sandbox: Sandbox::new(&r.grants, &r.limits, &config.config.sandbox),
@@ -257,5 +324,9 @@ fn find_plugin(config: &ConfigFile, paths: &Paths, name: &str) -> Option<PathBuf
         let p = config.resolve(name);
         return p.is_file().then_some(p);
     }
-    paths.plugin_dirs.iter().map(|d| d.join(format!("{name}.wasm"))).find(|p| p.is_file())
+    paths
+        .plugin_dirs
+        .iter()
+        .map(|d| d.join(format!("{name}.wasm")))
+        .find(|p| p.is_file())
 }

@@ -22,7 +22,9 @@ pub struct Bar {
 
 impl Bar {
     pub fn new() -> Self {
-        Self { bar: ProgressBar::hidden() }
+        Self {
+            bar: ProgressBar::hidden(),
+        }
     }
 }
 
@@ -35,7 +37,10 @@ impl Default for Bar {
 impl Progress for Bar {
     fn start(&mut self, e: &Experiment, total: usize, already_done: usize) {
         if already_done > 0 {
-            eprintln!("resuming {}: {already_done} of {total} examples already done", e.id);
+            eprintln!(
+                "resuming {}: {already_done} of {total} examples already done",
+                e.id
+            );
         } else {
             eprintln!("experiment {} ({total} examples)", e.id);
         }
@@ -48,10 +53,16 @@ impl Progress for Bar {
     }
 
     fn example(&mut self, run: &RunRecord, running: &[(String, f64)]) {
-        let scores: Vec<String> = running.iter().map(|(k, v)| format!("{k} {}", report::fmt_score(k, *v))).collect();
+        let scores: Vec<String> = running
+            .iter()
+            .map(|(k, v)| format!("{k} {}", report::fmt_score(k, *v)))
+            .collect();
         self.bar.set_message(scores.join("  "));
         if let Some(e) = &run.error {
-            self.bar.println(format!("example {} failed: {}: {}", run.example_id, e.kind, e.message));
+            self.bar.println(format!(
+                "example {} failed: {}: {}",
+                run.example_id, e.kind, e.message
+            ));
         }
         self.bar.inc(1);
     }
@@ -66,7 +77,10 @@ pub struct JsonLines;
 
 impl Progress for JsonLines {
     fn start(&mut self, e: &Experiment, total: usize, already_done: usize) {
-        println!("{}", json!({"event": "start", "experiment": e.id, "total": total, "already_done": already_done}));
+        println!(
+            "{}",
+            json!({"event": "start", "experiment": e.id, "total": total, "already_done": already_done})
+        );
     }
 
     fn example(&mut self, run: &RunRecord, running: &[(String, f64)]) {
@@ -80,6 +94,9 @@ impl Progress for JsonLines {
     }
 
     fn finish(&mut self, e: &Experiment, s: &Summary) {
-        println!("{}", json!({"event": "summary", "experiment": e.id, "status": e.status, "summary": s}));
+        println!(
+            "{}",
+            json!({"event": "summary", "experiment": e.id, "status": e.status, "summary": s})
+        );
     }
 }

@@ -11,7 +11,11 @@ pub fn fmt_score(_name: &str, v: f64) -> String {
 }
 
 fn fmt_ms(ms: f64) -> String {
-    if ms >= 1000.0 { format!("{:.2} s", ms / 1000.0) } else { format!("{ms:.0} ms") }
+    if ms >= 1000.0 {
+        format!("{:.2} s", ms / 1000.0)
+    } else {
+        format!("{ms:.0} ms")
+    }
 }
 
 fn truncate(s: &str, n: usize) -> String {
@@ -35,8 +39,17 @@ fn meaning(name: &str) -> Option<&'static str> {
 
 pub fn summary_text(e: &Experiment, s: &Summary) -> String {
     let mut o = String::new();
-    let method = e.plugins.iter().find(|p| p.role == "method").map_or("?", |p| p.name.as_str());
-    let metrics: Vec<&str> = e.plugins.iter().filter(|p| p.role == "metric").map(|p| p.name.as_str()).collect();
+    let method = e
+        .plugins
+        .iter()
+        .find(|p| p.role == "method")
+        .map_or("?", |p| p.name.as_str());
+    let metrics: Vec<&str> = e
+        .plugins
+        .iter()
+        .filter(|p| p.role == "metric")
+        .map(|p| p.name.as_str())
+        .collect();
     o += &format!("experiment  {}  {}\n", e.id, e.status);
     o += &format!(
         "model       {} ({}, {}, {} threads, {})\n",
@@ -45,14 +58,31 @@ pub fn summary_text(e: &Experiment, s: &Summary) -> String {
     o += &format!("method      {method}    metrics {}\n", metrics.join(", "));
     o += &format!("examples    {} run, {} failed", s.examples, s.failures);
     if !s.failures_by_kind.is_empty() {
-        let kinds: Vec<String> = s.failures_by_kind.iter().map(|(k, n)| format!("{k} {n}")).collect();
+        let kinds: Vec<String> = s
+            .failures_by_kind
+            .iter()
+            .map(|(k, n)| format!("{k} {n}"))
+            .collect();
         o += &format!(" ({})", kinds.join(", "));
     }
     o += "\n\n";
-    o += &format!("{:<14}{:>7}   {:<16}{:>5}\n", "score (0-100)", "mean", "95% CI", "n");
+    o += &format!(
+        "{:<14}{:>7}   {:<16}{:>5}\n",
+        "score (0-100)", "mean", "95% CI", "n"
+    );
     for (name, m) in &s.metrics {
-        let ci = format!("[{}, {}]", fmt_score(name, m.ci_low), fmt_score(name, m.ci_high));
-        o += &format!("{:<14}{:>7}   {:<16}{:>5}\n", name, fmt_score(name, m.mean), ci, m.n);
+        let ci = format!(
+            "[{}, {}]",
+            fmt_score(name, m.ci_low),
+            fmt_score(name, m.ci_high)
+        );
+        o += &format!(
+            "{:<14}{:>7}   {:<16}{:>5}\n",
+            name,
+            fmt_score(name, m.mean),
+            ci,
+            m.n
+        );
     }
     o += "\n";
     o += &format!(
@@ -62,7 +92,13 @@ pub fn summary_text(e: &Experiment, s: &Summary) -> String {
         fmt_ms(s.latency.p99_ms),
         fmt_ms(s.latency.mean_ms)
     );
-    let per = |t: u64| if s.examples > 0 { t as f64 / s.examples as f64 } else { 0.0 };
+    let per = |t: u64| {
+        if s.examples > 0 {
+            t as f64 / s.examples as f64
+        } else {
+            0.0
+        }
+    };
     o += &format!(
         "tokens      {} in, {} out  ({:.0} in / {:.0} out per example, {} model calls)\n",
         s.prompt_tokens,
@@ -90,7 +126,10 @@ pub fn summary_text(e: &Experiment, s: &Summary) -> String {
 
 pub fn runs_table(runs: &[RunRecord], score_names: &[String]) -> String {
     let mut o = String::new();
-    o += &format!("{:>4}  {:<18}  {:<40}  {:<28}", "#", "id", "question", "answer");
+    o += &format!(
+        "{:>4}  {:<18}  {:<40}  {:<28}",
+        "#", "id", "question", "answer"
+    );
     for n in score_names {
         o += &format!("  {:>8}", truncate(n, 8));
     }
@@ -105,7 +144,10 @@ pub fn runs_table(runs: &[RunRecord], score_names: &[String]) -> String {
             truncate(answer, 28)
         );
         for n in score_names {
-            let v = r.scores.get(n).map_or("—".to_string(), |v| fmt_score(n, *v));
+            let v = r
+                .scores
+                .get(n)
+                .map_or("—".to_string(), |v| fmt_score(n, *v));
             o += &format!("  {v:>8}");
         }
         if let Some(e) = &r.error {
@@ -117,16 +159,29 @@ pub fn runs_table(runs: &[RunRecord], score_names: &[String]) -> String {
 }
 
 pub fn list_table(rows: &[(Experiment, Option<Summary>)]) -> String {
-    let mut o = format!("{:<40}  {:<10}  {:>8}  {}\n", "id", "status", "examples", "scores (0-100)");
+    let mut o = format!(
+        "{:<40}  {:<10}  {:>8}  {}\n",
+        "id", "status", "examples", "scores (0-100)"
+    );
     for (e, s) in rows {
         let (n, scores) = match s {
             Some(s) => (
                 s.examples.to_string(),
-                s.metrics.iter().map(|(k, m)| format!("{k} {}", fmt_score(k, m.mean))).collect::<Vec<_>>().join("  "),
+                s.metrics
+                    .iter()
+                    .map(|(k, m)| format!("{k} {}", fmt_score(k, m.mean)))
+                    .collect::<Vec<_>>()
+                    .join("  "),
             ),
             None => ("—".into(), String::new()),
         };
-        o += &format!("{:<40}  {:<10}  {:>8}  {}\n", e.id, e.status.to_string(), n, scores);
+        o += &format!(
+            "{:<40}  {:<10}  {:>8}  {}\n",
+            e.id,
+            e.status.to_string(),
+            n,
+            scores
+        );
     }
     o
 }
@@ -161,10 +216,19 @@ pub fn export(
         ExportFormat::Csv => {
             let mut w = csv::Writer::from_writer(out);
             let mut header: Vec<String> =
-                ["index", "example_id", "question", "answer", "references"].map(String::from).to_vec();
+                ["index", "example_id", "question", "answer", "references"]
+                    .map(String::from)
+                    .to_vec();
             header.extend(e.score_names.iter().cloned());
             header.extend(
-                ["error_kind", "error", "latency_ms", "prompt_tokens", "completion_tokens"].map(String::from),
+                [
+                    "error_kind",
+                    "error",
+                    "latency_ms",
+                    "prompt_tokens",
+                    "completion_tokens",
+                ]
+                .map(String::from),
             );
             w.write_record(&header)?;
             for r in runs {
@@ -175,9 +239,18 @@ pub fn export(
                     r.answer.clone().unwrap_or_default(),
                     r.references.join(" | "),
                 ];
-                row.extend(e.score_names.iter().map(|n| r.scores.get(n).map(|v| v.to_string()).unwrap_or_default()));
+                row.extend(
+                    e.score_names
+                        .iter()
+                        .map(|n| r.scores.get(n).map(|v| v.to_string()).unwrap_or_default()),
+                );
                 row.push(r.error.as_ref().map(|x| x.kind.clone()).unwrap_or_default());
-                row.push(r.error.as_ref().map(|x| x.message.clone()).unwrap_or_default());
+                row.push(
+                    r.error
+                        .as_ref()
+                        .map(|x| x.message.clone())
+                        .unwrap_or_default(),
+                );
                 row.push(format!("{:.1}", r.latency_ms));
                 row.push(r.prompt_tokens.to_string());
                 row.push(r.completion_tokens.to_string());

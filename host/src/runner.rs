@@ -30,7 +30,10 @@ pub async fn run_example(plan: &Plan, index: u32, example: &Example) -> RunRecor
 
     let ctx = CallContext::new(plan.caps.clone(), seed);
     let m = &plan.method;
-    let (outcome, ctx) = plan.host.solve(&m.plugin, &m.sandbox, seed, ctx, example, &m.params).await;
+    let (outcome, ctx) = plan
+        .host
+        .solve(&m.plugin, &m.sandbox, seed, ctx, example, &m.params)
+        .await;
     let mut run = RunRecord {
         index,
         example_id: example.id.clone(),
@@ -50,17 +53,33 @@ pub async fn run_example(plan: &Plan, index: u32, example: &Example) -> RunRecor
         finished_at: String::new(),
     };
     for t in ctx.tool_calls {
-        run.trace.push(TraceStep { kind: "tool_call".into(), content: serde_json::to_string(&t).unwrap_or_default() });
+        run.trace.push(TraceStep {
+            kind: "tool_call".into(),
+            content: serde_json::to_string(&t).unwrap_or_default(),
+        });
     }
     match outcome {
         CallOutcome::Ok(answer) => {
             run.answer = Some(answer.text.clone());
             run.contexts = answer.contexts.clone();
-            run.trace.extend(answer.trace.iter().map(|s| TraceStep { kind: step_kind(s.kind).into(), content: s.content.clone() }));
+            run.trace.extend(answer.trace.iter().map(|s| TraceStep {
+                kind: step_kind(s.kind).into(),
+                content: s.content.clone(),
+            }));
             for metric in &plan.metrics {
                 let ctx = CallContext::new(plan.caps.clone(), seed);
-                let (out, ctx) =
-                    plan.host.score(&metric.plugin, &metric.sandbox, seed, ctx, example, &answer, &metric.params).await;
+                let (out, ctx) = plan
+                    .host
+                    .score(
+                        &metric.plugin,
+                        &metric.sandbox,
+                        seed,
+                        ctx,
+                        example,
+                        &answer,
+                        &metric.params,
+                    )
+                    .await;
                 run.calls.extend(ctx.calls);
                 run.logs.extend(ctx.logs);
                 let name = metric.plugin.name.clone();
@@ -71,19 +90,45 @@ pub async fn run_example(plan: &Plan, index: u32, example: &Example) -> RunRecor
                         }
                     }
                     CallOutcome::PluginError(m) => {
-                        run.metric_errors.insert(name, RunError { kind: "plugin_error".into(), message: m });
+                        run.metric_errors.insert(
+                            name,
+                            RunError {
+                                kind: "plugin_error".into(),
+                                message: m,
+                            },
+                        );
                     }
                     CallOutcome::Failed(f) => {
-                        run.metric_errors.insert(name, RunError { kind: f.kind.into(), message: f.message });
+                        run.metric_errors.insert(
+                            name,
+                            RunError {
+                                kind: f.kind.into(),
+                                message: f.message,
+                            },
+                        );
                     }
                 }
             }
         }
-        CallOutcome::PluginError(m) => run.error = Some(RunError { kind: "plugin_error".into(), message: m }),
-        CallOutcome::Failed(f) => run.error = Some(RunError { kind: f.kind.into(), message: f.message }),
+        CallOutcome::PluginError(m) => {
+            run.error = Some(RunError {
+                kind: "plugin_error".into(),
+                message: m,
+            })
+        }
+        CallOutcome::Failed(f) => {
+            run.error = Some(RunError {
+                kind: f.kind.into(),
+                message: f.message,
+            })
+        }
     }
     run.prompt_tokens = run.calls.iter().map(|c| u64::from(c.prompt_tokens)).sum();
-    run.completion_tokens = run.calls.iter().map(|c| u64::from(c.completion_tokens)).sum();
+    run.completion_tokens = run
+        .calls
+        .iter()
+        .map(|c| u64::from(c.completion_tokens))
+        .sum();
     run.latency_ms = started.elapsed().as_secs_f64() * 1e3;
     run.finished_at = store::now();
     run
@@ -108,8 +153,17 @@ pub struct RunReport {
 
 /// Creates (or resumes) the experiment for `plan` in `store` and runs the
 /// examples that are not done yet.
-pub async fn run(plan: Arc<Plan>, store: &Store, fresh: bool, progress: &mut dyn Progress) -> anyhow::Result<RunReport> {
-    let existing = if fresh { None } else { store.resumable(&plan.plan_sha256)? };
+pub async fn run(
+    plan: Arc<Plan>,
+    store: &Store,
+    fresh: bool,
+    progress: &mut dyn Progress,
+) -> anyhow::Result<RunReport> {
+    let existing = if fresh {
+        None
+    } else {
+        store.resumable(&plan.plan_sha256)?
+    };
     let mut experiment = match existing {
         Some(e) => e,
         None => {
@@ -170,7 +224,11 @@ pub async fn run(plan: Arc<Plan>, store: &Store, fresh: bool, progress: &mut dyn
     let mut experiment = store.set_status(&experiment.id, Status::Completed, None)?;
     experiment.error = None;
     progress.finish(&experiment, &summary);
-    Ok(RunReport { experiment, summary, resumed_from })
+    Ok(RunReport {
+        experiment,
+        summary,
+        resumed_from,
+    })
 }
 
 fn commit(
@@ -185,15 +243,21 @@ fn commit(
     let run = joined.context("an example task panicked (host bug)")?;
     store.put_run(&experiment.id, &run)?;
     accumulate(running, &run, &plan.score_names);
-    let means: Vec<(String, f64)> =
-        running.iter().map(|(k, (sum, n))| (k.clone(), if *n > 0 { sum / *n as f64 } else { 0.0 })).collect();
+    let means: Vec<(String, f64)> = running
+        .iter()
+        .map(|(k, (sum, n))| (k.clone(), if *n > 0 { sum / *n as f64 } else { 0.0 }))
+        .collect();
     progress.example(&run, &means);
     Ok(())
 }
 
 fn accumulate(running: &mut BTreeMap<String, (f64, usize)>, run: &RunRecord, names: &[String]) {
     for name in names {
-        let v = run.scores.get(name).copied().or(run.error.as_ref().map(|_| 0.0));
+        let v = run
+            .scores
+            .get(name)
+            .copied()
+            .or(run.error.as_ref().map(|_| 0.0));
         if let Some(v) = v {
             let e = running.entry(name.clone()).or_insert((0.0, 0));
             e.0 += v;
@@ -205,8 +269,17 @@ fn accumulate(running: &mut BTreeMap<String, (f64, usize)>, run: &RunRecord, nam
 fn new_experiment(plan: &Plan) -> Experiment {
     let c = &plan.config.config;
     let created_at = store::now();
-    let stamp: String = created_at.chars().filter(char::is_ascii_digit).take(14).collect();
-    let id = format!("{}-{}-{}", c.name, &stamp[..8], &stamp[8..14.min(stamp.len())]);
+    let stamp: String = created_at
+        .chars()
+        .filter(char::is_ascii_digit)
+        .take(14)
+        .collect();
+    let id = format!(
+        "{}-{}-{}",
+        c.name,
+        &stamp[..8],
+        &stamp[8..14.min(stamp.len())]
+    );
     let id = format!("{id}-{}", &plan.plan_sha256[..4]);
     Experiment {
         id,
@@ -225,7 +298,11 @@ fn new_experiment(plan: &Plan) -> Experiment {
         plugins: plan.plugin_records(),
         dataset_path: plan.dataset.path.display().to_string(),
         dataset_sha256: plan.dataset.sha256.clone(),
-        example_ids: plan.indices.iter().map(|&i| plan.dataset.examples[i].id.clone()).collect(),
+        example_ids: plan
+            .indices
+            .iter()
+            .map(|&i| plan.dataset.examples[i].id.clone())
+            .collect(),
         score_names: plan.score_names.clone(),
         error: None,
     }

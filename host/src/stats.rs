@@ -49,8 +49,16 @@ pub struct Summary {
 impl Summary {
     pub fn set_throughput(&mut self, wall_s: f64, examples: usize, completion_tokens: u64) {
         self.wall_s = wall_s;
-        self.examples_per_s = if wall_s > 0.0 { examples as f64 / wall_s } else { 0.0 };
-        self.tokens_per_s = if wall_s > 0.0 { completion_tokens as f64 / wall_s } else { 0.0 };
+        self.examples_per_s = if wall_s > 0.0 {
+            examples as f64 / wall_s
+        } else {
+            0.0
+        };
+        self.tokens_per_s = if wall_s > 0.0 {
+            completion_tokens as f64 / wall_s
+        } else {
+            0.0
+        };
     }
 }
 
@@ -77,7 +85,15 @@ pub fn summarise(runs: &[RunRecord], score_names: &[String], seed: u64) -> Summa
                 })
                 .collect();
             let (ci_low, ci_high) = bootstrap_ci(&values, BOOTSTRAP_ITERATIONS, seed);
-            (name.clone(), MetricSummary { mean: mean(&values), ci_low, ci_high, n: values.len() })
+            (
+                name.clone(),
+                MetricSummary {
+                    mean: mean(&values),
+                    ci_low,
+                    ci_high,
+                    n: values.len(),
+                },
+            )
         })
         .collect();
     let mut lat: Vec<f64> = runs.iter().map(|r| r.latency_ms).collect();
@@ -104,7 +120,11 @@ pub fn summarise(runs: &[RunRecord], score_names: &[String], seed: u64) -> Summa
 }
 
 pub fn mean(xs: &[f64]) -> f64 {
-    if xs.is_empty() { 0.0 } else { xs.iter().sum::<f64>() / xs.len() as f64 }
+    if xs.is_empty() {
+        0.0
+    } else {
+        xs.iter().sum::<f64>() / xs.len() as f64
+    }
 }
 
 /// Percentile of sorted data by linear interpolation between closest ranks
@@ -130,7 +150,12 @@ pub fn bootstrap_ci(xs: &[f64], iterations: usize, seed: u64) -> (f64, f64) {
     }
     let mut rng = StdRng::seed_from_u64(seed);
     let mut means: Vec<f64> = (0..iterations)
-        .map(|_| (0..xs.len()).map(|_| xs[rng.random_range(0..xs.len())]).sum::<f64>() / xs.len() as f64)
+        .map(|_| {
+            (0..xs.len())
+                .map(|_| xs[rng.random_range(0..xs.len())])
+                .sum::<f64>()
+                / xs.len() as f64
+        })
         .collect();
     means.sort_by(f64::total_cmp);
     (percentile(&means, 2.5), percentile(&means, 97.5))

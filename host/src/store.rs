@@ -28,9 +28,16 @@ pub enum StoreError {
     #[error("{0:?} matches several experiments: {1}")]
     Ambiguous(String, String),
     #[error("experiment {id}: illegal status change {from:?} -> {to:?}")]
-    IllegalTransition { id: String, from: Status, to: Status },
+    IllegalTransition {
+        id: String,
+        from: Status,
+        to: Status,
+    },
     #[error("corrupt record in {table}: {message}")]
-    Corrupt { table: &'static str, message: String },
+    Corrupt {
+        table: &'static str,
+        message: String,
+    },
 }
 
 /// The experiment life cycle. Only forward moves along
@@ -59,7 +66,9 @@ impl Status {
     pub fn can_become(self, to: Status) -> bool {
         matches!(
             (self, to),
-            (Status::Pending, Status::Running) | (Status::Running, Status::Completed) | (Status::Running, Status::Failed)
+            (Status::Pending, Status::Running)
+                | (Status::Running, Status::Completed)
+                | (Status::Running, Status::Failed)
         )
     }
 }
@@ -169,7 +178,10 @@ impl Store {
             redb::DatabaseError::DatabaseAlreadyOpen => StoreError::InUse(path.into()),
             other => db_err(path, other),
         })?;
-        let store = Self { db, path: path.into() };
+        let store = Self {
+            db,
+            path: path.into(),
+        };
         // Create the tables so readers never meet a missing one.
         store.write(|txn| {
             txn.open_table(EXPERIMENTS)?;
@@ -184,14 +196,20 @@ impl Store {
         &self.path
     }
 
-    fn write<R>(&self, f: impl FnOnce(&redb::WriteTransaction) -> Result<R, redb::Error>) -> Result<R, StoreError> {
+    fn write<R>(
+        &self,
+        f: impl FnOnce(&redb::WriteTransaction) -> Result<R, redb::Error>,
+    ) -> Result<R, StoreError> {
         let txn = self.db.begin_write().map_err(|e| db_err(&self.path, e))?;
         let out = f(&txn).map_err(|e| db_err(&self.path, e))?;
         txn.commit().map_err(|e| db_err(&self.path, e))?;
         Ok(out)
     }
 
-    fn read<R>(&self, f: impl FnOnce(&redb::ReadTransaction) -> Result<R, StoreError>) -> Result<R, StoreError> {
+    fn read<R>(
+        &self,
+        f: impl FnOnce(&redb::ReadTransaction) -> Result<R, StoreError>,
+    ) -> Result<R, StoreError> {
         let txn = self.db.begin_read().map_err(|e| db_err(&self.path, e))?;
         f(&txn)
     }
@@ -199,7 +217,8 @@ impl Store {
     pub fn create_experiment(&self, exp: &Experiment) -> Result<(), StoreError> {
         let bytes = serde_json::to_vec(exp).expect("experiment serialises");
         self.write(|txn| {
-            txn.open_table(EXPERIMENTS)?.insert(exp.id.as_str(), bytes.as_slice())?;
+            txn.open_table(EXPERIMENTS)?
+                .insert(exp.id.as_str(), bytes.as_slice())?;
             Ok(())
         })
     }
@@ -210,8 +229,13 @@ impl Store {
 
     pub fn experiment(&self, id: &str) -> Result<Experiment, StoreError> {
         self.read(|txn| {
-            let t = txn.open_table(EXPERIMENTS).map_err(|e| db_err(&self.path, e))?;
-            let v = t.get(id).map_err(|e| db_err(&self.path, e))?.ok_or_else(|| StoreError::NotFound(id.into()))?;
+            let t = txn
+                .open_table(EXPERIMENTS)
+                .map_err(|e| db_err(&self.path, e))?;
+            let v = t
+                .get(id)
+                .map_err(|e| db_err(&self.path, e))?
+                .ok_or_else(|| StoreError::NotFound(id.into()))?;
             decode("experiments", v.value())
         })
     }
@@ -222,13 +246,19 @@ impl Store {
         if let Some(e) = all.iter().find(|e| e.id == id_or_prefix) {
             return Ok(e.clone());
         }
-        let hits: Vec<_> = all.into_iter().filter(|e| e.id.starts_with(id_or_prefix)).collect();
+        let hits: Vec<_> = all
+            .into_iter()
+            .filter(|e| e.id.starts_with(id_or_prefix))
+            .collect();
         match hits.len() {
             0 => Err(StoreError::NotFound(id_or_prefix.into())),
             1 => Ok(hits.into_iter().next().expect("one hit")),
             _ => Err(StoreError::Ambiguous(
                 id_or_prefix.into(),
-                hits.iter().map(|e| e.id.as_str()).collect::<Vec<_>>().join(", "),
+                hits.iter()
+                    .map(|e| e.id.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", "),
             )),
         }
     }
@@ -236,7 +266,9 @@ impl Store {
     /// All experiments, oldest first.
     pub fn experiments(&self) -> Result<Vec<Experiment>, StoreError> {
         self.read(|txn| {
-            let t = txn.open_table(EXPERIMENTS).map_err(|e| db_err(&self.path, e))?;
+            let t = txn
+                .open_table(EXPERIMENTS)
+                .map_err(|e| db_err(&self.path, e))?;
             let mut out = Vec::new();
             for row in t.iter().map_err(|e| db_err(&self.path, e))? {
                 let (_, v) = row.map_err(|e| db_err(&self.path, e))?;
@@ -248,10 +280,19 @@ impl Store {
     }
 
     /// Moves an experiment along its life cycle; refuses any other move.
-    pub fn set_status(&self, id: &str, to: Status, error: Option<String>) -> Result<Experiment, StoreError> {
+    pub fn set_status(
+        &self,
+        id: &str,
+        to: Status,
+        error: Option<String>,
+    ) -> Result<Experiment, StoreError> {
         let mut exp = self.experiment(id)?;
         if !exp.status.can_become(to) {
-            return Err(StoreError::IllegalTransition { id: id.into(), from: exp.status, to });
+            return Err(StoreError::IllegalTransition {
+                id: id.into(),
+                from: exp.status,
+                to,
+            });
         }
         let now = now();
         match to {
@@ -269,24 +310,27 @@ impl Store {
 
     /// The unfinished experiment with this plan, if any (to resume it).
     pub fn resumable(&self, plan_sha256: &str) -> Result<Option<Experiment>, StoreError> {
-        Ok(self
-            .experiments()?
-            .into_iter()
-            .rev()
-            .find(|e| e.plan_sha256 == plan_sha256 && matches!(e.status, Status::Pending | Status::Running)))
+        Ok(self.experiments()?.into_iter().rev().find(|e| {
+            e.plan_sha256 == plan_sha256 && matches!(e.status, Status::Pending | Status::Running)
+        }))
     }
 
     /// Commits one run durably.
     pub fn put_run(&self, experiment_id: &str, run: &RunRecord) -> Result<(), StoreError> {
         let bytes = serde_json::to_vec(run).expect("run serialises");
         self.write(|txn| {
-            txn.open_table(RUNS)?.insert((experiment_id, run.index), bytes.as_slice())?;
+            txn.open_table(RUNS)?
+                .insert((experiment_id, run.index), bytes.as_slice())?;
             Ok(())
         })
     }
 
     pub fn done_indices(&self, experiment_id: &str) -> Result<BTreeSet<u32>, StoreError> {
-        Ok(self.runs(experiment_id)?.into_iter().map(|r| r.index).collect())
+        Ok(self
+            .runs(experiment_id)?
+            .into_iter()
+            .map(|r| r.index)
+            .collect())
     }
 
     /// The runs of an experiment, in example order.
@@ -294,7 +338,9 @@ impl Store {
         self.read(|txn| {
             let t = txn.open_table(RUNS).map_err(|e| db_err(&self.path, e))?;
             let mut out = Vec::new();
-            let range = t.range((experiment_id, 0u32)..=(experiment_id, u32::MAX)).map_err(|e| db_err(&self.path, e))?;
+            let range = t
+                .range((experiment_id, 0u32)..=(experiment_id, u32::MAX))
+                .map_err(|e| db_err(&self.path, e))?;
             for row in range {
                 let (_, v) = row.map_err(|e| db_err(&self.path, e))?;
                 out.push(decode::<RunRecord>("runs", v.value())?);
@@ -303,17 +349,27 @@ impl Store {
         })
     }
 
-    pub fn put_summary(&self, experiment_id: &str, summary: &crate::stats::Summary) -> Result<(), StoreError> {
+    pub fn put_summary(
+        &self,
+        experiment_id: &str,
+        summary: &crate::stats::Summary,
+    ) -> Result<(), StoreError> {
         let bytes = serde_json::to_vec(summary).expect("summary serialises");
         self.write(|txn| {
-            txn.open_table(SUMMARIES)?.insert(experiment_id, bytes.as_slice())?;
+            txn.open_table(SUMMARIES)?
+                .insert(experiment_id, bytes.as_slice())?;
             Ok(())
         })
     }
 
-    pub fn summary(&self, experiment_id: &str) -> Result<Option<crate::stats::Summary>, StoreError> {
+    pub fn summary(
+        &self,
+        experiment_id: &str,
+    ) -> Result<Option<crate::stats::Summary>, StoreError> {
         self.read(|txn| {
-            let t = txn.open_table(SUMMARIES).map_err(|e| db_err(&self.path, e))?;
+            let t = txn
+                .open_table(SUMMARIES)
+                .map_err(|e| db_err(&self.path, e))?;
             match t.get(experiment_id).map_err(|e| db_err(&self.path, e))? {
                 Some(v) => Ok(Some(decode("summaries", v.value())?)),
                 None => Ok(None),
@@ -322,12 +378,21 @@ impl Store {
     }
 }
 
-fn decode<T: for<'de> Deserialize<'de>>(table: &'static str, bytes: &[u8]) -> Result<T, StoreError> {
-    serde_json::from_slice(bytes).map_err(|e| StoreError::Corrupt { table, message: e.to_string() })
+fn decode<T: for<'de> Deserialize<'de>>(
+    table: &'static str,
+    bytes: &[u8],
+) -> Result<T, StoreError> {
+    serde_json::from_slice(bytes).map_err(|e| StoreError::Corrupt {
+        table,
+        message: e.to_string(),
+    })
 }
 
 fn db_err(path: &Path, e: impl Into<redb::Error>) -> StoreError {
-    StoreError::Db { path: path.into(), message: e.into().to_string() }
+    StoreError::Db {
+        path: path.into(),
+        message: e.into().to_string(),
+    }
 }
 
 /// RFC 3339 UTC timestamp.
@@ -345,9 +410,15 @@ mod tests {
     fn status_moves_only_forward() {
         use Status::*;
         let all = [Pending, Running, Completed, Failed];
-        let allowed: Vec<_> =
-            all.iter().flat_map(|a| all.iter().map(move |b| (*a, *b))).filter(|(a, b)| a.can_become(*b)).collect();
-        assert_eq!(allowed, vec![(Pending, Running), (Running, Completed), (Running, Failed)]);
+        let allowed: Vec<_> = all
+            .iter()
+            .flat_map(|a| all.iter().map(move |b| (*a, *b)))
+            .filter(|(a, b)| a.can_become(*b))
+            .collect();
+        assert_eq!(
+            allowed,
+            vec![(Pending, Running), (Running, Completed), (Running, Failed)]
+        );
     }
 
     pub(crate) fn sample_experiment(id: &str) -> Experiment {
@@ -433,11 +504,19 @@ mod tests {
         let d = tempfile::tempdir().unwrap();
         let s = Store::open(&d.path().join("s.redb")).unwrap();
         s.create_experiment(&sample_experiment("e")).unwrap();
-        assert!(matches!(s.set_status("e", Status::Completed, None), Err(StoreError::IllegalTransition { .. })));
+        assert!(matches!(
+            s.set_status("e", Status::Completed, None),
+            Err(StoreError::IllegalTransition { .. })
+        ));
         assert_eq!(s.resumable("p").unwrap().unwrap().id, "e");
         s.set_status("e", Status::Running, None).unwrap();
-        let e = s.set_status("e", Status::Failed, Some("boom".into())).unwrap();
-        assert_eq!((e.status, e.error.as_deref()), (Status::Failed, Some("boom")));
+        let e = s
+            .set_status("e", Status::Failed, Some("boom".into()))
+            .unwrap();
+        assert_eq!(
+            (e.status, e.error.as_deref()),
+            (Status::Failed, Some("boom"))
+        );
         assert!(s.set_status("e", Status::Running, None).is_err());
         assert!(s.resumable("p").unwrap().is_none());
         assert!(s.experiment("e").unwrap().finished_at.is_some());

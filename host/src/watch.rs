@@ -15,7 +15,12 @@ use crate::stats::mean;
 const POLL: Duration = Duration::from_millis(250);
 
 /// Runs `examples` examples, then again after every change, until killed.
-pub async fn watch(config: &Path, paths: &Paths, examples: usize, json: bool) -> anyhow::Result<()> {
+pub async fn watch(
+    config: &Path,
+    paths: &Paths,
+    examples: usize,
+    json: bool,
+) -> anyhow::Result<()> {
     let mut plan = Plan::load(config, paths, Some(examples)).await?;
     let mut previous: Option<BTreeMap<String, f64>> = None;
     let mut generation = 0u32;
@@ -29,7 +34,11 @@ pub async fn watch(config: &Path, paths: &Paths, examples: usize, json: bool) ->
 }
 
 async fn evaluate(plan: &Plan) -> BTreeMap<String, f64> {
-    let mut per_score: BTreeMap<String, Vec<f64>> = plan.score_names.iter().map(|n| (n.clone(), vec![])).collect();
+    let mut per_score: BTreeMap<String, Vec<f64>> = plan
+        .score_names
+        .iter()
+        .map(|n| (n.clone(), vec![]))
+        .collect();
     let mut failures = 0;
     for (i, &d) in plan.indices.iter().enumerate() {
         let run = run_example(plan, i as u32, &plan.dataset.examples[d]).await;
@@ -40,12 +49,19 @@ async fn evaluate(plan: &Plan) -> BTreeMap<String, f64> {
             values.push(run.scores.get(name).copied().unwrap_or(0.0));
         }
     }
-    let mut out: BTreeMap<String, f64> = per_score.into_iter().map(|(k, v)| (k, mean(&v))).collect();
+    let mut out: BTreeMap<String, f64> =
+        per_score.into_iter().map(|(k, v)| (k, mean(&v))).collect();
     out.insert("failures".into(), f64::from(failures));
     out
 }
 
-fn report(plan: &Plan, generation: u32, scores: &BTreeMap<String, f64>, previous: Option<&BTreeMap<String, f64>>, json: bool) {
+fn report(
+    plan: &Plan,
+    generation: u32,
+    scores: &BTreeMap<String, f64>,
+    previous: Option<&BTreeMap<String, f64>>,
+    json: bool,
+) {
     let m = &plan.method.plugin;
     if json {
         let delta: BTreeMap<&String, f64> = scores
@@ -62,17 +78,31 @@ fn report(plan: &Plan, generation: u32, scores: &BTreeMap<String, f64>, previous
     let parts: Vec<String> = scores
         .iter()
         .map(|(k, v)| {
-            let shown = if k == "failures" { format!("{v:.0}") } else { crate::report::fmt_score(k, *v) };
+            let shown = if k == "failures" {
+                format!("{v:.0}")
+            } else {
+                crate::report::fmt_score(k, *v)
+            };
             match previous.and_then(|p| p.get(k)) {
                 Some(p) if (p - v).abs() > 1e-12 => {
-                    let d = if k == "failures" { format!("{:+.0}", v - p) } else { format!("{:+.1}", (v - p) * 100.0) };
+                    let d = if k == "failures" {
+                        format!("{:+.0}", v - p)
+                    } else {
+                        format!("{:+.1}", (v - p) * 100.0)
+                    };
                     format!("{k} {shown} ({d})")
                 }
                 _ => format!("{k} {shown}"),
             }
         })
         .collect();
-    println!("[{generation}] {} ({}…) on {} examples: {}", m.name, &m.sha256[..8], plan.indices.len(), parts.join("  "));
+    println!(
+        "[{generation}] {} ({}…) on {} examples: {}",
+        m.name,
+        &m.sha256[..8],
+        plan.indices.len(),
+        parts.join("  ")
+    );
 }
 
 /// Polls the plugin files until one changes, then reloads it. A file that
@@ -81,7 +111,9 @@ async fn wait_for_change(plan: &mut Plan, json: bool) {
     loop {
         tokio::time::sleep(POLL).await;
         let path = plan.method.plugin.path.clone();
-        let Ok(bytes) = std::fs::read(&path) else { continue };
+        let Ok(bytes) = std::fs::read(&path) else {
+            continue;
+        };
         if hex::encode(Sha256::digest(&bytes)) == plan.method.plugin.sha256 {
             continue;
         }
@@ -99,7 +131,10 @@ async fn wait_for_change(plan: &mut Plan, json: bool) {
             }
             Err(e) => {
                 if json {
-                    println!("{}", serde_json::json!({"event": "reload_failed", "error": e.to_string()}));
+                    println!(
+                        "{}",
+                        serde_json::json!({"event": "reload_failed", "error": e.to_string()})
+                    );
                 } else {
                     println!("cannot reload {}: {e}", path.display());
                 }

@@ -6,10 +6,23 @@ use common::*;
 
 fn refused(body: &str) -> String {
     let tmp = tempfile::tempdir().unwrap();
-    write(tmp.path(), "d.jsonl", "{\"id\":\"a\",\"question\":\"q\",\"answers\":[\"x\"]}\n");
+    write(
+        tmp.path(),
+        "d.jsonl",
+        "{\"id\":\"a\",\"question\":\"q\",\"answers\":[\"x\"]}\n",
+    );
     let cfg = write(tmp.path(), "bad.toml", body);
-    let out = forge(&tmp.path().join("home")).arg("run").arg(&cfg).output().unwrap();
-    assert_eq!(out.status.code(), Some(2), "stderr: {}", String::from_utf8_lossy(&out.stderr));
+    let out = forge(&tmp.path().join("home"))
+        .arg("run")
+        .arg(&cfg)
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "stderr: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let err = String::from_utf8_lossy(&out.stderr).to_string();
     assert!(err.contains("bad.toml:"), "{err}");
     err
@@ -31,49 +44,88 @@ max_tokens = 8
 #[test]
 fn unknown_method() {
     let e = refused(&GOOD.replace("plugin = \"naive\"", "plugin = \"tree_of_thought\""));
-    assert!(e.contains("bad.toml:7:") && e.contains("method.plugin") && e.contains("unknown method plugin \"tree_of_thought\""), "{e}");
+    assert!(
+        e.contains("bad.toml:7:")
+            && e.contains("method.plugin")
+            && e.contains("unknown method plugin \"tree_of_thought\""),
+        "{e}"
+    );
 }
 
 #[test]
 fn a_metric_where_a_method_belongs() {
     let e = refused(&GOOD.replace("plugin = \"naive\"", "plugin = \"f1\""));
-    assert!(e.contains("method.plugin") && e.contains("expected a method plugin, but this component is a metric"), "{e}");
+    assert!(
+        e.contains("method.plugin")
+            && e.contains("expected a method plugin, but this component is a metric"),
+        "{e}"
+    );
 }
 
 #[test]
 fn unknown_metric() {
     let e = refused(&GOOD.replace("plugin = \"f1\"", "plugin = \"bleurt\""));
-    assert!(e.contains("bad.toml:9:") && e.contains("metrics[0].plugin") && e.contains("unknown metric plugin \"bleurt\""), "{e}");
+    assert!(
+        e.contains("bad.toml:9:")
+            && e.contains("metrics[0].plugin")
+            && e.contains("unknown metric plugin \"bleurt\""),
+        "{e}"
+    );
 }
 
 #[test]
 fn missing_dataset() {
     let e = refused(&GOOD.replace("d.jsonl", "missing.jsonl"));
-    assert!(e.contains("bad.toml:5:") && e.contains("dataset.path") && e.contains("missing.jsonl"), "{e}");
+    assert!(
+        e.contains("bad.toml:5:") && e.contains("dataset.path") && e.contains("missing.jsonl"),
+        "{e}"
+    );
 }
 
 #[test]
 fn bad_numbers() {
     let e = refused(&GOOD.replace("max_tokens = 8", "max_tokens = \"many\""));
-    assert!(e.contains("bad.toml:11:") && e.contains("generation.max_tokens"), "{e}");
+    assert!(
+        e.contains("bad.toml:11:") && e.contains("generation.max_tokens"),
+        "{e}"
+    );
     let e = refused(&GOOD.replace("max_tokens = 8", "max_tokens = -3"));
-    assert!(e.contains("bad.toml:11:") && e.contains("generation.max_tokens"), "{e}");
+    assert!(
+        e.contains("bad.toml:11:") && e.contains("generation.max_tokens"),
+        "{e}"
+    );
     let e = refused(&format!("{GOOD}[run]\nconcurrency = 0\n"));
-    assert!(e.contains("bad.toml:13:") && e.contains("run.concurrency") && e.contains("between 1 and 256"), "{e}");
+    assert!(
+        e.contains("bad.toml:13:")
+            && e.contains("run.concurrency")
+            && e.contains("between 1 and 256"),
+        "{e}"
+    );
 }
 
 #[test]
 fn unknown_model() {
     let e = refused(&GOOD.replace("smollm2-135m-instruct", "gpt-9"));
-    assert!(e.contains("bad.toml:3:") && e.contains("model.source") && e.contains("gpt-9"), "{e}");
+    assert!(
+        e.contains("bad.toml:3:") && e.contains("model.source") && e.contains("gpt-9"),
+        "{e}"
+    );
 }
 
 #[test]
 fn a_bad_dataset_row_names_its_line_and_field() {
     let tmp = tempfile::tempdir().unwrap();
-    write(tmp.path(), "d.jsonl", "{\"id\":\"a\",\"question\":\"q\",\"answers\":[\"x\"]}\n{\"id\":\"b\",\"answers\":[\"x\"]}\n");
+    write(
+        tmp.path(),
+        "d.jsonl",
+        "{\"id\":\"a\",\"question\":\"q\",\"answers\":[\"x\"]}\n{\"id\":\"b\",\"answers\":[\"x\"]}\n",
+    );
     let cfg = write(tmp.path(), "ok.toml", GOOD);
-    let out = forge(&tmp.path().join("home")).arg("run").arg(&cfg).output().unwrap();
+    let out = forge(&tmp.path().join("home"))
+        .arg("run")
+        .arg(&cfg)
+        .output()
+        .unwrap();
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success());
     assert!(err.contains("d.jsonl:2: question: missing"), "{err}");

@@ -8,7 +8,8 @@ use std::sync::{LazyLock, Mutex, MutexGuard};
 use std::time::Instant;
 
 use forge_host::engine::candle_backend::{CandleBackend, CandleOptions};
-use forge_host::engine::model_source;
+use forge_host::engine::llama::WeightFormat;
+use forge_host::engine::model_source::{self, ResolvedModel};
 use forge_host::engine::{Backend, FinishReason, GenParams, Message, Prompt};
 
 /// llama.cpp's log-probability lead over forge's pick below which a
@@ -23,20 +24,22 @@ fn golden_path(name: &str) -> PathBuf {
     repo_root().join("../shared/data/golden").join(name)
 }
 
-static BACKEND: LazyLock<Option<Mutex<CandleBackend>>> = LazyLock::new(|| {
-    let models = repo_root().join("models");
-    let resolved = match model_source::resolve("smollm2-135m-instruct", &models) {
-        Ok(r) => r,
+fn resolved() -> Option<ResolvedModel> {
+    match model_source::resolve("smollm2-135m-instruct", &repo_root().join("models")) {
+        Ok(r) => Some(r),
         Err(e) => {
             eprintln!("skipping engine tests: {e}");
-            return None;
+            None
         }
-    };
+    }
+}
+
+static BACKEND: LazyLock<Option<Mutex<CandleBackend>>> = LazyLock::new(|| {
     let opts = CandleOptions {
         threads: 2,
         ..CandleOptions::default()
     };
-    let backend = CandleBackend::load(&resolved, opts).expect("load model");
+    let backend = CandleBackend::load(&resolved()?, opts).expect("load model");
     let info = backend.info();
     eprintln!(
         "loaded {} in {:.0} ms, weights {}, {} threads",
@@ -272,5 +275,29 @@ fn load_time_and_decode_speed() {
         out.decode_ms,
         out.completion_tokens as f64 / (out.decode_ms / 1e3),
         start.elapsed().as_secs_f64() * 1e3
+    );
+}
+
+#[test]
+fn file_weights_load_and_agree() {
+    let Some(resolved) = resolved() else { return };
+    let opts = CandleOptions {
+        threads: 2,
+        weights: WeightFormat::AsFile,
+    };
+    let mut backend = CandleBackend::load(&resolved, opts).unwrap();
+    assert!(
+        backend.info().weights.starts_with("as file"),
+        "{}",
+        backend.info().weights
+    );
+    // Row 0's first token leads its runner-up by 1.27 nats: no near-tie.
+    let row = &golden_rows()[0];
+    let out = backend
+        .generate_traced(&Prompt::Chat(row.messages.clone()), &greedy(1))
+        .unwrap();
+    assert_eq!(
+        out.completion_ids,
+        [row.steps[0]["id"].as_u64().unwrap() as u32]
     );
 }

@@ -18,7 +18,15 @@ fn each_hostile_guest_is_contained_and_the_experiment_completes() {
     let addr = listener.local_addr().unwrap();
 
     // One example per misbehaviour; the method takes its mode from the question.
-    let modes = ["loop", "memory", "read_file", "network", "env", "trap", "ok"];
+    let modes = [
+        "loop",
+        "memory",
+        "read_file",
+        "network",
+        "env",
+        "trap",
+        "ok",
+    ];
     let rows: String = modes
         .iter()
         .map(|m| format!("{{\"id\":\"{m}\",\"question\":\"{m}\",\"answers\":[\"fine\"]}}\n"))
@@ -48,21 +56,48 @@ concurrency = 2
     );
     let out = run_ok(forge(&home).args(["--json", "run"]).arg(&cfg));
     let ev = events(&out.stdout);
-    let by_id = |id: &str| ev.iter().find(|e| e["event"] == "example" && e["id"] == id).unwrap().clone();
-    let kind = |id: &str| by_id(id)["error"]["kind"].as_str().unwrap_or("none").to_string();
-    let message = |id: &str| by_id(id)["error"]["message"].as_str().unwrap_or("").to_string();
+    let by_id = |id: &str| {
+        ev.iter()
+            .find(|e| e["event"] == "example" && e["id"] == id)
+            .unwrap()
+            .clone()
+    };
+    let kind = |id: &str| {
+        by_id(id)["error"]["kind"]
+            .as_str()
+            .unwrap_or("none")
+            .to_string()
+    };
+    let message = |id: &str| {
+        by_id(id)["error"]["message"]
+            .as_str()
+            .unwrap_or("")
+            .to_string()
+    };
 
     assert_eq!(kind("loop"), "timeout", "{}", message("loop"));
     assert!(message("loop").contains("300 ms"));
     assert_eq!(kind("memory"), "memory_limit", "{}", message("memory"));
     assert!(message("memory").contains("64 MiB"));
     assert_eq!(kind("trap"), "trap", "{}", message("trap"));
-    assert!(message("trap").contains("hostile guest panics on purpose"), "guest stderr is kept: {}", message("trap"));
+    assert!(
+        message("trap").contains("hostile guest panics on purpose"),
+        "guest stderr is kept: {}",
+        message("trap")
+    );
     for id in ["read_file", "network", "env"] {
         assert_eq!(kind(id), "plugin_error", "{id}: {}", by_id(id));
-        assert!(!by_id(id).to_string().contains("LEAKED"), "{id} leaked: {}", by_id(id));
+        assert!(
+            !by_id(id).to_string().contains("LEAKED"),
+            "{id} leaked: {}",
+            by_id(id)
+        );
     }
-    assert!(message("read_file").contains("secret.txt"), "{}", message("read_file"));
+    assert!(
+        message("read_file").contains("secret.txt"),
+        "{}",
+        message("read_file")
+    );
     assert!(listener.accept().is_err(), "the guest reached the listener");
 
     // The well-behaved example after all that still ran and scored.
@@ -81,7 +116,11 @@ fn granted_capabilities_are_the_only_ones() {
     let tmp = tempfile::tempdir().unwrap();
     let home = tmp.path().join("home");
     let secret = write(tmp.path(), "granted.txt", "VISIBLE");
-    let data = write(tmp.path(), "d.jsonl", "{\"id\":\"a\",\"question\":\"read_file\",\"answers\":[\"x\"]}\n");
+    let data = write(
+        tmp.path(),
+        "d.jsonl",
+        "{\"id\":\"a\",\"question\":\"read_file\",\"answers\":[\"x\"]}\n",
+    );
     let cfg = write(
         tmp.path(),
         "exp.toml",

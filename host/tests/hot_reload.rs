@@ -50,9 +50,16 @@ max_tokens = 16
             }
         }
     });
-    let next = || rx.recv_timeout(Duration::from_secs(120)).expect("watch printed nothing");
+    let next = || {
+        rx.recv_timeout(Duration::from_secs(120))
+            .expect("watch printed nothing")
+    };
     let first = next();
-    assert_eq!((first["event"].as_str(), first["generation"].as_u64()), (Some("scores"), Some(0)), "{first}");
+    assert_eq!(
+        (first["event"].as_str(), first["generation"].as_u64()),
+        (Some("scores"), Some(0)),
+        "{first}"
+    );
     assert_eq!(first["examples"], 2);
 
     // Replace the method with another real component (the test guest whose

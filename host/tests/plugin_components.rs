@@ -23,10 +23,22 @@ fn example(answers: &[&str]) -> Example {
 
 async fn score(host: &PluginHost, metric: &str, answer: &str, refs: &[&str]) -> f64 {
     let plugin = host.load_as(&plugin(metric), World::Metric).unwrap();
-    let sandbox = Sandbox::new(&Grants::default(), &Limits::default(), &SandboxDefaults::default());
-    let ans = Answer { text: answer.into(), trace: vec![], contexts: vec![] };
+    let sandbox = Sandbox::new(
+        &Grants::default(),
+        &Limits::default(),
+        &SandboxDefaults::default(),
+    );
+    let ans = Answer {
+        text: answer.into(),
+        trace: vec![],
+        contexts: vec![],
+    };
     let ctx = CallContext::new(Capabilities::none(), 0);
-    match host.score(&plugin, &sandbox, 0, ctx, &example(refs), &ans, "{}").await.0 {
+    match host
+        .score(&plugin, &sandbox, 0, ctx, &example(refs), &ans, "{}")
+        .await
+        .0
+    {
         CallOutcome::Ok(s) => {
             assert_eq!(s.len(), 1);
             assert_eq!(s[0].name, metric);
@@ -44,7 +56,13 @@ async fn metric_components_follow_squad_normalisation() {
     let cases: &[(&str, &[&str], f64, f64, f64)] = &[
         ("The Eiffel Tower!", &["eiffel tower"], 1.0, 1.0, 1.0),
         ("  an   APPLE. ", &["apple", "pear"], 1.0, 1.0, 1.0),
-        ("It was Western Australia, I think.", &["Western Australia"], 0.0, 0.5, 1.0),
+        (
+            "It was Western Australia, I think.",
+            &["Western Australia"],
+            0.0,
+            0.5,
+            1.0,
+        ),
         ("9,436 episodes", &["9,436"], 0.0, 2.0 / 3.0, 1.0),
         ("1945", &["194"], 0.0, 0.0, 0.0),
         ("Paris", &["London", "paris."], 1.0, 1.0, 1.0),
@@ -52,10 +70,21 @@ async fn metric_components_follow_squad_normalisation() {
         ("the the the", &["a"], 1.0, 0.0, 0.0),
     ];
     for (ans, refs, em, f1, contains) in cases {
-        assert_eq!(score(&host, "exact_match", ans, refs).await, *em, "EM {ans:?} vs {refs:?}");
+        assert_eq!(
+            score(&host, "exact_match", ans, refs).await,
+            *em,
+            "EM {ans:?} vs {refs:?}"
+        );
         let got = score(&host, "f1", ans, refs).await;
-        assert!((got - f1).abs() < 1e-9, "F1 {ans:?} vs {refs:?}: {got} != {f1}");
-        assert_eq!(score(&host, "contains", ans, refs).await, *contains, "contains {ans:?} vs {refs:?}");
+        assert!(
+            (got - f1).abs() < 1e-9,
+            "F1 {ans:?} vs {refs:?}: {got} != {f1}"
+        );
+        assert_eq!(
+            score(&host, "contains", ans, refs).await,
+            *contains,
+            "contains {ans:?} vs {refs:?}"
+        );
     }
 }
 
@@ -63,10 +92,21 @@ async fn metric_components_follow_squad_normalisation() {
 async fn a_metric_reports_an_example_without_references_as_an_error() {
     let host = PluginHost::new(None).unwrap();
     let plugin = host.load_as(&plugin("f1"), World::Metric).unwrap();
-    let sandbox = Sandbox::new(&Grants::default(), &Limits::default(), &SandboxDefaults::default());
-    let ans = Answer { text: "a".into(), trace: vec![], contexts: vec![] };
+    let sandbox = Sandbox::new(
+        &Grants::default(),
+        &Limits::default(),
+        &SandboxDefaults::default(),
+    );
+    let ans = Answer {
+        text: "a".into(),
+        trace: vec![],
+        contexts: vec![],
+    };
     let ctx = CallContext::new(Capabilities::none(), 0);
-    let out = host.score(&plugin, &sandbox, 0, ctx, &example(&[]), &ans, "{}").await.0;
+    let out = host
+        .score(&plugin, &sandbox, 0, ctx, &example(&[]), &ans, "{}")
+        .await
+        .0;
     assert!(matches!(out, CallOutcome::PluginError(ref m) if m.contains("no reference answers")));
 }
 
@@ -74,17 +114,40 @@ async fn a_metric_reports_an_example_without_references_as_an_error() {
 fn inspect_names_world_and_contract_and_the_cache_makes_reloads_fast() {
     let tmp = tempfile::tempdir().unwrap();
     let home = tmp.path().join("home");
-    let first = run_ok(forge(&home).args(["--json", "plugins", "inspect"]).arg(plugin("naive")));
+    let first = run_ok(
+        forge(&home)
+            .args(["--json", "plugins", "inspect"])
+            .arg(plugin("naive")),
+    );
     let v: serde_json::Value = serde_json::from_slice(&first.stdout).unwrap();
     assert_eq!(v["world"], "method");
     assert_eq!(v["contract"], "forge:plugin@0.1.0");
     assert_eq!(v["compiled_from_cache"], false);
-    assert!(v["exports"].as_array().unwrap().iter().any(|e| e == "forge:plugin/solver@0.1.0"));
-    assert!(v["imports"].as_array().unwrap().iter().any(|e| e == "forge:plugin/inference@0.1.0"));
-    let second = run_ok(forge(&home).args(["--json", "plugins", "inspect"]).arg(plugin("naive")));
+    assert!(
+        v["exports"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e == "forge:plugin/solver@0.1.0")
+    );
+    assert!(
+        v["imports"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e == "forge:plugin/inference@0.1.0")
+    );
+    let second = run_ok(
+        forge(&home)
+            .args(["--json", "plugins", "inspect"])
+            .arg(plugin("naive")),
+    );
     let w: serde_json::Value = serde_json::from_slice(&second.stdout).unwrap();
     assert_eq!(w["compiled_from_cache"], true);
-    eprintln!("naive.wasm load: cold {:.1} ms, cached {:.1} ms", v["load_ms"], w["load_ms"]);
+    eprintln!(
+        "naive.wasm load: cold {:.1} ms, cached {:.1} ms",
+        v["load_ms"], w["load_ms"]
+    );
 
     let metric = run_ok(forge(&home).args(["plugins", "inspect"]).arg(plugin("f1")));
     assert!(String::from_utf8_lossy(&metric.stdout).contains("world     metric"));
@@ -94,7 +157,11 @@ fn inspect_names_world_and_contract_and_the_cache_makes_reloads_fast() {
 fn inspect_refuses_what_is_not_a_plugin() {
     let tmp = tempfile::tempdir().unwrap();
     let junk = write(tmp.path(), "junk.wasm", "not wasm at all");
-    let out = forge(&tmp.path().join("h")).args(["plugins", "inspect"]).arg(&junk).output().unwrap();
+    let out = forge(&tmp.path().join("h"))
+        .args(["plugins", "inspect"])
+        .arg(&junk)
+        .output()
+        .unwrap();
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("is not a valid WebAssembly component"));
 }

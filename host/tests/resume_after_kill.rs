@@ -11,9 +11,19 @@ use std::process::Stdio;
 fn a_killed_run_resumes_where_it_stopped() {
     let tmp = tempfile::tempdir().unwrap();
     let home = tmp.path().join("home");
-    let cfg = write(tmp.path(), "exp.toml", &naive_config(&shared_data("nq_open.dev200.jsonl"), 6, ""));
+    let cfg = write(
+        tmp.path(),
+        "exp.toml",
+        &naive_config(&shared_data("nq_open.dev200.jsonl"), 6, ""),
+    );
 
-    let mut child = forge(&home).args(["--json", "run"]).arg(&cfg).stdout(Stdio::piped()).stderr(Stdio::null()).spawn().unwrap();
+    let mut child = forge(&home)
+        .args(["--json", "run"])
+        .arg(&cfg)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
     let stdout = child.stdout.take().unwrap();
     let mut done_before_kill = 0;
     for line in BufReader::new(stdout).lines() {
@@ -36,17 +46,33 @@ fn a_killed_run_resumes_where_it_stopped() {
         serde_json::from_slice(&run_ok(forge(home).args(["--json", "show", &id])).stdout).unwrap()
     };
     let before = show(&home);
-    assert_eq!(before["experiment"]["status"], "RUNNING", "an interrupted experiment stays RUNNING");
+    assert_eq!(
+        before["experiment"]["status"], "RUNNING",
+        "an interrupted experiment stays RUNNING"
+    );
     let runs_before = before["runs"].as_array().unwrap().clone();
-    assert!(runs_before.len() >= 2, "the two reported runs were committed");
+    assert!(
+        runs_before.len() >= 2,
+        "the two reported runs were committed"
+    );
 
     let out = run_ok(forge(&home).args(["--json", "run"]).arg(&cfg));
     let ev = events(&out.stdout);
     assert_eq!(ev[0]["event"], "start");
-    assert_eq!(ev[0]["experiment"], before["experiment"]["id"], "the same experiment is resumed");
-    assert_eq!(ev[0]["already_done"].as_u64().unwrap() as usize, runs_before.len());
+    assert_eq!(
+        ev[0]["experiment"], before["experiment"]["id"],
+        "the same experiment is resumed"
+    );
+    assert_eq!(
+        ev[0]["already_done"].as_u64().unwrap() as usize,
+        runs_before.len()
+    );
     let redone: Vec<_> = ev.iter().filter(|e| e["event"] == "example").collect();
-    assert_eq!(redone.len(), 6 - runs_before.len(), "done examples are not redone");
+    assert_eq!(
+        redone.len(),
+        6 - runs_before.len(),
+        "done examples are not redone"
+    );
 
     let after = show(&home);
     assert_eq!(after["experiment"]["status"], "COMPLETED");

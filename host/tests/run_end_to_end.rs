@@ -7,7 +7,15 @@ use common::*;
 fn a_naive_run_is_stored_summarised_shown_and_exported() {
     let tmp = tempfile::tempdir().unwrap();
     let home = tmp.path().join("home");
-    let cfg = write(tmp.path(), "exp.toml", &naive_config(&shared_data("nq_open.dev200.jsonl"), 4, "[run]\nconcurrency = 2\n"));
+    let cfg = write(
+        tmp.path(),
+        "exp.toml",
+        &naive_config(
+            &shared_data("nq_open.dev200.jsonl"),
+            4,
+            "[run]\nconcurrency = 2\n",
+        ),
+    );
 
     let out = run_ok(forge(&home).args(["--json", "run"]).arg(&cfg));
     let ev = events(&out.stdout);
@@ -40,18 +48,30 @@ fn a_naive_run_is_stored_summarised_shown_and_exported() {
     let out = run_ok(forge(&home).args(["--json", "show", &id]));
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(v["experiment"]["status"], "COMPLETED");
-    assert_eq!(v["experiment"]["model"]["sha256"], "b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53");
+    assert_eq!(
+        v["experiment"]["model"]["sha256"],
+        "b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53"
+    );
     let plugins = v["experiment"]["plugins"].as_array().unwrap();
     assert_eq!(plugins.len(), 4);
-    assert!(plugins.iter().all(|p| p["sha256"].as_str().unwrap().len() == 64 && p["contract"] == "forge:plugin@0.1.0"));
+    assert!(plugins.iter().all(
+        |p| p["sha256"].as_str().unwrap().len() == 64 && p["contract"] == "forge:plugin@0.1.0"
+    ));
     let runs = v["runs"].as_array().unwrap();
     assert_eq!(runs.len(), 4);
     for r in runs {
         let call = &r["calls"][0];
         let prompt = call["prompt"].as_str().unwrap();
-        assert!(prompt.contains("<|im_start|>user\nQuestion: ") && prompt.ends_with("Answer:<|im_end|>\n<|im_start|>assistant\n"), "{prompt}");
+        assert!(
+            prompt.contains("<|im_start|>user\nQuestion: ")
+                && prompt.ends_with("Answer:<|im_end|>\n<|im_start|>assistant\n"),
+            "{prompt}"
+        );
         assert!(prompt.contains(r["question"].as_str().unwrap()));
-        assert_eq!(call["prompt_tokens"].as_u64(), Some(r["prompt_tokens"].as_u64().unwrap()));
+        assert_eq!(
+            call["prompt_tokens"].as_u64(),
+            Some(r["prompt_tokens"].as_u64().unwrap())
+        );
         assert!(call["latency_ms"].as_f64().unwrap() > 0.0);
         assert!(call["completion_tokens"].as_u64().unwrap() <= 24);
     }
@@ -59,7 +79,10 @@ fn a_naive_run_is_stored_summarised_shown_and_exported() {
     // The human views name the numbers and what they mean.
     let out = run_ok(forge(&home).args(["show", &id]));
     let text = String::from_utf8_lossy(&out.stdout);
-    assert!(text.contains("COMPLETED") && text.contains("p95") && text.contains("what the scores mean"), "{text}");
+    assert!(
+        text.contains("COMPLETED") && text.contains("p95") && text.contains("what the scores mean"),
+        "{text}"
+    );
     let out = run_ok(forge(&home).args(["list"]));
     assert!(String::from_utf8_lossy(&out.stdout).contains(&id));
 
@@ -67,7 +90,11 @@ fn a_naive_run_is_stored_summarised_shown_and_exported() {
     let out = run_ok(forge(&home).args(["export", &id, "--format", "jsonl"]));
     assert_eq!(String::from_utf8_lossy(&out.stdout).lines().count(), 4);
     let csv_path = tmp.path().join("runs.csv");
-    run_ok(forge(&home).args(["export", &id, "--format", "csv", "--out"]).arg(&csv_path));
+    run_ok(
+        forge(&home)
+            .args(["export", &id, "--format", "csv", "--out"])
+            .arg(&csv_path),
+    );
     let mut rdr = csv::Reader::from_path(&csv_path).unwrap();
     let headers = rdr.headers().unwrap().clone();
     assert!(headers.iter().any(|h| h == "f1") && headers.iter().any(|h| h == "latency_ms"));
@@ -83,12 +110,23 @@ fn the_same_config_twice_gives_the_same_answers() {
     // Greedy decoding through the whole stack is deterministic.
     let tmp = tempfile::tempdir().unwrap();
     let home = tmp.path().join("home");
-    let cfg = write(tmp.path(), "exp.toml", &naive_config(&shared_data("nq_open.dev200.jsonl"), 2, ""));
+    let cfg = write(
+        tmp.path(),
+        "exp.toml",
+        &naive_config(&shared_data("nq_open.dev200.jsonl"), 2, ""),
+    );
     let a = events(&run_ok(forge(&home).args(["--json", "run"]).arg(&cfg)).stdout);
     let b = events(&run_ok(forge(&home).args(["--json", "run", "--new"]).arg(&cfg)).stdout);
     let answers = |ev: &[serde_json::Value]| -> Vec<String> {
-        ev.iter().filter(|e| e["event"] == "example").map(|e| e["answer"].to_string()).collect()
+        ev.iter()
+            .filter(|e| e["event"] == "example")
+            .map(|e| e["answer"].to_string())
+            .collect()
     };
     assert_eq!(answers(&a), answers(&b));
-    assert_ne!(a.last().unwrap()["experiment"], b.last().unwrap()["experiment"], "--new makes a new experiment");
+    assert_ne!(
+        a.last().unwrap()["experiment"],
+        b.last().unwrap()["experiment"],
+        "--new makes a new experiment"
+    );
 }

@@ -11,7 +11,11 @@ use crate::plugins::bindings::inference::{
 use crate::store::LlmCall;
 
 impl State {
-    async fn generate(&mut self, prompt: Prompt, params: GenerateParams) -> Result<Generation, InferenceError> {
+    async fn generate(
+        &mut self,
+        prompt: Prompt,
+        params: GenerateParams,
+    ) -> Result<Generation, InferenceError> {
         let started = Instant::now();
         let out = self.generate_inner(prompt, params).await;
         // Time in the host does not count against the guest's compute budget.
@@ -19,11 +23,19 @@ impl State {
         out
     }
 
-    async fn generate_inner(&mut self, prompt: Prompt, p: GenerateParams) -> Result<Generation, InferenceError> {
+    async fn generate_inner(
+        &mut self,
+        prompt: Prompt,
+        p: GenerateParams,
+    ) -> Result<Generation, InferenceError> {
         let Some(engine) = self.ctx.caps.engine.clone() else {
-            return Err(InferenceError::Backend("this plugin has no inference capability".into()));
+            return Err(InferenceError::Backend(
+                "this plugin has no inference capability".into(),
+            ));
         };
-        if p.max_tokens == 0 || !(p.temperature.is_finite() && p.temperature >= 0.0) || !(p.top_p > 0.0 && p.top_p <= 1.0)
+        if p.max_tokens == 0
+            || !(p.temperature.is_finite() && p.temperature >= 0.0)
+            || !(p.top_p > 0.0 && p.top_p <= 1.0)
         {
             return Err(InferenceError::InvalidParams(format!(
                 "max-tokens {} must be > 0, temperature {} >= 0, top-p {} in (0, 1]",
@@ -32,7 +44,9 @@ impl State {
         }
         // Each call of an example gets its own reproducible seed unless the
         // plugin chose one: self-consistency's k samples differ, re-runs agree.
-        let seed = p.seed.unwrap_or_else(|| derive_seed(self.ctx.seed, self.ctx.calls.len() as u64));
+        let seed = p
+            .seed
+            .unwrap_or_else(|| derive_seed(self.ctx.seed, self.ctx.calls.len() as u64));
         let params = engine::GenParams {
             max_tokens: p.max_tokens,
             temperature: p.temperature,
@@ -87,7 +101,9 @@ impl State {
                 });
                 Err(match e {
                     EngineError::InvalidParams(m) => InferenceError::InvalidParams(m),
-                    e @ EngineError::ContextOverflow { .. } => InferenceError::ContextOverflow(e.to_string()),
+                    e @ EngineError::ContextOverflow { .. } => {
+                        InferenceError::ContextOverflow(e.to_string())
+                    }
                     other => InferenceError::Backend(other.to_string()),
                 })
             }
@@ -120,7 +136,13 @@ impl Host for State {
         messages: Vec<Message>,
         params: GenerateParams,
     ) -> wasmtime::Result<Result<Generation, InferenceError>> {
-        let messages = messages.into_iter().map(|m| engine::Message { role: m.role, content: m.content }).collect();
+        let messages = messages
+            .into_iter()
+            .map(|m| engine::Message {
+                role: m.role,
+                content: m.content,
+            })
+            .collect();
         Ok(self.generate(Prompt::Chat(messages), params).await)
     }
 
@@ -138,7 +160,10 @@ mod tests {
     #[test]
     fn derived_seeds_differ_per_call_and_repeat_per_seed() {
         let a: Vec<u64> = (0..4).map(|n| super::derive_seed(7, n)).collect();
-        assert_eq!(a, (0..4).map(|n| super::derive_seed(7, n)).collect::<Vec<_>>());
+        assert_eq!(
+            a,
+            (0..4).map(|n| super::derive_seed(7, n)).collect::<Vec<_>>()
+        );
         let mut b = a.clone();
         b.dedup();
         assert_eq!(b.len(), 4);

@@ -17,7 +17,9 @@ impl Host for State {
             Level::Error => tracing::error!(target: "plugin", "{message}"),
         }
         if self.ctx.logs.len() < MAX_LINES {
-            self.ctx.logs.push(format!("{level:?}: {message}").to_lowercase());
+            self.ctx
+                .logs
+                .push(format!("{level:?}: {message}").to_lowercase());
         }
         Ok(())
     }

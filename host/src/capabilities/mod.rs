@@ -27,7 +27,11 @@ pub struct Capabilities {
 impl Capabilities {
     /// No engine, no tools: what a tool component gets.
     pub fn none() -> Arc<Self> {
-        Arc::new(Self { engine: None, generation: GenerationConfig::default(), tools: Arc::new(ToolBox::default()) })
+        Arc::new(Self {
+            engine: None,
+            generation: GenerationConfig::default(),
+            tools: Arc::new(ToolBox::default()),
+        })
     }
 }
 
@@ -43,7 +47,13 @@ pub struct CallContext {
 
 impl CallContext {
     pub fn new(caps: Arc<Capabilities>, seed: u64) -> Self {
-        Self { caps, seed, calls: Vec::new(), tool_calls: Vec::new(), logs: Vec::new() }
+        Self {
+            caps,
+            seed,
+            calls: Vec::new(),
+            tool_calls: Vec::new(),
+            logs: Vec::new(),
+        }
     }
 }
 

@@ -14,6 +14,8 @@ impl Host for State {
         _query: String,
         _k: u32,
     ) -> wasmtime::Result<Result<Vec<Passage>, RetrievalError>> {
-        Ok(Err(RetrievalError::UnknownIndex(format!("no index named {index:?}: this host has no indexes configured"))))
+        Ok(Err(RetrievalError::UnknownIndex(format!(
+            "no index named {index:?}: this host has no indexes configured"
+        ))))
     }
 }

@@ -44,16 +44,29 @@ impl Host for State {
             .tools
             .tools
             .iter()
-            .map(|t| ToolInfo { name: t.name.clone(), description: t.description.clone() })
+            .map(|t| ToolInfo {
+                name: t.name.clone(),
+                description: t.description.clone(),
+            })
             .collect())
     }
 
-    async fn call(&mut self, name: String, input: String) -> wasmtime::Result<Result<String, ToolError>> {
+    async fn call(
+        &mut self,
+        name: String,
+        input: String,
+    ) -> wasmtime::Result<Result<String, ToolError>> {
         let started = Instant::now();
         let caps = self.ctx.caps.clone();
-        let result = match (caps.tools.host.as_ref(), caps.tools.tools.iter().find(|t| t.name == name)) {
+        let result = match (
+            caps.tools.host.as_ref(),
+            caps.tools.tools.iter().find(|t| t.name == name),
+        ) {
             (Some(host), Some(tool)) => {
-                let seed = crate::capabilities::inference::derive_seed(self.ctx.seed, 1 << 32 | self.ctx.tool_calls.len() as u64);
+                let seed = crate::capabilities::inference::derive_seed(
+                    self.ctx.seed,
+                    1 << 32 | self.ctx.tool_calls.len() as u64,
+                );
                 match host.call_tool(tool, &input, seed).await {
                     CallOutcome::Ok(out) => Ok(out),
                     CallOutcome::PluginError(e) => Err(ToolError::Failed(e)),
@@ -62,7 +75,12 @@ impl Host for State {
             }
             _ => Err(ToolError::UnknownTool(format!(
                 "no tool named {name:?}; granted: {}",
-                caps.tools.tools.iter().map(|t| t.name.as_str()).collect::<Vec<_>>().join(", ")
+                caps.tools
+                    .tools
+                    .iter()
+                    .map(|t| t.name.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
             ))),
         };
         let elapsed = started.elapsed();

@@ -126,8 +126,8 @@ fn python_methods(
             "endswith" => Value::from(s.ends_with(str_arg(0)?.unwrap_or(""))),
             "upper" => s.to_uppercase().into(),
             "lower" => s.to_lowercase().into(),
-            "title" => state.apply_filter("title", &[value.clone()])?,
-            "capitalize" => state.apply_filter("capitalize", &[value.clone()])?,
+            "title" => state.apply_filter("title", std::slice::from_ref(value))?,
+            "capitalize" => state.apply_filter("capitalize", std::slice::from_ref(value))?,
             "replace" => {
                 let (from, to) = (str_arg(0)?.unwrap_or(""), str_arg(1)?.unwrap_or(""));
                 s.replace(from, to).into()
@@ -142,7 +142,7 @@ fn python_methods(
     }
     if value.kind() == ValueKind::Map {
         match method {
-            "items" => return state.apply_filter("items", &[value.clone()]),
+            "items" => return state.apply_filter("items", std::slice::from_ref(value)),
             "keys" => return Ok(value.try_iter()?.collect()),
             "values" => {
                 return Ok(value

@@ -72,7 +72,11 @@ pub enum EngineError {
     #[error("invalid generation parameters: {0}")]
     InvalidParams(String),
     #[error("prompt of {prompt} tokens + {max_new} new tokens exceeds the context window of {ctx}")]
-    ContextOverflow { prompt: usize, max_new: usize, ctx: usize },
+    ContextOverflow {
+        prompt: usize,
+        max_new: usize,
+        ctx: usize,
+    },
     #[error("model file: {0}")]
     Load(String),
     #[error("backend: {0}")]

@@ -51,12 +51,21 @@ impl EngineHandle {
         &self.info
     }
 
-    pub async fn generate(&self, prompt: Prompt, params: GenParams) -> Result<Generation, EngineError> {
+    pub async fn generate(
+        &self,
+        prompt: Prompt,
+        params: GenParams,
+    ) -> Result<Generation, EngineError> {
         let (reply, rx) = oneshot::channel();
         self.tx
-            .send(Job { prompt, params, reply })
+            .send(Job {
+                prompt,
+                params,
+                reply,
+            })
             .map_err(|_| EngineError::Backend("engine thread has stopped".into()))?;
-        rx.await
-            .map_err(|_| EngineError::Backend("engine thread dropped the request (panic?)".into()))?
+        rx.await.map_err(|_| {
+            EngineError::Backend("engine thread dropped the request (panic?)".into())
+        })?
     }
 }

@@ -22,7 +22,11 @@ impl ComponentCache {
         let mut h = DefaultHasher::new();
         engine.precompile_compatibility_hash().hash(&mut h);
         let engine_key = format!("wasmtime{}-{:016x}", super::WASMTIME_VERSION, h.finish());
-        Self { dir, engine: engine.clone(), engine_key }
+        Self {
+            dir,
+            engine: engine.clone(),
+            engine_key,
+        }
     }
 
     fn path(&self, sha256: &str) -> PathBuf {
@@ -30,14 +34,20 @@ impl ComponentCache {
     }
 
     /// Returns the component and whether it came from the cache.
-    pub fn get_or_compile(&self, sha256: &str, bytes: &[u8]) -> wasmtime::Result<(Component, bool)> {
+    pub fn get_or_compile(
+        &self,
+        sha256: &str,
+        bytes: &[u8],
+    ) -> wasmtime::Result<(Component, bool)> {
         let path = self.path(sha256);
         if let Ok(compiled) = std::fs::read(&path) {
             // SAFETY: the file was written by `store` below from
             // `Component::serialize` with this engine's compatibility key.
             match unsafe { Component::deserialize(&self.engine, &compiled) } {
                 Ok(c) => return Ok((c, true)),
-                Err(e) => tracing::warn!(path = %path.display(), "ignoring unusable cached component: {e:#}"),
+                Err(e) => {
+                    tracing::warn!(path = %path.display(), "ignoring unusable cached component: {e:#}")
+                }
             }
         }
         let component = Component::from_binary(&self.engine, bytes)?;

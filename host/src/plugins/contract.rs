@@ -10,7 +10,11 @@ use wasmtime::component::Component;
 pub const PACKAGE: &str = "forge:plugin";
 
 /// The contract version this host implements.
-pub const HOST_VERSION: Version = Version { major: 0, minor: 1, patch: 0 };
+pub const HOST_VERSION: Version = Version {
+    major: 0,
+    minor: 1,
+    patch: 0,
+};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
 pub struct Version {
@@ -22,7 +26,11 @@ pub struct Version {
 impl Version {
     pub fn parse(s: &str) -> Option<Self> {
         let mut it = s.split('.').map(|p| p.parse::<u64>().ok());
-        let v = Self { major: it.next()??, minor: it.next()??, patch: it.next()?? };
+        let v = Self {
+            major: it.next()??,
+            minor: it.next()??,
+            patch: it.next()??,
+        };
         it.next().is_none().then_some(v)
     }
 
@@ -94,11 +102,19 @@ pub enum ContractError {
     #[error("plugin imports {import}, which this host does not provide")]
     UnknownImport { import: String },
     #[error("expected a {expected} plugin, but this component is a {found} (exports {export})")]
-    WrongWorld { expected: World, found: World, export: String },
+    WrongWorld {
+        expected: World,
+        found: World,
+        export: String,
+    },
 }
 
 fn list(xs: &[String]) -> String {
-    if xs.is_empty() { "nothing".into() } else { xs.join(", ") }
+    if xs.is_empty() {
+        "nothing".into()
+    } else {
+        xs.join(", ")
+    }
 }
 
 /// Reads world and version from the component's exports and checks its
@@ -110,26 +126,44 @@ pub fn read(engine: &Engine, component: &Component) -> Result<Contract, Contract
     let mut found = None;
     for name in &exports {
         if let Some((world, version)) = parse_forge_name(name).and_then(|(iface, v)| {
-            World::ALL.into_iter().find(|w| w.export() == iface).map(|w| (w, v))
+            World::ALL
+                .into_iter()
+                .find(|w| w.export() == iface)
+                .map(|w| (w, v))
         }) {
             found = Some((world, version));
         }
     }
-    let (world, version) = found.ok_or_else(|| ContractError::NotAPlugin { exports: exports.clone() })?;
+    let (world, version) = found.ok_or_else(|| ContractError::NotAPlugin {
+        exports: exports.clone(),
+    })?;
     if !version.accepted_by(HOST_VERSION) {
-        return Err(ContractError::Incompatible { plugin: version, host: HOST_VERSION });
+        return Err(ContractError::Incompatible {
+            plugin: version,
+            host: HOST_VERSION,
+        });
     }
     for import in &imports {
         if let Some((iface, v)) = parse_forge_name(import) {
             if !v.accepted_by(HOST_VERSION) {
-                return Err(ContractError::Incompatible { plugin: v, host: HOST_VERSION });
+                return Err(ContractError::Incompatible {
+                    plugin: v,
+                    host: HOST_VERSION,
+                });
             }
             if !["types", "inference", "retrieval", "tools", "log"].contains(&iface) {
-                return Err(ContractError::UnknownImport { import: import.clone() });
+                return Err(ContractError::UnknownImport {
+                    import: import.clone(),
+                });
             }
         }
     }
-    Ok(Contract { world, version, exports, imports })
+    Ok(Contract {
+        world,
+        version,
+        exports,
+        imports,
+    })
 }
 
 /// `forge:plugin/solver@0.1.0` → (`solver`, 0.1.0).
@@ -145,14 +179,25 @@ mod tests {
 
     #[test]
     fn version_policy() {
-        let host = Version { major: 0, minor: 1, patch: 2 };
+        let host = Version {
+            major: 0,
+            minor: 1,
+            patch: 2,
+        };
         let v = |s| Version::parse(s).unwrap();
         assert!(v("0.1.0").accepted_by(host));
         assert!(v("0.1.2").accepted_by(host));
-        assert!(!v("0.1.3").accepted_by(host), "newer patch may import what the host lacks");
+        assert!(
+            !v("0.1.3").accepted_by(host),
+            "newer patch may import what the host lacks"
+        );
         assert!(!v("0.2.0").accepted_by(host));
         assert!(!v("1.1.0").accepted_by(host));
-        let host1 = Version { major: 1, minor: 3, patch: 0 };
+        let host1 = Version {
+            major: 1,
+            minor: 3,
+            patch: 0,
+        };
         assert!(v("1.0.4").accepted_by(host1));
         assert!(!v("2.0.0").accepted_by(host1));
         assert!(Version::parse("0.1").is_none() && Version::parse("0.1.0.0").is_none());
@@ -160,15 +205,24 @@ mod tests {
 
     #[test]
     fn parses_interface_names() {
-        assert_eq!(parse_forge_name("forge:plugin/solver@0.1.0"), Some(("solver", Version::parse("0.1.0").unwrap())));
+        assert_eq!(
+            parse_forge_name("forge:plugin/solver@0.1.0"),
+            Some(("solver", Version::parse("0.1.0").unwrap()))
+        );
         assert_eq!(parse_forge_name("wasi:cli/environment@0.2.0"), None);
         assert_eq!(parse_forge_name("forge:plugin/solver"), None);
     }
 
     #[test]
     fn incompatible_message_names_both_versions() {
-        let e = ContractError::Incompatible { plugin: Version::parse("0.2.0").unwrap(), host: HOST_VERSION };
+        let e = ContractError::Incompatible {
+            plugin: Version::parse("0.2.0").unwrap(),
+            host: HOST_VERSION,
+        };
         let s = e.to_string();
-        assert!(s.contains("forge:plugin@0.2.0") && s.contains("forge:plugin@0.1.0"), "{s}");
+        assert!(
+            s.contains("forge:plugin@0.2.0") && s.contains("forge:plugin@0.1.0"),
+            "{s}"
+        );
     }
 }

@@ -35,11 +35,17 @@ const EPOCH_TICK: Duration = Duration::from_millis(10);
 #[derive(Debug, thiserror::Error)]
 pub enum LoadError {
     #[error("cannot read plugin {path}: {source}")]
-    Read { path: PathBuf, source: std::io::Error },
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("{path} is not a valid WebAssembly component: {message}")]
     Compile { path: PathBuf, message: String },
     #[error("{path}: {source}")]
-    Contract { path: PathBuf, source: contract::ContractError },
+    Contract {
+        path: PathBuf,
+        source: contract::ContractError,
+    },
     #[error("{path}: cannot link: {message}")]
     Link { path: PathBuf, message: String },
 }
@@ -122,15 +128,24 @@ impl PluginHost {
         {
             let engine = engine.clone();
             let ticking = ticking.clone();
-            std::thread::Builder::new().name("forge-epoch".into()).spawn(move || {
-                while ticking.load(Ordering::Relaxed) {
-                    std::thread::sleep(EPOCH_TICK);
-                    engine.increment_epoch();
-                }
-            })?;
+            std::thread::Builder::new()
+                .name("forge-epoch".into())
+                .spawn(move || {
+                    while ticking.load(Ordering::Relaxed) {
+                        std::thread::sleep(EPOCH_TICK);
+                        engine.increment_epoch();
+                    }
+                })?;
         }
         let cache = cache_dir.map(|dir| cache::ComponentCache::new(dir, &engine));
-        Ok(Self { inner: Arc::new(Inner { engine, linker, cache, ticking }) })
+        Ok(Self {
+            inner: Arc::new(Inner {
+                engine,
+                linker,
+                cache,
+                ticking,
+            }),
+        })
     }
 
     /// Loads a component, reads its contract and prepares instantiation.
@@ -138,25 +153,55 @@ impl PluginHost {
         let span = tracing::info_span!("load_plugin", path = %path.display());
         let _enter = span.enter();
         let started = Instant::now();
-        let bytes = std::fs::read(path).map_err(|source| LoadError::Read { path: path.into(), source })?;
+        let bytes = std::fs::read(path).map_err(|source| LoadError::Read {
+            path: path.into(),
+            source,
+        })?;
         let sha256 = hex::encode(Sha256::digest(&bytes));
         let engine = &self.inner.engine;
-        let compile_err = |e: wasmtime::Error| LoadError::Compile { path: path.into(), message: format!("{e:#}") };
+        let compile_err = |e: wasmtime::Error| LoadError::Compile {
+            path: path.into(),
+            message: format!("{e:#}"),
+        };
         let (component, cached) = match &self.inner.cache {
             Some(cache) => cache.get_or_compile(&sha256, &bytes).map_err(compile_err)?,
-            None => (Component::from_binary(engine, &bytes).map_err(compile_err)?, false),
+            None => (
+                Component::from_binary(engine, &bytes).map_err(compile_err)?,
+                false,
+            ),
         };
         let contract =
-            contract::read(engine, &component).map_err(|source| LoadError::Contract { path: path.into(), source })?;
-        let link_err = |e: wasmtime::Error| LoadError::Link { path: path.into(), message: format!("{e:#}") };
-        let pre = self.inner.linker.instantiate_pre(&component).map_err(link_err)?;
+            contract::read(engine, &component).map_err(|source| LoadError::Contract {
+                path: path.into(),
+                source,
+            })?;
+        let link_err = |e: wasmtime::Error| LoadError::Link {
+            path: path.into(),
+            message: format!("{e:#}"),
+        };
+        let pre = self
+            .inner
+            .linker
+            .instantiate_pre(&component)
+            .map_err(link_err)?;
         let pre = match contract.world {
             World::Method => Pre::Method(bindings::method::MethodPre::new(pre).map_err(link_err)?),
             World::Metric => Pre::Metric(bindings::metric::MetricPre::new(pre).map_err(link_err)?),
             World::Tool => Pre::Tool(bindings::tool::ToolPre::new(pre).map_err(link_err)?),
         };
-        let name = path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
-        Ok(Plugin { name, path: path.into(), sha256, contract, cached, load_ms: started.elapsed().as_secs_f64() * 1e3, pre })
+        let name = path
+            .file_stem()
+            .map(|s| s.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        Ok(Plugin {
+            name,
+            path: path.into(),
+            sha256,
+            contract,
+            cached,
+            load_ms: started.elapsed().as_secs_f64() * 1e3,
+            pre,
+        })
     }
 
     /// Loads a component and checks it is of the expected world.
@@ -166,19 +211,32 @@ impl PluginHost {
             let export = plugin.contract.exports.join(", ");
             return Err(LoadError::Contract {
                 path: path.into(),
-                source: contract::ContractError::WrongWorld { expected, found: plugin.contract.world, export },
+                source: contract::ContractError::WrongWorld {
+                    expected,
+                    found: plugin.contract.world,
+                    export,
+                },
             });
         }
         Ok(plugin)
     }
 
-    fn store(&self, sandbox: &Sandbox, seed: u64, ctx: CallContext) -> anyhow::Result<Store<State>> {
+    fn store(
+        &self,
+        sandbox: &Sandbox,
+        seed: u64,
+        ctx: CallContext,
+    ) -> anyhow::Result<Store<State>> {
         let mut store = Store::new(&self.inner.engine, sandbox.state(seed, ctx)?);
         store.limiter(|s| &mut s.limits);
         // Each tick: over budget → interrupt (a trap); else yield so other
         // examples on this tokio worker make progress.
         store.epoch_deadline_callback(|ctx| {
-            Ok(if ctx.data().budget.exhausted() { UpdateDeadline::Interrupt } else { UpdateDeadline::Yield(1) })
+            Ok(if ctx.data().budget.exhausted() {
+                UpdateDeadline::Interrupt
+            } else {
+                UpdateDeadline::Yield(1)
+            })
         });
         store.set_epoch_deadline(1);
         Ok(store)
@@ -194,11 +252,15 @@ impl PluginHost {
         example: &Example,
         params: &str,
     ) -> (CallOutcome<Answer>, CallContext) {
-        let Pre::Method(pre) = &plugin.pre else { unreachable!("load_as checked the world") };
+        let Pre::Method(pre) = &plugin.pre else {
+            unreachable!("load_as checked the world")
+        };
         let wit_example = to_wit_example(example);
         self.call(sandbox, seed, ctx, async |store| {
             let m = pre.instantiate_async(&mut *store).await?;
-            m.forge_plugin_solver().call_solve(&mut *store, &wit_example, params).await
+            m.forge_plugin_solver()
+                .call_solve(&mut *store, &wit_example, params)
+                .await
         })
         .await
     }
@@ -214,58 +276,91 @@ impl PluginHost {
         answer: &Answer,
         params: &str,
     ) -> (CallOutcome<Vec<Score>>, CallContext) {
-        let Pre::Metric(pre) = &plugin.pre else { unreachable!("load_as checked the world") };
+        let Pre::Metric(pre) = &plugin.pre else {
+            unreachable!("load_as checked the world")
+        };
         let wit_example = to_wit_example(example);
         self.call(sandbox, seed, ctx, async |store| {
             let m = pre.instantiate_async(&mut *store).await?;
-            m.forge_plugin_scorer().call_evaluate(&mut *store, &wit_example, answer, params).await
+            m.forge_plugin_scorer()
+                .call_evaluate(&mut *store, &wit_example, answer, params)
+                .await
         })
         .await
     }
 
     /// The score names a metric will produce.
-    pub async fn score_names(&self, plugin: &Plugin, sandbox: &Sandbox, params: &str) -> Result<Vec<String>, Failure> {
-        let Pre::Metric(pre) = &plugin.pre else { unreachable!("load_as checked the world") };
+    pub async fn score_names(
+        &self,
+        plugin: &Plugin,
+        sandbox: &Sandbox,
+        params: &str,
+    ) -> Result<Vec<String>, Failure> {
+        let Pre::Metric(pre) = &plugin.pre else {
+            unreachable!("load_as checked the world")
+        };
         let ctx = CallContext::new(crate::capabilities::Capabilities::none(), 0);
         let (out, _) = self
             .call(sandbox, 0, ctx, async |store| {
                 let m = pre.instantiate_async(&mut *store).await?;
-                m.forge_plugin_scorer().call_names(&mut *store, params).await.map(Ok::<_, PluginError>)
+                m.forge_plugin_scorer()
+                    .call_names(&mut *store, params)
+                    .await
+                    .map(Ok::<_, PluginError>)
             })
             .await;
         match out {
             CallOutcome::Ok(names) => Ok(names),
-            CallOutcome::PluginError(m) => Err(Failure { kind: "plugin_error", message: m }),
+            CallOutcome::PluginError(m) => Err(Failure {
+                kind: "plugin_error",
+                message: m,
+            }),
             CallOutcome::Failed(f) => Err(f),
         }
     }
 
     /// A tool's self-description.
-    pub async fn describe_tool(&self, plugin: &Plugin, sandbox: &Sandbox) -> Result<String, Failure> {
-        let Pre::Tool(pre) = &plugin.pre else { unreachable!("load_as checked the world") };
+    pub async fn describe_tool(
+        &self,
+        plugin: &Plugin,
+        sandbox: &Sandbox,
+    ) -> Result<String, Failure> {
+        let Pre::Tool(pre) = &plugin.pre else {
+            unreachable!("load_as checked the world")
+        };
         let ctx = CallContext::new(crate::capabilities::Capabilities::none(), 0);
         let (out, _) = self
             .call(sandbox, 0, ctx, async |store| {
                 let t = pre.instantiate_async(&mut *store).await?;
-                t.forge_plugin_tool_provider().call_describe(&mut *store).await.map(Ok::<_, PluginError>)
+                t.forge_plugin_tool_provider()
+                    .call_describe(&mut *store)
+                    .await
+                    .map(Ok::<_, PluginError>)
             })
             .await;
         match out {
             CallOutcome::Ok(d) => Ok(d),
-            CallOutcome::PluginError(m) => Err(Failure { kind: "plugin_error", message: m }),
+            CallOutcome::PluginError(m) => Err(Failure {
+                kind: "plugin_error",
+                message: m,
+            }),
             CallOutcome::Failed(f) => Err(f),
         }
     }
 
     /// Calls a tool in its own store, with its own grants and limits.
     pub async fn call_tool(&self, tool: &Tool, input: &str, seed: u64) -> CallOutcome<String> {
-        let Pre::Tool(pre) = &tool.plugin.pre else { unreachable!("load_as checked the world") };
+        let Pre::Tool(pre) = &tool.plugin.pre else {
+            unreachable!("load_as checked the world")
+        };
         let ctx = CallContext::new(crate::capabilities::Capabilities::none(), seed);
         let params = tool.params.as_str();
         let (out, _) = self
             .call(&tool.sandbox, seed, ctx, async |store| {
                 let t = pre.instantiate_async(&mut *store).await?;
-                t.forge_plugin_tool_provider().call_call(&mut *store, input, params).await
+                t.forge_plugin_tool_provider()
+                    .call_call(&mut *store, input, params)
+                    .await
             })
             .await;
         out
@@ -283,7 +378,10 @@ impl PluginHost {
             Ok(s) => s,
             Err(e) => {
                 // Building the sandbox failed (a granted dir is missing, ...).
-                let failure = Failure { kind: "host", message: format!("{e:#}") };
+                let failure = Failure {
+                    kind: "host",
+                    message: format!("{e:#}"),
+                };
                 let ctx = CallContext::new(crate::capabilities::Capabilities::none(), seed);
                 return (CallOutcome::Failed(failure), ctx);
             }
@@ -305,21 +403,37 @@ fn classify(e: &wasmtime::Error, state: &State, sandbox: &Sandbox) -> Failure {
     if matches!(e.downcast_ref::<Trap>(), Some(Trap::Interrupt)) {
         return Failure {
             kind: "timeout",
-            message: format!("guest computed for more than {} ms (sandbox timeout)", sandbox.timeout.as_millis()),
+            message: format!(
+                "guest computed for more than {} ms (sandbox timeout)",
+                sandbox.timeout.as_millis()
+            ),
         };
     }
     if chain.contains("forcing trap when growing memory") {
         return Failure {
             kind: "memory_limit",
-            message: format!("guest memory grew past its cap of {} MiB ({chain})", sandbox.memory_bytes >> 20),
+            message: format!(
+                "guest memory grew past its cap of {} MiB ({chain})",
+                sandbox.memory_bytes >> 20
+            ),
         };
     }
     if let Some(trap) = e.downcast_ref::<Trap>() {
         let stderr = state.stderr();
-        let detail = if stderr.is_empty() { String::new() } else { format!("; guest stderr: {stderr}") };
-        return Failure { kind: "trap", message: format!("{trap}{detail}") };
+        let detail = if stderr.is_empty() {
+            String::new()
+        } else {
+            format!("; guest stderr: {stderr}")
+        };
+        return Failure {
+            kind: "trap",
+            message: format!("{trap}{detail}"),
+        };
     }
-    Failure { kind: "host", message: chain }
+    Failure {
+        kind: "host",
+        message: chain,
+    }
 }
 
 fn plugin_error_text(e: &PluginError) -> String {
@@ -334,9 +448,16 @@ fn plugin_error_text(e: &PluginError) -> String {
 mod tests {
     #[test]
     fn wasmtime_version_matches_the_lockfile() {
-        let lock = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../Cargo.lock")).unwrap();
-        let pinned = format!("name = \"wasmtime\"\nversion = \"{}\"", super::WASMTIME_VERSION);
-        assert!(lock.contains(&pinned), "update WASMTIME_VERSION to the locked wasmtime");
+        let lock =
+            std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../Cargo.lock")).unwrap();
+        let pinned = format!(
+            "name = \"wasmtime\"\nversion = \"{}\"",
+            super::WASMTIME_VERSION
+        );
+        assert!(
+            lock.contains(&pinned),
+            "update WASMTIME_VERSION to the locked wasmtime"
+        );
     }
 }
 
@@ -346,6 +467,10 @@ fn to_wit_example(e: &Example) -> types::Example {
         question: e.question.clone(),
         answers: e.answers.clone(),
         context: e.context.clone(),
-        metadata: if e.meta.is_null() { "{}".into() } else { e.meta.to_string() },
+        metadata: if e.meta.is_null() {
+            "{}".into()
+        } else {
+            e.meta.to_string()
+        },
     }
 }

@@ -29,7 +29,8 @@ impl Sandbox {
         Self {
             grants: grants.clone(),
             timeout: Duration::from_millis(limits.timeout_ms.unwrap_or(defaults.timeout_ms)),
-            memory_bytes: (limits.memory_mb.unwrap_or(defaults.memory_mb) as usize).saturating_mul(1 << 20),
+            memory_bytes: (limits.memory_mb.unwrap_or(defaults.memory_mb) as usize)
+                .saturating_mul(1 << 20),
         }
     }
 
@@ -39,7 +40,9 @@ impl Sandbox {
         let mut b = WasiCtxBuilder::new();
         b.stderr(stderr);
         b.secure_random(wasi_rand::rngs::StdRng::seed_from_u64(seed));
-        b.insecure_random(wasi_rand::rngs::StdRng::seed_from_u64(seed ^ 0x9e37_79b9_7f4a_7c15));
+        b.insecure_random(wasi_rand::rngs::StdRng::seed_from_u64(
+            seed ^ 0x9e37_79b9_7f4a_7c15,
+        ));
         b.insecure_random_seed(u128::from(seed));
         for dir in &self.grants.read_dirs {
             b.preopened_dir(dir, dir, FsPerms::ReadOnly)
@@ -56,7 +59,12 @@ impl Sandbox {
         }
         if !self.grants.allowed_outbound_hosts.is_empty() {
             let allowed: Arc<Vec<SocketAddr>> = Arc::new(
-                self.grants.allowed_outbound_hosts.iter().filter_map(|h| h.to_socket_addrs().ok()).flatten().collect(),
+                self.grants
+                    .allowed_outbound_hosts
+                    .iter()
+                    .filter_map(|h| h.to_socket_addrs().ok())
+                    .flatten()
+                    .collect(),
             );
             b.allow_tcp(true);
             b.allow_ip_name_lookup(true);
@@ -82,7 +90,11 @@ impl Sandbox {
                 .instances(64)
                 .trap_on_grow_failure(true)
                 .build(),
-            budget: GuestBudget { started: Instant::now(), in_host: Duration::ZERO, limit: self.timeout },
+            budget: GuestBudget {
+                started: Instant::now(),
+                in_host: Duration::ZERO,
+                limit: self.timeout,
+            },
             stderr,
             ctx,
         })
@@ -144,12 +156,17 @@ pub struct State {
 impl State {
     /// What the guest wrote to stderr (panic messages), for error reports.
     pub fn stderr(&self) -> String {
-        String::from_utf8_lossy(&self.stderr.contents()).trim().to_string()
+        String::from_utf8_lossy(&self.stderr.contents())
+            .trim()
+            .to_string()
     }
 }
 
 impl WasiView for State {
     fn ctx(&mut self) -> WasiCtxView<'_> {
-        WasiCtxView { ctx: &mut self.wasi, table: &mut self.table }
+        WasiCtxView {
+            ctx: &mut self.wasi,
+            table: &mut self.table,
+        }
     }
 }

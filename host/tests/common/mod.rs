@@ -7,7 +7,10 @@ use std::process::{Command, Output};
 use std::sync::OnceLock;
 
 pub fn repo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf()
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .to_path_buf()
 }
 
 pub fn shared_data(name: &str) -> PathBuf {
@@ -22,7 +25,11 @@ pub fn plugins() -> PathBuf {
     READY
         .get_or_init(|| {
             for script in ["scripts/build-plugins.sh", "scripts/fetch-models.sh"] {
-                let st = Command::new("bash").arg(repo().join(script)).current_dir(repo()).status().unwrap();
+                let st = Command::new("bash")
+                    .arg(repo().join(script))
+                    .current_dir(repo())
+                    .status()
+                    .unwrap();
                 assert!(st.success(), "{script} failed");
             }
             repo().join("target/plugins")
@@ -57,7 +64,11 @@ pub fn run_ok(cmd: &mut Command) -> Output {
 
 /// Parses `--json` run output: one event per line.
 pub fn events(stdout: &[u8]) -> Vec<serde_json::Value> {
-    String::from_utf8_lossy(stdout).lines().filter(|l| l.starts_with('{')).map(|l| serde_json::from_str(l).unwrap()).collect()
+    String::from_utf8_lossy(stdout)
+        .lines()
+        .filter(|l| l.starts_with('{'))
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
 }
 
 pub fn write(dir: &Path, name: &str, body: &str) -> PathBuf {

@@ -46,8 +46,12 @@ struct Naive;
 
 impl Guest for Naive {
     fn solve(example: Example, params: String) -> Result<Answer, PluginError> {
-        let p: Params = serde_json::from_str(if params.trim().is_empty() { "{}" } else { &params })
-            .map_err(|e| PluginError::InvalidInput(format!("naive params: {e}")))?;
+        let p: Params = serde_json::from_str(if params.trim().is_empty() {
+            "{}"
+        } else {
+            &params
+        })
+        .map_err(|e| PluginError::InvalidInput(format!("naive params: {e}")))?;
         let prompt = p
             .template
             .replace("{question}", &example.question)
@@ -70,9 +74,15 @@ impl Guest for Naive {
         let out = if p.chat {
             let mut messages = Vec::new();
             if let Some(system) = p.system {
-                messages.push(Message { role: "system".into(), content: system });
+                messages.push(Message {
+                    role: "system".into(),
+                    content: system,
+                });
             }
-            messages.push(Message { role: "user".into(), content: prompt });
+            messages.push(Message {
+                role: "user".into(),
+                content: prompt,
+            });
             inference::chat(&messages, &gp)
         } else {
             inference::complete(&prompt, &gp)
@@ -81,10 +91,18 @@ impl Guest for Naive {
 
         let mut text = out.text.trim().to_string();
         if p.first_line {
-            text = text.lines().map(str::trim).find(|l| !l.is_empty()).unwrap_or("").to_string();
+            text = text
+                .lines()
+                .map(str::trim)
+                .find(|l| !l.is_empty())
+                .unwrap_or("")
+                .to_string();
         }
         Ok(Answer {
-            trace: vec![Step { kind: StepKind::Answer, content: out.text }],
+            trace: vec![Step {
+                kind: StepKind::Answer,
+                content: out.text,
+            }],
             text,
             contexts: example.context.into_iter().collect(),
         })

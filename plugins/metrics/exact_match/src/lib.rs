@@ -14,12 +14,24 @@ impl Guest for Metric {
         vec!["exact_match".into()]
     }
 
-    fn evaluate(example: Example, answer: Answer, _params: String) -> Result<Vec<Score>, PluginError> {
+    fn evaluate(
+        example: Example,
+        answer: Answer,
+        _params: String,
+    ) -> Result<Vec<Score>, PluginError> {
         if example.answers.is_empty() {
-            return Err(PluginError::InvalidInput(format!("example {} has no reference answers", example.id)));
+            return Err(PluginError::InvalidInput(format!(
+                "example {} has no reference answers",
+                example.id
+            )));
         }
-        let value = squad_text::best(&answer.text, &example.answers, |p, t| f64::from(u8::from(squad_text::exact_match(p, t))));
-        Ok(vec![Score { name: "exact_match".into(), value }])
+        let value = squad_text::best(&answer.text, &example.answers, |p, t| {
+            f64::from(u8::from(squad_text::exact_match(p, t)))
+        });
+        Ok(vec![Score {
+            name: "exact_match".into(),
+            value,
+        }])
     }
 }
 

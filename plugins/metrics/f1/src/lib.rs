@@ -14,12 +14,22 @@ impl Guest for Metric {
         vec!["f1".into()]
     }
 
-    fn evaluate(example: Example, answer: Answer, _params: String) -> Result<Vec<Score>, PluginError> {
+    fn evaluate(
+        example: Example,
+        answer: Answer,
+        _params: String,
+    ) -> Result<Vec<Score>, PluginError> {
         if example.answers.is_empty() {
-            return Err(PluginError::InvalidInput(format!("example {} has no reference answers", example.id)));
+            return Err(PluginError::InvalidInput(format!(
+                "example {} has no reference answers",
+                example.id
+            )));
         }
         let value = squad_text::best(&answer.text, &example.answers, squad_text::f1);
-        Ok(vec![Score { name: "f1".into(), value }])
+        Ok(vec![Score {
+            name: "f1".into(),
+            value,
+        }])
     }
 }
 

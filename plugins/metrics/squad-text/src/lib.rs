@@ -13,7 +13,10 @@ const PUNCTUATION: &str = "!\"#$%&'()*+,-./:;<=>?@[\\]^_`{|}~";
 
 pub fn normalize_answer(s: &str) -> String {
     let lower = s.to_lowercase();
-    let no_punct: String = lower.chars().filter(|c| !PUNCTUATION.contains(*c)).collect();
+    let no_punct: String = lower
+        .chars()
+        .filter(|c| !PUNCTUATION.contains(*c))
+        .collect();
     // The script removes articles with `\b(a|an|the)\b` then splits on
     // whitespace; dropping whole tokens after the split is the same thing,
     // since punctuation is already gone.
@@ -67,7 +70,10 @@ pub fn contains(prediction: &str, truth: &str) -> bool {
 
 /// Max of `score` over the references; 0 when there are none.
 pub fn best<F: Fn(&str, &str) -> f64>(prediction: &str, answers: &[String], score: F) -> f64 {
-    answers.iter().map(|a| score(prediction, a)).fold(0.0, f64::max)
+    answers
+        .iter()
+        .map(|a| score(prediction, a))
+        .fold(0.0, f64::max)
 }
 
 #[cfg(test)]
@@ -117,7 +123,10 @@ mod tests {
     fn contains_matches_whole_tokens_only() {
         assert!(contains("It was in 1945, I think.", "1945"));
         assert!(!contains("It was 1945", "194"));
-        assert!(contains("The answer is Western Australia!", "western australia"));
+        assert!(contains(
+            "The answer is Western Australia!",
+            "western australia"
+        ));
         assert!(!contains("anything", "the"));
     }
 }

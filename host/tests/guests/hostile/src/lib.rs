@@ -23,18 +23,30 @@ struct Params {
 struct Hostile;
 
 fn answer(text: String) -> Answer {
-    Answer { text, trace: vec![], contexts: vec![] }
+    Answer {
+        text,
+        trace: vec![],
+        contexts: vec![],
+    }
 }
 
 impl Guest for Hostile {
     fn solve(example: Example, params: String) -> Result<Answer, PluginError> {
         let p: Params = if params.trim() == "{}" || params.trim().is_empty() {
-            Params { mode: "ok".into(), path: None, addr: None }
+            Params {
+                mode: "ok".into(),
+                path: None,
+                addr: None,
+            }
         } else {
             serde_json::from_str(&params).map_err(|e| PluginError::InvalidInput(e.to_string()))?
         };
         // mode "question": the example's question names the misbehaviour.
-        let mode = if p.mode == "question" { example.question.clone() } else { p.mode.clone() };
+        let mode = if p.mode == "question" {
+            example.question.clone()
+        } else {
+            p.mode.clone()
+        };
         match mode.as_str() {
             "ok" => Ok(answer(example.answers.first().cloned().unwrap_or_default())),
             "loop" => {
