@@ -14,7 +14,7 @@ use crate::datasets::Dataset;
 use crate::engine::candle_backend::{CandleBackend, CandleOptions};
 use crate::engine::llama::WeightFormat;
 use crate::engine::{EngineHandle, model_source};
-use crate::plugins::{LoadError, Plugin, PluginHost, Sandbox, World};
+use crate::plugins::{Configured, LoadError, PluginHost, Sandbox, World};
 use crate::store::PluginRecord;
 
 /// Where things live on disk.
@@ -72,14 +72,6 @@ impl Paths {
     }
 }
 
-/// A plugin of the experiment with its sandbox and params.
-pub struct Bound {
-    pub plugin: Arc<Plugin>,
-    pub sandbox: Sandbox,
-    pub params: String,
-    pub field: String,
-}
-
 /// Everything needed to run examples.
 pub struct Plan {
     pub config: ConfigFile,
@@ -87,8 +79,8 @@ pub struct Plan {
     /// Dataset indices of the examples, in run order.
     pub indices: Vec<usize>,
     pub host: PluginHost,
-    pub method: Bound,
-    pub metrics: Vec<Bound>,
+    pub method: Configured,
+    pub metrics: Vec<Configured>,
     pub caps: Arc<Capabilities>,
     pub engine: EngineHandle,
     pub score_names: Vec<String>,
@@ -135,21 +127,16 @@ impl Plan {
                 t,
                 World::Tool,
             )?;
-            let description = host
-                .describe_tool(&b.plugin, &b.sandbox)
-                .await
-                .map_err(|f| {
-                    config.error_at(
-                        &format!("tools[{i}].plugin"),
-                        format!("describe failed: {f}"),
-                    )
-                })?;
+            let description = host.describe_tool(&b).await.map_err(|f| {
+                config.error_at(
+                    &format!("tools[{i}].plugin"),
+                    format!("describe failed: {f}"),
+                )
+            })?;
             tools.push(Tool {
                 name: b.plugin.name.clone(),
                 description,
-                plugin: b.plugin,
-                sandbox: b.sandbox,
-                params: b.params,
+                component: b,
             });
         }
 
@@ -162,15 +149,12 @@ impl Plan {
 
         let mut score_names = Vec::new();
         for m in &metrics {
-            let names = host
-                .score_names(&m.plugin, &m.sandbox, &m.params)
-                .await
-                .map_err(|f| {
-                    config.error_at(
-                        &format!("{}.plugin", m.field),
-                        format!("metric failed to list its scores: {f}"),
-                    )
-                })?;
+            let names = host.score_names(m).await.map_err(|f| {
+                config.error_at(
+                    &format!("{}.plugin", m.field),
+                    format!("metric failed to list its scores: {f}"),
+                )
+            })?;
             for n in names {
                 if score_names.contains(&n) {
                     return Err(config
@@ -224,7 +208,7 @@ impl Plan {
             h.update(b.plugin.sha256.as_bytes());
         }
         for t in &caps.tools.tools {
-            h.update(t.plugin.sha256.as_bytes());
+            h.update(t.component.plugin.sha256.as_bytes());
         }
         h.update(format!("{indices:?}").as_bytes());
         let plan_sha256 = hex::encode(h.finalize());
@@ -244,15 +228,37 @@ impl Plan {
         })
     }
 
-    /// Reloads the method from its file (hot reload); keeps everything else.
-    pub fn reload_method(&mut self) -> Result<(), LoadError> {
-        let plugin = self.host.load_as(&self.method.plugin.path, World::Method)?;
-        self.method.plugin = Arc::new(plugin);
+    /// Plugins (method and metrics) whose file no longer matches what is
+    /// loaded, with the new bytes' hash.
+    pub fn changed_plugins(&self) -> Vec<(String, String)> {
+        std::iter::once(&self.method)
+            .chain(&self.metrics)
+            .filter_map(|b| {
+                let bytes = std::fs::read(&b.plugin.path).ok()?;
+                let sha = hex::encode(Sha256::digest(&bytes));
+                (sha != b.plugin.sha256).then(|| (b.field.clone(), sha))
+            })
+            .collect()
+    }
+
+    /// Reloads the plugin bound at `field` (`method`, `metrics[0]`, ...) from
+    /// its file (hot reload); keeps everything else, the model included.
+    pub fn reload(&mut self, field: &str) -> Result<(), LoadError> {
+        let (bound, world) = if field == "method" {
+            (&mut self.method, World::Method)
+        } else {
+            match self.metrics.iter_mut().find(|m| m.field == field) {
+                Some(m) => (m, World::Metric),
+                None => return Ok(()),
+            }
+        };
+        let plugin = self.host.load_as(&bound.plugin.path, world)?;
+        bound.plugin = Arc::new(plugin);
         Ok(())
     }
 
     pub fn plugin_records(&self) -> Vec<PluginRecord> {
-        let rec = |role: &str, b: &Bound| PluginRecord {
+        let rec = |role: &str, b: &Configured| PluginRecord {
             role: role.into(),
             name: b.plugin.name.clone(),
             path: b.plugin.path.display().to_string(),
@@ -266,18 +272,13 @@ impl Plan {
         };
         let mut out = vec![rec("method", &self.method)];
         out.extend(self.metrics.iter().map(|m| rec("metric", m)));
-        out.extend(self.caps.tools.tools.iter().map(|t| PluginRecord {
-            role: "tool".into(),
-            name: t.name.clone(),
-            path: t.plugin.path.display().to_string(),
-            sha256: t.plugin.sha256.clone(),
-            contract: format!(
-                "{}@{}",
-                crate::plugins::contract::PACKAGE,
-                t.plugin.contract.version
-            ),
-            params: serde_json::from_str(&t.params).unwrap_or_default(),
-        }));
+        out.extend(
+            self.caps
+                .tools
+                .tools
+                .iter()
+                .map(|t| rec("tool", &t.component)),
+        );
         out
     }
 }
@@ -290,7 +291,7 @@ fn bind(
     field: &str,
     r: &PluginRef,
     world: World,
-) -> Result<Bound, ConfigError> {
+) -> Result<Configured, ConfigError> {
     let at = format!("{field}.plugin");
     let path = find_plugin(config, paths, &r.plugin).ok_or_else(|| {
         config.error_at(
@@ -311,7 +312,7 @@ fn bind(
     let plugin = host
         .load_as(&path, world)
         .map_err(|e| config.error_at(&at, e.to_string()))?;
-    Ok(Bound {
+    Ok(Configured {
         plugin: Arc::new(plugin),
         sandbox: Sandbox::new(&r.grants, &r.limits, &config.config.sandbox),
         params: r.params_json(),

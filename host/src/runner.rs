@@ -29,11 +29,7 @@ pub async fn run_example(plan: &Plan, index: u32, example: &Example) -> RunRecor
     let _enter = span.enter();
 
     let ctx = CallContext::new(plan.caps.clone(), seed);
-    let m = &plan.method;
-    let (outcome, ctx) = plan
-        .host
-        .solve(&m.plugin, &m.sandbox, seed, ctx, example, &m.params)
-        .await;
+    let (outcome, ctx) = plan.host.solve(&plan.method, seed, ctx, example).await;
     let mut run = RunRecord {
         index,
         example_id: example.id.clone(),
@@ -68,18 +64,7 @@ pub async fn run_example(plan: &Plan, index: u32, example: &Example) -> RunRecor
             }));
             for metric in &plan.metrics {
                 let ctx = CallContext::new(plan.caps.clone(), seed);
-                let (out, ctx) = plan
-                    .host
-                    .score(
-                        &metric.plugin,
-                        &metric.sandbox,
-                        seed,
-                        ctx,
-                        example,
-                        &answer,
-                        &metric.params,
-                    )
-                    .await;
+                let (out, ctx) = plan.host.score(metric, seed, ctx, example, &answer).await;
                 run.calls.extend(ctx.calls);
                 run.logs.extend(ctx.logs);
                 let name = metric.plugin.name.clone();

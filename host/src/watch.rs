@@ -1,12 +1,11 @@
-//! `forge-host watch`: re-run a small sample whenever a plugin file changes,
+//! `forge-host watch`: re-run a small sample whenever a method or metric
+//! component file changes,
 //! and print the score change, so a researcher iterates on a method in
 //! seconds without restarting the host (the model stays loaded).
 
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::Duration;
-
-use sha2::{Digest, Sha256};
 
 use crate::plan::{Paths, Plan};
 use crate::runner::run_example;
@@ -108,41 +107,52 @@ fn report(
 /// Polls the plugin files until one changes, then reloads it. A file that
 /// does not load (half-written, broken) is reported and waited on again.
 async fn wait_for_change(plan: &mut Plan, json: bool) {
+    let mut failed: Vec<(String, String)> = Vec::new();
     loop {
         tokio::time::sleep(POLL).await;
-        let path = plan.method.plugin.path.clone();
-        let Ok(bytes) = std::fs::read(&path) else {
-            continue;
-        };
-        if hex::encode(Sha256::digest(&bytes)) == plan.method.plugin.sha256 {
+        let changed: Vec<_> = plan
+            .changed_plugins()
+            .into_iter()
+            .filter(|c| !failed.contains(c))
+            .collect();
+        if changed.is_empty() {
             continue;
         }
-        // Let a writer finish: the file must be the same on two polls.
+        // Let a writer finish: the files must be the same on two polls.
         tokio::time::sleep(POLL).await;
-        if std::fs::read(&path).ok().as_deref() != Some(bytes.as_slice()) {
+        if plan
+            .changed_plugins()
+            .iter()
+            .filter(|c| !failed.contains(c))
+            .ne(changed.iter())
+        {
             continue;
         }
-        match plan.reload_method() {
-            Ok(()) => {
-                if !json {
-                    println!("reloaded {}", path.display());
+        let mut reloaded = false;
+        for (field, sha) in changed {
+            match plan.reload(&field) {
+                Ok(()) => {
+                    reloaded = true;
+                    if !json {
+                        println!("reloaded {field} ({}…)", &sha[..8]);
+                    }
                 }
-                return;
+                Err(e) => {
+                    if json {
+                        println!(
+                            "{}",
+                            serde_json::json!({"event": "reload_failed", "plugin": field, "error": e.to_string()})
+                        );
+                    } else {
+                        println!("cannot reload {field}: {e}");
+                    }
+                    // Not retried until the file changes again.
+                    failed.push((field, sha));
+                }
             }
-            Err(e) => {
-                if json {
-                    println!(
-                        "{}",
-                        serde_json::json!({"event": "reload_failed", "error": e.to_string()})
-                    );
-                } else {
-                    println!("cannot reload {}: {e}", path.display());
-                }
-                // Wait for the next change of the file.
-                while std::fs::read(&path).ok().as_deref() == Some(bytes.as_slice()) {
-                    tokio::time::sleep(POLL).await;
-                }
-            }
+        }
+        if reloaded {
+            return;
         }
     }
 }

@@ -8,7 +8,8 @@ use forge_host::capabilities::{CallContext, Capabilities};
 use forge_host::config::{Grants, Limits, SandboxDefaults};
 use forge_host::datasets::Example;
 use forge_host::plugins::bindings::types::Answer;
-use forge_host::plugins::{CallOutcome, PluginHost, Sandbox, World};
+use forge_host::plugins::{CallOutcome, Configured, PluginHost, Sandbox, World};
+use std::sync::Arc;
 
 fn example(answers: &[&str]) -> Example {
     Example {
@@ -21,24 +22,28 @@ fn example(answers: &[&str]) -> Example {
     }
 }
 
+fn configured(host: &PluginHost, metric: &str) -> Configured {
+    Configured {
+        plugin: Arc::new(host.load_as(&plugin(metric), World::Metric).unwrap()),
+        sandbox: Sandbox::new(
+            &Grants::default(),
+            &Limits::default(),
+            &SandboxDefaults::default(),
+        ),
+        params: "{}".into(),
+        field: "metrics[0]".into(),
+    }
+}
+
 async fn score(host: &PluginHost, metric: &str, answer: &str, refs: &[&str]) -> f64 {
-    let plugin = host.load_as(&plugin(metric), World::Metric).unwrap();
-    let sandbox = Sandbox::new(
-        &Grants::default(),
-        &Limits::default(),
-        &SandboxDefaults::default(),
-    );
+    let c = configured(host, metric);
     let ans = Answer {
         text: answer.into(),
         trace: vec![],
         contexts: vec![],
     };
     let ctx = CallContext::new(Capabilities::none(), 0);
-    match host
-        .score(&plugin, &sandbox, 0, ctx, &example(refs), &ans, "{}")
-        .await
-        .0
-    {
+    match host.score(&c, 0, ctx, &example(refs), &ans).await.0 {
         CallOutcome::Ok(s) => {
             assert_eq!(s.len(), 1);
             assert_eq!(s[0].name, metric);
@@ -91,22 +96,14 @@ async fn metric_components_follow_squad_normalisation() {
 #[tokio::test]
 async fn a_metric_reports_an_example_without_references_as_an_error() {
     let host = PluginHost::new(None).unwrap();
-    let plugin = host.load_as(&plugin("f1"), World::Metric).unwrap();
-    let sandbox = Sandbox::new(
-        &Grants::default(),
-        &Limits::default(),
-        &SandboxDefaults::default(),
-    );
+    let c = configured(&host, "f1");
     let ans = Answer {
         text: "a".into(),
         trace: vec![],
         contexts: vec![],
     };
     let ctx = CallContext::new(Capabilities::none(), 0);
-    let out = host
-        .score(&plugin, &sandbox, 0, ctx, &example(&[]), &ans, "{}")
-        .await
-        .0;
+    let out = host.score(&c, 0, ctx, &example(&[]), &ans).await.0;
     assert!(matches!(out, CallOutcome::PluginError(ref m) if m.contains("no reference answers")));
 }
 

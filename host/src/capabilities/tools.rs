@@ -2,21 +2,18 @@
 //! runs the tool in its own sandboxed store; a tool that traps or times out
 //! becomes a `crashed` error for the method, not a failure of the example.
 
-use std::sync::Arc;
 use std::time::Instant;
 
 use serde::{Deserialize, Serialize};
 
 use crate::plugins::bindings::tools::{Host, ToolError, ToolInfo};
-use crate::plugins::{CallOutcome, Plugin, PluginHost, Sandbox, State};
+use crate::plugins::{CallOutcome, Configured, PluginHost, State};
 
 /// One configured tool.
 pub struct Tool {
     pub name: String,
     pub description: String,
-    pub plugin: Arc<Plugin>,
-    pub sandbox: Sandbox,
-    pub params: String,
+    pub component: Configured,
 }
 
 /// The tools of an experiment.
@@ -67,7 +64,7 @@ impl Host for State {
                     self.ctx.seed,
                     1 << 32 | self.ctx.tool_calls.len() as u64,
                 );
-                match host.call_tool(tool, &input, seed).await {
+                match host.call_tool(&tool.component, &input, seed).await {
                     CallOutcome::Ok(out) => Ok(out),
                     CallOutcome::PluginError(e) => Err(ToolError::Failed(e)),
                     CallOutcome::Failed(f) => Err(ToolError::Crashed(f.to_string())),

@@ -21,7 +21,6 @@ pub use contract::{Contract, World};
 pub use sandbox::{Sandbox, State};
 
 use crate::capabilities::CallContext;
-use crate::capabilities::tools::Tool;
 use crate::datasets::Example;
 use bindings::types::{self, Answer, PluginError, Score};
 
@@ -67,6 +66,16 @@ enum Pre {
     Method(bindings::method::MethodPre<State>),
     Metric(bindings::metric::MetricPre<State>),
     Tool(bindings::tool::ToolPre<State>),
+}
+
+/// A loaded plugin with the sandbox and params an experiment gives it.
+pub struct Configured {
+    pub plugin: Arc<Plugin>,
+    pub sandbox: Sandbox,
+    /// JSON object passed to every call.
+    pub params: String,
+    /// Where the config names it (`method`, `metrics[1]`, ...).
+    pub field: String,
 }
 
 /// Why a call into a plugin did not return normally.
@@ -245,18 +254,17 @@ impl PluginHost {
     /// Runs a method on one example.
     pub async fn solve(
         &self,
-        plugin: &Plugin,
-        sandbox: &Sandbox,
+        c: &Configured,
         seed: u64,
         ctx: CallContext,
         example: &Example,
-        params: &str,
     ) -> (CallOutcome<Answer>, CallContext) {
-        let Pre::Method(pre) = &plugin.pre else {
+        let Pre::Method(pre) = &c.plugin.pre else {
             unreachable!("load_as checked the world")
         };
         let wit_example = to_wit_example(example);
-        self.call(sandbox, seed, ctx, async |store| {
+        let params = c.params.as_str();
+        self.call(&c.sandbox, seed, ctx, async |store| {
             let m = pre.instantiate_async(&mut *store).await?;
             m.forge_plugin_solver()
                 .call_solve(&mut *store, &wit_example, params)
@@ -268,19 +276,18 @@ impl PluginHost {
     /// Scores one answer with a metric.
     pub async fn score(
         &self,
-        plugin: &Plugin,
-        sandbox: &Sandbox,
+        c: &Configured,
         seed: u64,
         ctx: CallContext,
         example: &Example,
         answer: &Answer,
-        params: &str,
     ) -> (CallOutcome<Vec<Score>>, CallContext) {
-        let Pre::Metric(pre) = &plugin.pre else {
+        let Pre::Metric(pre) = &c.plugin.pre else {
             unreachable!("load_as checked the world")
         };
         let wit_example = to_wit_example(example);
-        self.call(sandbox, seed, ctx, async |store| {
+        let params = c.params.as_str();
+        self.call(&c.sandbox, seed, ctx, async |store| {
             let m = pre.instantiate_async(&mut *store).await?;
             m.forge_plugin_scorer()
                 .call_evaluate(&mut *store, &wit_example, answer, params)
@@ -290,18 +297,14 @@ impl PluginHost {
     }
 
     /// The score names a metric will produce.
-    pub async fn score_names(
-        &self,
-        plugin: &Plugin,
-        sandbox: &Sandbox,
-        params: &str,
-    ) -> Result<Vec<String>, Failure> {
-        let Pre::Metric(pre) = &plugin.pre else {
+    pub async fn score_names(&self, c: &Configured) -> Result<Vec<String>, Failure> {
+        let Pre::Metric(pre) = &c.plugin.pre else {
             unreachable!("load_as checked the world")
         };
         let ctx = CallContext::new(crate::capabilities::Capabilities::none(), 0);
+        let params = c.params.as_str();
         let (out, _) = self
-            .call(sandbox, 0, ctx, async |store| {
+            .call(&c.sandbox, 0, ctx, async |store| {
                 let m = pre.instantiate_async(&mut *store).await?;
                 m.forge_plugin_scorer()
                     .call_names(&mut *store, params)
@@ -320,17 +323,13 @@ impl PluginHost {
     }
 
     /// A tool's self-description.
-    pub async fn describe_tool(
-        &self,
-        plugin: &Plugin,
-        sandbox: &Sandbox,
-    ) -> Result<String, Failure> {
-        let Pre::Tool(pre) = &plugin.pre else {
+    pub async fn describe_tool(&self, c: &Configured) -> Result<String, Failure> {
+        let Pre::Tool(pre) = &c.plugin.pre else {
             unreachable!("load_as checked the world")
         };
         let ctx = CallContext::new(crate::capabilities::Capabilities::none(), 0);
         let (out, _) = self
-            .call(sandbox, 0, ctx, async |store| {
+            .call(&c.sandbox, 0, ctx, async |store| {
                 let t = pre.instantiate_async(&mut *store).await?;
                 t.forge_plugin_tool_provider()
                     .call_describe(&mut *store)
@@ -349,7 +348,12 @@ impl PluginHost {
     }
 
     /// Calls a tool in its own store, with its own grants and limits.
-    pub async fn call_tool(&self, tool: &Tool, input: &str, seed: u64) -> CallOutcome<String> {
+    pub async fn call_tool(
+        &self,
+        tool: &Configured,
+        input: &str,
+        seed: u64,
+    ) -> CallOutcome<String> {
         let Pre::Tool(pre) = &tool.plugin.pre else {
             unreachable!("load_as checked the world")
         };
@@ -444,6 +448,20 @@ fn plugin_error_text(e: &PluginError) -> String {
     }
 }
 
+fn to_wit_example(e: &Example) -> types::Example {
+    types::Example {
+        id: e.id.clone(),
+        question: e.question.clone(),
+        answers: e.answers.clone(),
+        context: e.context.clone(),
+        metadata: if e.meta.is_null() {
+            "{}".into()
+        } else {
+            e.meta.to_string()
+        },
+    }
+}
+
 #[cfg(test)]
 mod tests {
     #[test]
@@ -458,19 +476,5 @@ mod tests {
             lock.contains(&pinned),
             "update WASMTIME_VERSION to the locked wasmtime"
         );
-    }
-}
-
-fn to_wit_example(e: &Example) -> types::Example {
-    types::Example {
-        id: e.id.clone(),
-        question: e.question.clone(),
-        answers: e.answers.clone(),
-        context: e.context.clone(),
-        metadata: if e.meta.is_null() {
-            "{}".into()
-        } else {
-            e.meta.to_string()
-        },
     }
 }
