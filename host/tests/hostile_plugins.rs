@@ -146,3 +146,75 @@ plugin = "exact_match"
     let ex = ev.iter().find(|e| e["event"] == "example").unwrap();
     assert_eq!(ex["answer"], "LEAKED:VISIBLE", "{ex}");
 }
+
+#[test]
+fn a_method_calls_a_tool_component_and_survives_its_crashes() {
+    let tmp = tempfile::tempdir().unwrap();
+    let home = tmp.path().join("home");
+    let rows: String = ["tool:hello", "tool:trap", "tool:loop", "tool:fail"]
+        .iter()
+        .enumerate()
+        .map(|(i, q)| format!("{{\"id\":\"t{i}\",\"question\":\"{q}\",\"answers\":[\"HELLO\"]}}\n"))
+        .collect();
+    let data = write(tmp.path(), "tools.jsonl", &rows);
+    let cfg = write(
+        tmp.path(),
+        "exp.toml",
+        &format!(
+            r#"name = "tools"
+[model]
+source = "smollm2-135m-instruct"
+[dataset]
+path = "{}"
+[method]
+plugin = "hostile"
+params = {{ mode = "question" }}
+[[metrics]]
+plugin = "exact_match"
+[[tools]]
+plugin = "echo_tool"
+limits = {{ timeout_ms = 200 }}
+"#,
+            data.display()
+        ),
+    );
+    let ev = events(&run_ok(forge(&home).args(["--json", "run"]).arg(&cfg)).stdout);
+    let answer = |id: &str| {
+        ev.iter().find(|e| e["id"] == id).unwrap()["answer"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
+    assert_eq!(answer("t0"), "HELLO");
+    assert!(
+        answer("t1").contains("Crashed(") && answer("t1").contains("trap"),
+        "{}",
+        answer("t1")
+    );
+    assert!(
+        answer("t2").contains("Crashed(") && answer("t2").contains("timeout"),
+        "{}",
+        answer("t2")
+    );
+    assert!(answer("t3").contains("Failed("), "{}", answer("t3"));
+    let summary = ev.last().unwrap();
+    assert_eq!(
+        summary["summary"]["failures"], 0,
+        "tool crashes are the method's to handle"
+    );
+
+    // The tool calls are in the stored trace.
+    let id = summary["experiment"].as_str().unwrap();
+    let v: serde_json::Value =
+        serde_json::from_slice(&run_ok(forge(&home).args(["--json", "show", id])).stdout).unwrap();
+    let trace = v["runs"][0]["trace"].as_array().unwrap();
+    assert!(
+        trace.iter().any(|s| s["kind"] == "tool_call"
+            && s["content"]
+                .as_str()
+                .unwrap()
+                .contains("\"output\":\"HELLO\"")),
+        "{trace:?}"
+    );
+    assert_eq!(v["experiment"]["plugins"][2]["role"], "tool");
+}

@@ -81,6 +81,15 @@ impl Guest for Hostile {
                 None => Err(PluginError::Unavailable("no environment".into())),
             },
             "trap" => panic!("hostile guest panics on purpose"),
+            // "tool:INPUT": call the first granted tool with INPUT.
+            m if m.starts_with("tool:") => {
+                let tools = forge::plugin::tools::available();
+                let name = tools.first().map(|t| t.name.clone()).unwrap_or_default();
+                match forge::plugin::tools::call(&name, &m["tool:".len()..]) {
+                    Ok(out) => Ok(answer(out)),
+                    Err(e) => Ok(answer(format!("TOOL ERROR {e:?}"))),
+                }
+            }
             other => Err(PluginError::InvalidInput(format!("unknown mode {other}"))),
         }
     }
