@@ -192,7 +192,7 @@ impl LlamaModel {
     }
 
     /// What was done to the file's weights at load, e.g.
-    /// "q8_0 (requantised from q4_1); kept: q8_0".
+    /// "q8_0 requantised from q4_1; kept q8_0".
     pub fn weights(&self) -> &str {
         &self.weights
     }
