@@ -8,9 +8,9 @@ cd "$root"
 rustup target list --installed 2>/dev/null | grep -q wasm32-wasip2 || rustup target add wasm32-wasip2 >&2
 pkgs=(naive exact_match f1 contains hostile echo_tool)
 args=(); for p in "${pkgs[@]}"; do args+=(-p "$p"); done
-cargo build --quiet --release --target wasm32-wasip2 --target-dir target/wasm "${args[@]}"
+cargo build --quiet --profile plugin --target wasm32-wasip2 --target-dir target/wasm "${args[@]}"
 mkdir -p target/plugins
 for p in "${pkgs[@]}"; do
-  cp -p "target/wasm/wasm32-wasip2/release/$p.wasm" "target/plugins/$p.wasm"
+  cp -p "target/wasm/wasm32-wasip2/plugin/$p.wasm" "target/plugins/$p.wasm"
 done
 echo "plugins built in target/plugins" >&2

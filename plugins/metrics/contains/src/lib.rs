@@ -1,38 +1,6 @@
-//! `contains`: 1 when a normalised reference appears, as whole tokens, inside the normalised answer (lenient accuracy for chatty models).
-//! Scored on the method's answer text, max over the reference answers,
-//! SQuAD v1.1 normalisation (see the `squad-text` crate). Takes no params.
+//! `contains`: 1 when a normalised reference appears, as whole tokens, inside
+//! the normalised answer (lenient accuracy for chatty models); no params.
 
-wit_bindgen::generate!({ path: "../../../wit/v0.1.0", world: "metric" });
-
-use exports::forge::plugin::scorer::Guest;
-use forge::plugin::types::{Answer, Example, PluginError, Score};
-
-struct Metric;
-
-impl Guest for Metric {
-    fn names(_params: String) -> Vec<String> {
-        vec!["contains".into()]
-    }
-
-    fn evaluate(
-        example: Example,
-        answer: Answer,
-        _params: String,
-    ) -> Result<Vec<Score>, PluginError> {
-        if example.answers.is_empty() {
-            return Err(PluginError::InvalidInput(format!(
-                "example {} has no reference answers",
-                example.id
-            )));
-        }
-        let value = squad_text::best(&answer.text, &example.answers, |p, t| {
-            f64::from(u8::from(squad_text::contains(p, t)))
-        });
-        Ok(vec![Score {
-            name: "contains".into(),
-            value,
-        }])
-    }
-}
-
-export!(Metric);
+squad_text::squad_metric!("contains", |p: &str, t: &str| f64::from(u8::from(
+    squad_text::contains(p, t)
+)));
