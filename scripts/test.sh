@@ -5,6 +5,11 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/prepare.sh
+log=$(mktemp)
+trap 'rm -f "$log"' EXIT
 # squad-text is a plain library shared by the metric components: test it natively.
-cargo test --quiet -p squad-text
-cargo test -p forge-host -- --test-threads 2
+cargo test -p squad-text --lib 2>&1 | tee -a "$log"
+cargo test -p forge-host -- --test-threads 2 2>&1 | tee -a "$log"
+# One closing line over every test binary above.
+awk '/^test result:/ { for (i = 1; i <= NF; i++) { if ($(i+1) ~ /^passed/) p += $i; if ($(i+1) ~ /^failed/) f += $i } }
+     END { printf "all tests: %d passed, %d failed\n", p, f }' "$log"

@@ -70,7 +70,12 @@ pub fn summary_text(e: &Experiment, s: &Summary) -> String {
         "{:<14}{:>7}   {:<16}{:>5}\n",
         "score (0-100)", "mean", "95% CI", "n"
     );
-    for (name, m) in &s.metrics {
+    // In the config's order, not alphabetical.
+    let ordered = e
+        .score_names
+        .iter()
+        .filter_map(|n| s.metrics.get(n).map(|m| (n, m)));
+    for (name, m) in ordered {
         let ci = format!(
             "[{}, {}]",
             fmt_score(name, m.ci_low),
@@ -111,15 +116,20 @@ pub fn summary_text(e: &Experiment, s: &Summary) -> String {
         "throughput  {:.2} examples/s   {:.1} generated tokens/s   (wall {:.1} s this session)\n",
         s.examples_per_s, s.tokens_per_s, s.wall_s
     );
-    let explained: Vec<String> = s
-        .metrics
-        .keys()
+    let explained: Vec<String> = e
+        .score_names
+        .iter()
         .filter_map(|k| meaning(k).map(|m| format!("  {k:<12} {m}")))
         .collect();
     if !explained.is_empty() {
         o += "\nwhat the scores mean:\n";
         o += &explained.join("\n");
         o += "\n";
+    }
+    if e.model.source == "smollm2-135m-instruct" {
+        o += "\nnote: the default model has 135M parameters, so low scores are expected (the README's\n";
+        o += "\"Reading small numbers\" gives llama.cpp's reference on this prompt). For a bigger model\n";
+        o += "set [model] source = \"/path/to/model.gguf\" in the config.\n";
     }
     o
 }
