@@ -7,7 +7,6 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use anyhow::Context;
-use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 
 use crate::capabilities::CallContext;
@@ -176,23 +175,11 @@ pub async fn run(
     }
 
     let wall = Instant::now();
-    let sem = Arc::new(Semaphore::new(plan.config.config.run.concurrency));
-    let mut tasks = JoinSet::new();
-    for (index, dataset_index) in todo {
-        let permit = sem.clone().acquire_owned().await?;
-        let task_plan = plan.clone();
-        tasks.spawn(async move {
-            let _permit = permit;
-            let example = &task_plan.dataset.examples[dataset_index];
-            run_example(&task_plan, index, example).await
-        });
-        // Commit whatever has finished while we wait for a free slot.
-        while let Some(done) = tasks.try_join_next() {
-            commit(store, &experiment, &plan, done, &mut running, progress)?;
-        }
-    }
-    while let Some(done) = tasks.join_next().await {
-        commit(store, &experiment, &plan, done, &mut running, progress)?;
+    if let Err(e) = run_todo(&plan, store, &experiment, todo, &mut running, progress).await {
+        // A host-side failure (store write, a panicking task): the experiment
+        // is FAILED with the reason; every run committed so far stays.
+        let _ = store.set_status(&experiment.id, Status::Failed, Some(format!("{e:#}")));
+        return Err(e);
     }
 
     let runs = store.runs(&experiment.id)?;
@@ -214,6 +201,37 @@ pub async fn run(
         summary,
         resumed_from,
     })
+}
+
+/// Keeps `concurrency` examples in flight and commits each run the moment
+/// it finishes, so a killed process loses only the examples still running.
+async fn run_todo(
+    plan: &Arc<Plan>,
+    store: &Store,
+    experiment: &Experiment,
+    todo: Vec<(u32, usize)>,
+    running: &mut BTreeMap<String, (f64, usize)>,
+    progress: &mut dyn Progress,
+) -> anyhow::Result<()> {
+    let concurrency = plan.config.config.run.concurrency;
+    let mut todo = todo.into_iter();
+    let mut tasks = JoinSet::new();
+    loop {
+        while tasks.len() < concurrency {
+            let Some((index, dataset_index)) = todo.next() else {
+                break;
+            };
+            let plan = plan.clone();
+            tasks.spawn(async move {
+                let example = &plan.dataset.examples[dataset_index];
+                run_example(&plan, index, example).await
+            });
+        }
+        match tasks.join_next().await {
+            Some(done) => commit(store, experiment, plan, done, running, progress)?,
+            None => return Ok(()),
+        }
+    }
 }
 
 fn commit(
