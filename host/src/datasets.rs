@@ -25,10 +25,10 @@ pub struct Example {
 
 #[derive(Debug, thiserror::Error)]
 pub enum DatasetError {
-    #[error("cannot read dataset {path}: {source}")]
+    #[error("cannot read dataset {path}: {error}")]
     Io {
         path: PathBuf,
-        source: std::io::Error,
+        error: std::io::Error,
     },
     #[error("{path}:{line}: {field}: {message}")]
     Row {
@@ -59,9 +59,9 @@ pub struct Dataset {
 
 impl Dataset {
     pub fn load(path: &Path) -> Result<Self, DatasetError> {
-        let bytes = std::fs::read(path).map_err(|source| DatasetError::Io {
+        let bytes = std::fs::read(path).map_err(|error| DatasetError::Io {
             path: path.into(),
-            source,
+            error,
         })?;
         let sha256 = hex::encode(Sha256::digest(&bytes));
         let text = String::from_utf8_lossy(&bytes);

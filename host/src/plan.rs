@@ -86,6 +86,8 @@ pub struct Plan {
     pub score_names: Vec<String>,
     pub plan_sha256: String,
     pub config_sha256: String,
+    /// sha256 of the running forge-host binary.
+    pub host_sha256: String,
 }
 
 impl Plan {
@@ -199,8 +201,12 @@ impl Plan {
         });
 
         let config_sha256 = hex::encode(Sha256::digest(config.text.as_bytes()));
+        let host_sha256 = host_binary_sha256();
         let mut h = Sha256::new();
         h.update(config_sha256.as_bytes());
+        // A rebuilt host may compute differently: it does not resume an
+        // experiment started by another build.
+        h.update(host_sha256.as_bytes());
         h.update(engine.info().sha256.as_bytes());
         h.update(engine.info().weights.as_bytes());
         h.update(dataset.sha256.as_bytes());
@@ -225,6 +231,7 @@ impl Plan {
             score_names,
             plan_sha256,
             config_sha256,
+            host_sha256,
         })
     }
 
@@ -281,6 +288,14 @@ impl Plan {
         );
         out
     }
+}
+
+/// sha256 of the running executable ("unknown" if it cannot be read).
+fn host_binary_sha256() -> String {
+    std::env::current_exe()
+        .and_then(std::fs::read)
+        .map(|bytes| hex::encode(Sha256::digest(bytes)))
+        .unwrap_or_else(|_| "unknown".into())
 }
 
 /// Finds, loads and checks one plugin named in the config.

@@ -296,6 +296,7 @@ fn new_experiment(plan: &Plan) -> Experiment {
         started_at: None,
         finished_at: None,
         host_version: env!("CARGO_PKG_VERSION").into(),
+        host_sha256: plan.host_sha256.clone(),
         wasmtime_version: crate::plugins::WASMTIME_VERSION.into(),
         model: plan.engine.info().clone(),
         plugins: plan.plugin_records(),

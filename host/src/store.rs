@@ -100,6 +100,9 @@ pub struct Experiment {
     pub started_at: Option<String>,
     pub finished_at: Option<String>,
     pub host_version: String,
+    /// sha256 of the forge-host binary that ran it.
+    #[serde(default)]
+    pub host_sha256: String,
     pub wasmtime_version: String,
     pub model: ModelInfo,
     pub plugins: Vec<PluginRecord>,
@@ -434,6 +437,7 @@ mod tests {
             started_at: None,
             finished_at: None,
             host_version: "0".into(),
+            host_sha256: "h".into(),
             wasmtime_version: "0".into(),
             model: ModelInfo {
                 source: "m".into(),

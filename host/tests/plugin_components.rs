@@ -162,3 +162,22 @@ fn inspect_refuses_what_is_not_a_plugin() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("is not a valid WebAssembly component"));
 }
+
+#[test]
+fn a_plugin_built_for_a_newer_contract_is_refused_naming_both_versions() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = forge(&tmp.path().join("h"))
+        .args(["plugins", "inspect"])
+        .arg(plugin("future_contract"))
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains(
+            "plugin targets contract forge:plugin@0.2.0, but this host speaks forge:plugin@0.1.0"
+        ),
+        "{err}"
+    );
+    assert!(err.contains("upgrade forge-host"), "{err}");
+}

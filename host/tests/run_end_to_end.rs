@@ -52,6 +52,14 @@ fn a_naive_run_is_stored_summarised_shown_and_exported() {
         v["experiment"]["model"]["sha256"],
         "b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53"
     );
+    assert_eq!(v["experiment"]["host_sha256"].as_str().unwrap().len(), 64);
+    assert_eq!(v["experiment"]["wasmtime_version"], "48.0.8");
+    assert!(
+        v["experiment"]["config_text"]
+            .as_str()
+            .unwrap()
+            .contains("[method]")
+    );
     let plugins = v["experiment"]["plugins"].as_array().unwrap();
     assert_eq!(plugins.len(), 4);
     assert!(plugins.iter().all(

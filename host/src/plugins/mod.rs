@@ -33,17 +33,17 @@ const EPOCH_TICK: Duration = Duration::from_millis(10);
 
 #[derive(Debug, thiserror::Error)]
 pub enum LoadError {
-    #[error("cannot read plugin {path}: {source}")]
+    #[error("cannot read plugin {path}: {error}")]
     Read {
         path: PathBuf,
-        source: std::io::Error,
+        error: std::io::Error,
     },
     #[error("{path} is not a valid WebAssembly component: {message}")]
     Compile { path: PathBuf, message: String },
-    #[error("{path}: {source}")]
+    #[error("{path}: {error}")]
     Contract {
         path: PathBuf,
-        source: contract::ContractError,
+        error: contract::ContractError,
     },
     #[error("{path}: cannot link: {message}")]
     Link { path: PathBuf, message: String },
@@ -162,9 +162,9 @@ impl PluginHost {
         let span = tracing::info_span!("load_plugin", path = %path.display());
         let _enter = span.enter();
         let started = Instant::now();
-        let bytes = std::fs::read(path).map_err(|source| LoadError::Read {
+        let bytes = std::fs::read(path).map_err(|error| LoadError::Read {
             path: path.into(),
-            source,
+            error,
         })?;
         let sha256 = hex::encode(Sha256::digest(&bytes));
         let engine = &self.inner.engine;
@@ -179,11 +179,10 @@ impl PluginHost {
                 false,
             ),
         };
-        let contract =
-            contract::read(engine, &component).map_err(|source| LoadError::Contract {
-                path: path.into(),
-                source,
-            })?;
+        let contract = contract::read(engine, &component).map_err(|error| LoadError::Contract {
+            path: path.into(),
+            error,
+        })?;
         let link_err = |e: wasmtime::Error| LoadError::Link {
             path: path.into(),
             message: format!("{e:#}"),
@@ -220,7 +219,7 @@ impl PluginHost {
             let export = plugin.contract.exports.join(", ");
             return Err(LoadError::Contract {
                 path: path.into(),
-                source: contract::ContractError::WrongWorld {
+                error: contract::ContractError::WrongWorld {
                     expected,
                     found: plugin.contract.world,
                     export,
