@@ -64,6 +64,17 @@ enum Command {
         #[arg(long)]
         out: Option<PathBuf>,
     },
+    /// Paired comparison of two experiments on the examples they share
+    Compare {
+        a: String,
+        b: String,
+        /// Significance level of the verdicts
+        #[arg(long, default_value_t = 0.05)]
+        alpha: f64,
+        /// List at most this many differing examples
+        #[arg(long, default_value_t = 10)]
+        rows: usize,
+    },
     /// Re-run a few examples every time a plugin file changes
     Watch {
         config: PathBuf,
@@ -194,6 +205,17 @@ async fn dispatch(cli: Cli) -> anyhow::Result<()> {
             };
             report::export(&mut w, format, &e, s.as_ref(), &runs)?;
             w.flush()?;
+        }
+        Command::Compare { a, b, alpha, rows } => {
+            let store = Store::open(&paths.store())?;
+            let (ea, eb) = (store.find(&a)?, store.find(&b)?);
+            let (ra, rb) = (store.runs(&ea.id)?, store.runs(&eb.id)?);
+            let c = crate::compare::compare(&ea, &ra, &eb, &rb, 0)?;
+            if cli.json {
+                println!("{}", serde_json::to_string_pretty(&c)?);
+            } else {
+                print!("{}", report::comparison_text(&c, alpha, rows));
+            }
         }
         Command::Watch { config, examples } => {
             crate::watch::watch(&config, &paths, examples, cli.json).await?

@@ -7,6 +7,7 @@
 
 pub mod capabilities;
 pub mod cli;
+pub mod compare;
 pub mod config;
 pub mod datasets;
 pub mod engine;

@@ -271,3 +271,58 @@ pub fn export(
     }
     Ok(())
 }
+
+/// `forge-host compare` as text: one row per metric with the test used, the
+/// delta and its CI, the p-value and a verdict; then the differing examples.
+pub fn comparison_text(c: &crate::compare::Comparison, alpha: f64, rows: usize) -> String {
+    let mut o = format!(
+        "A = {}\nB = {}\n{} shared examples\n\n",
+        c.a, c.b, c.shared_examples
+    );
+    o += &format!(
+        "{:<12}{:>9}{:>9}{:>9}   {:<18}{:<15}{:>9}   verdict\n",
+        "metric", "A", "B", "B−A", "95% CI of B−A", "test", "p"
+    );
+    for m in &c.metrics {
+        let (f, unit): (fn(f64) -> String, &str) = if m.name == "latency_ms" {
+            (|v| format!("{v:.0}"), " ms")
+        } else {
+            (|v| format!("{:.1}", v * 100.0), "")
+        };
+        let test = match m.discordant {
+            Some((a, b)) => format!("{} {a}/{b}", m.test),
+            None => m.test.to_string(),
+        };
+        o += &format!(
+            "{:<12}{:>9}{:>9}{:>9}   {:<18}{:<15}{:>9.4}   {}\n",
+            m.name,
+            f(m.mean_a),
+            f(m.mean_b),
+            if m.delta >= 0.0 {
+                format!("+{}", f(m.delta))
+            } else {
+                f(m.delta)
+            },
+            format!("[{}, {}]{unit}", f(m.delta_ci.0), f(m.delta_ci.1)),
+            test,
+            m.p_value,
+            crate::compare::verdict(m, alpha)
+        );
+    }
+    o += "\nscores ×100; McNemar a/b = examples only A / only B got right; p two-sided\n";
+    if !c.differing.is_empty() {
+        o += &format!(
+            "\n{} examples where the first score differs:\n",
+            c.differing.len()
+        );
+        for (id, a, b) in c.differing.iter().take(rows) {
+            o += &format!(
+                "  {:<20} A: {:<30}  B: {}\n",
+                truncate(id, 20),
+                truncate(a.as_deref().unwrap_or("—"), 30),
+                truncate(b.as_deref().unwrap_or("—"), 30)
+            );
+        }
+    }
+    o
+}

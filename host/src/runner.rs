@@ -246,9 +246,15 @@ fn commit(
     let run = joined.context("an example task panicked (host bug)")?;
     store.put_run(&experiment.id, &run)?;
     accumulate(running, &run, &plan.score_names);
-    let means: Vec<(String, f64)> = running
+    // In the config's order, like the summary.
+    let means: Vec<(String, f64)> = plan
+        .score_names
         .iter()
-        .map(|(k, (sum, n))| (k.clone(), if *n > 0 { sum / *n as f64 } else { 0.0 }))
+        .filter_map(|k| {
+            running
+                .get(k)
+                .map(|(sum, n)| (k.clone(), sum / (*n).max(1) as f64))
+        })
         .collect();
     progress.example(&run, &means);
     Ok(())
