@@ -75,6 +75,12 @@ enum Command {
         #[arg(long, default_value_t = 10)]
         rows: usize,
     },
+    /// Re-run a sample of a stored experiment and check the outputs are identical
+    Verify {
+        id: String,
+        #[arg(long, default_value_t = 5)]
+        examples: usize,
+    },
     /// Re-run a few examples every time a plugin file changes
     Watch {
         config: PathBuf,
@@ -215,6 +221,40 @@ async fn dispatch(cli: Cli) -> anyhow::Result<()> {
                 println!("{}", serde_json::to_string_pretty(&c)?);
             } else {
                 print!("{}", report::comparison_text(&c, alpha, rows));
+            }
+        }
+        Command::Verify { id, examples } => {
+            let (e, runs) = {
+                // Closed before re-running: a verify must not hold the store.
+                let store = Store::open(&paths.store())?;
+                let e = store.find(&id)?;
+                let runs = store.runs(&e.id)?;
+                (e, runs)
+            };
+            let r = crate::verify::verify(&e, &runs, &paths, examples).await?;
+            if cli.json {
+                println!("{}", serde_json::to_string_pretty(&r)?);
+            } else {
+                println!(
+                    "{}: {}/{} examples reproduced identically",
+                    r.experiment, r.identical, r.checked
+                );
+                for m in &r.mismatches {
+                    println!(
+                        "  #{} {}: {} differs\n    stored: {}\n    now:    {}",
+                        m.index, m.example_id, m.what, m.stored, m.now
+                    );
+                }
+                if !r.changed_inputs.is_empty() {
+                    println!("changed since the run: {}", r.changed_inputs.join(", "));
+                }
+            }
+            if r.identical != r.checked {
+                anyhow::bail!(
+                    "{} of {} examples did not reproduce",
+                    r.checked - r.identical,
+                    r.checked
+                );
             }
         }
         Command::Watch { config, examples } => {

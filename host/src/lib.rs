@@ -18,4 +18,5 @@ pub mod report;
 pub mod runner;
 pub mod stats;
 pub mod store;
+pub mod verify;
 pub mod watch;

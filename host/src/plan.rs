@@ -98,7 +98,16 @@ impl Plan {
         paths: &Paths,
         limit: Option<usize>,
     ) -> anyhow::Result<Plan> {
-        let config = ConfigFile::load(config_path)?;
+        Self::from_config(ConfigFile::load(config_path)?, paths, limit).await
+    }
+
+    /// As [`Plan::load`], from a config already parsed (e.g. the text stored
+    /// with an experiment).
+    pub async fn from_config(
+        config: ConfigFile,
+        paths: &Paths,
+        limit: Option<usize>,
+    ) -> anyhow::Result<Plan> {
         let host = PluginHost::new(Some(paths.component_cache()))
             .context("starting the component host")?;
         let c = &config.config;
