@@ -280,7 +280,7 @@ pub fn comparison_text(c: &crate::compare::Comparison, alpha: f64, rows: usize) 
         c.a, c.b, c.shared_examples
     );
     o += &format!(
-        "{:<12}{:>9}{:>9}{:>9}   {:<18}{:<15}{:>9}   verdict\n",
+        "{:<12}{:>9}{:>9}{:>9}   {:<18}{:<21}{:>7}   verdict\n",
         "metric", "A", "B", "B−A", "95% CI of B−A", "test", "p"
     );
     for m in &c.metrics {
@@ -294,7 +294,7 @@ pub fn comparison_text(c: &crate::compare::Comparison, alpha: f64, rows: usize) 
             None => m.test.to_string(),
         };
         o += &format!(
-            "{:<12}{:>9}{:>9}{:>9}   {:<18}{:<15}{:>9.4}   {}\n",
+            "{:<12}{:>9}{:>9}{:>9}   {:<18}{:<21}{:>7.4}   {}\n",
             m.name,
             f(m.mean_a),
             f(m.mean_b),
