@@ -32,27 +32,14 @@ fn each_hostile_guest_is_contained_and_the_experiment_completes() {
         .map(|m| format!("{{\"id\":\"{m}\",\"question\":\"{m}\",\"answers\":[\"fine\"]}}\n"))
         .collect();
     let data = write(tmp.path(), "hostile.jsonl", &rows);
+    let method = format!(
+        "params = {{ mode = \"question\", path = \"{}\", addr = \"{addr}\" }}\nlimits = {{ timeout_ms = 300, memory_mb = 64 }}",
+        secret.display()
+    );
     let cfg = write(
         tmp.path(),
         "exp.toml",
-        &format!(
-            r#"name = "hostile"
-[model]
-source = "smollm2-135m-instruct"
-[dataset]
-path = "{}"
-[method]
-plugin = "hostile"
-params = {{ mode = "question", path = "{}", addr = "{addr}" }}
-limits = {{ timeout_ms = 300, memory_mb = 64 }}
-[[metrics]]
-plugin = "exact_match"
-[run]
-concurrency = 2
-"#,
-            data.display(),
-            secret.display()
-        ),
+        &hostile_config(&data, &method, "[run]\nconcurrency = 2"),
     );
     let out = run_ok(forge(&home).args(["--json", "run"]).arg(&cfg));
     let ev = events(&out.stdout);
@@ -121,27 +108,12 @@ fn granted_capabilities_are_the_only_ones() {
         "d.jsonl",
         "{\"id\":\"a\",\"question\":\"read_file\",\"answers\":[\"x\"]}\n",
     );
-    let cfg = write(
-        tmp.path(),
-        "exp.toml",
-        &format!(
-            r#"name = "granted"
-[model]
-source = "smollm2-135m-instruct"
-[dataset]
-path = "{}"
-[method]
-plugin = "hostile"
-params = {{ mode = "question", path = "{}" }}
-grants = {{ read_dirs = ["{}"] }}
-[[metrics]]
-plugin = "exact_match"
-"#,
-            data.display(),
-            secret.display(),
-            tmp.path().display()
-        ),
+    let method = format!(
+        "params = {{ mode = \"question\", path = \"{}\" }}\ngrants = {{ read_dirs = [\"{}\"] }}",
+        secret.display(),
+        tmp.path().display()
     );
+    let cfg = write(tmp.path(), "exp.toml", &hostile_config(&data, &method, ""));
     let ev = events(&run_ok(forge(&home).args(["--json", "run"]).arg(&cfg)).stdout);
     let ex = ev.iter().find(|e| e["event"] == "example").unwrap();
     assert_eq!(ex["answer"], "LEAKED:VISIBLE", "{ex}");
@@ -157,26 +129,11 @@ fn a_method_calls_a_tool_component_and_survives_its_crashes() {
         .map(|(i, q)| format!("{{\"id\":\"t{i}\",\"question\":\"{q}\",\"answers\":[\"HELLO\"]}}\n"))
         .collect();
     let data = write(tmp.path(), "tools.jsonl", &rows);
+    let tools = "[[tools]]\nplugin = \"echo_tool\"\nlimits = { timeout_ms = 200 }";
     let cfg = write(
         tmp.path(),
         "exp.toml",
-        &format!(
-            r#"name = "tools"
-[model]
-source = "smollm2-135m-instruct"
-[dataset]
-path = "{}"
-[method]
-plugin = "hostile"
-params = {{ mode = "question" }}
-[[metrics]]
-plugin = "exact_match"
-[[tools]]
-plugin = "echo_tool"
-limits = {{ timeout_ms = 200 }}
-"#,
-            data.display()
-        ),
+        &hostile_config(&data, "params = { mode = \"question\" }", tools),
     );
     let ev = events(&run_ok(forge(&home).args(["--json", "run"]).arg(&cfg)).stdout);
     let answer = |id: &str| {

@@ -102,3 +102,23 @@ max_tokens = 24
         dataset.display()
     )
 }
+
+/// A config running the test-only `hostile` method on `dataset`, scored by
+/// exact match; `method` adds lines to `[method]`, `tail` whole sections.
+pub fn hostile_config(dataset: &Path, method: &str, tail: &str) -> String {
+    format!(
+        r#"name = "hostile"
+[model]
+source = "smollm2-135m-instruct"
+[dataset]
+path = "{}"
+[method]
+plugin = "hostile"
+{method}
+[[metrics]]
+plugin = "exact_match"
+{tail}
+"#,
+        dataset.display()
+    )
+}
