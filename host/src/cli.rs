@@ -54,6 +54,10 @@ enum Command {
         /// Show at most this many example rows
         #[arg(long, default_value_t = 50)]
         rows: usize,
+        /// Show one example in full instead: every model call (prompt,
+        /// output, tokens, latency), trace step, tool call, score and error
+        #[arg(long, value_name = "EXAMPLE_ID_OR_INDEX")]
+        trace: Option<String>,
     },
     /// Export an experiment's runs
     Export {
@@ -167,12 +171,31 @@ async fn dispatch(cli: Cli) -> anyhow::Result<()> {
                 print!("{}", report::list_table(&rows));
             }
         }
-        Command::Show { id, rows } => {
+        Command::Show { id, rows, trace } => {
             let store = Store::open(&paths.store())?;
             let e = store.find(&id)?;
             let s = store.summary(&e.id)?;
             let runs = store.runs(&e.id)?;
-            if cli.json {
+            if let Some(which) = trace {
+                let run = runs
+                    .iter()
+                    .find(|r| r.example_id == which || r.index.to_string() == which)
+                    .ok_or_else(|| {
+                        anyhow::anyhow!(
+                            "experiment {} has no example {which:?} (an id or an index)",
+                            e.id
+                        )
+                    })?;
+                if cli.json {
+                    println!("{}", serde_json::to_string_pretty(run)?);
+                } else {
+                    use std::io::IsTerminal;
+                    print!(
+                        "{}",
+                        report::trace_text(run, std::io::stdout().is_terminal())
+                    );
+                }
+            } else if cli.json {
                 let v = serde_json::json!({"experiment": e, "summary": s, "runs": runs});
                 println!("{}", serde_json::to_string_pretty(&v)?);
             } else {

@@ -326,3 +326,64 @@ pub fn comparison_text(c: &crate::compare::Comparison, alpha: f64, rows: usize) 
     }
     o
 }
+
+/// One example in full, for reading what the method did. `color` adds ANSI
+/// highlighting of the section labels (for terminals).
+pub fn trace_text(r: &RunRecord, color: bool) -> String {
+    let label = |s: &str| {
+        if color {
+            format!("\x1b[1;36m{s}\x1b[0m")
+        } else {
+            s.to_string()
+        }
+    };
+    let indent = |s: &str| s.lines().map(|l| format!("    {l}\n")).collect::<String>();
+    let mut o = format!("{} #{} {}\n", label("example"), r.index, r.example_id);
+    o += &format!("{}\n{}", label("question"), indent(&r.question));
+    o += &format!("{} {}\n", label("references"), r.references.join(" | "));
+    for (i, c) in r.calls.iter().enumerate() {
+        o += &format!(
+            "{} {i}: {} prompt + {} completion tokens, {:.0} ms (prefill {:.0} ms, decode {:.0} ms), finish {}\n",
+            label("model call"),
+            c.prompt_tokens,
+            c.completion_tokens,
+            c.latency_ms,
+            c.prefill_ms,
+            c.decode_ms,
+            c.finish_reason
+        );
+        o += &format!("  {}\n{}", label("prompt"), indent(&c.prompt));
+        o += &format!("  {}\n{}", label("output"), indent(&c.output));
+        if let Some(e) = &c.error {
+            o += &format!("  {} {e}\n", label("error"));
+        }
+    }
+    for step in &r.trace {
+        o += &format!("{}\n{}", label(&step.kind), indent(&step.content));
+    }
+    if !r.contexts.is_empty() {
+        o += &format!("{} {} passages\n", label("contexts"), r.contexts.len());
+    }
+    for l in &r.logs {
+        o += &format!("{} {l}\n", label("log"));
+    }
+    o += &format!(
+        "{} {}\n",
+        label("answer"),
+        r.answer.as_deref().unwrap_or("—")
+    );
+    let scores: Vec<String> = r
+        .scores
+        .iter()
+        .map(|(k, v)| format!("{k} {}", fmt_score(k, *v)))
+        .collect();
+    o += &format!("{} {}\n", label("scores"), scores.join("  "));
+    for (m, e) in &r.metric_errors {
+        o += &format!("{} {m}: {}: {}\n", label("metric error"), e.kind, e.message);
+    }
+    if let Some(e) = &r.error {
+        o += &format!("{} {}: {}\n", label("error"), e.kind, e.message);
+    }
+    o += &format!("{} {:.0} ms\n", label("latency"), r.latency_ms);
+    o
+}
