@@ -369,7 +369,7 @@ pub fn trace_text(r: &RunRecord, color: bool) -> String {
     }
     o += &format!(
         "{} {}\n",
-        label("answer"),
+        label("final answer"),
         r.answer.as_deref().unwrap_or("—")
     );
     let scores: Vec<String> = r

@@ -91,6 +91,31 @@ fn a_naive_run_is_stored_summarised_shown_and_exported() {
         text.contains("COMPLETED") && text.contains("p95") && text.contains("what the scores mean"),
         "{text}"
     );
+    // One example in full: the model call's prompt and output, the answer, the scores.
+    let first = &runs[0];
+    let out = run_ok(forge(&home).args([
+        "show",
+        &id,
+        "--trace",
+        first["example_id"].as_str().unwrap(),
+    ]));
+    let trace = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        trace.contains("model call 0:") && trace.contains("Question: "),
+        "{trace}"
+    );
+    assert!(
+        trace.contains(&format!(
+            "final answer {}",
+            first["answer"].as_str().unwrap()
+        )),
+        "{trace}"
+    );
+    let out = forge(&home)
+        .args(["show", &id, "--trace", "no-such-example"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
     let out = run_ok(forge(&home).args(["list"]));
     assert!(String::from_utf8_lossy(&out.stdout).contains(&id));
 
