@@ -29,10 +29,6 @@ struct Params {
     chat: bool,
     #[serde(default)]
     first_line: bool,
-    max_tokens: Option<u32>,
-    temperature: Option<f32>,
-    top_p: Option<f32>,
-    stop: Option<Vec<String>>,
 }
 
 fn default_template() -> String {
@@ -46,30 +42,16 @@ struct Naive;
 
 impl Guest for Naive {
     fn solve(example: Example, params: String) -> Result<Answer, PluginError> {
-        let p: Params = serde_json::from_str(if params.trim().is_empty() {
-            "{}"
-        } else {
-            &params
-        })
-        .map_err(|e| PluginError::InvalidInput(format!("naive params: {e}")))?;
-        let prompt = p
-            .template
-            .replace("{question}", &example.question)
-            .replace("{context}", example.context.as_deref().unwrap_or(""));
-
+        let (p, overrides): (Params, _) =
+            method_kit::parse_params(&params, "naive").map_err(PluginError::InvalidInput)?;
+        let prompt = method_kit::fill(&p.template, &example.question, example.context.as_deref());
         let mut gp = inference::default_params();
-        if let Some(v) = p.max_tokens {
-            gp.max_tokens = v;
-        }
-        if let Some(v) = p.temperature {
-            gp.temperature = v;
-        }
-        if let Some(v) = p.top_p {
-            gp.top_p = v;
-        }
-        if let Some(v) = p.stop {
-            gp.stop = v;
-        }
+        overrides.apply(
+            &mut gp.max_tokens,
+            &mut gp.temperature,
+            &mut gp.top_p,
+            &mut gp.stop,
+        );
 
         let out = if p.chat {
             let mut messages = Vec::new();
