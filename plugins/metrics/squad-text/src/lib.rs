@@ -76,6 +76,41 @@ pub fn best<F: Fn(&str, &str) -> f64>(prediction: &str, answers: &[String], scor
         .fold(0.0, f64::max)
 }
 
+/// Defines a whole metric component from a name and a `(prediction,
+/// reference) -> f64` score, maxed over the references. Used by the
+/// `exact_match`, `f1` and `contains` crates, which differ only in these two.
+/// The calling crate depends on `wit-bindgen` and sits in `plugins/metrics/`.
+#[macro_export]
+macro_rules! squad_metric {
+    ($name:literal, $score:expr) => {
+        wit_bindgen::generate!({ path: "../../../wit/v0.1.0", world: "metric" });
+
+        use exports::forge::plugin::scorer::Guest;
+        use forge::plugin::types::{Answer, Example, PluginError, Score};
+
+        struct Metric;
+
+        impl Guest for Metric {
+            fn names(_params: String) -> Vec<String> {
+                vec![$name.into()]
+            }
+
+            fn evaluate(example: Example, answer: Answer, _params: String) -> Result<Vec<Score>, PluginError> {
+                if example.answers.is_empty() {
+                    return Err(PluginError::InvalidInput(format!(
+                        "example {} has no reference answers",
+                        example.id
+                    )));
+                }
+                let value = $crate::best(&answer.text, &example.answers, $score);
+                Ok(vec![Score { name: $name.into(), value }])
+            }
+        }
+
+        export!(Metric);
+    };
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -129,39 +164,4 @@ mod tests {
         ));
         assert!(!contains("anything", "the"));
     }
-}
-
-/// Defines a whole metric component from a name and a `(prediction,
-/// reference) -> f64` score, maxed over the references. Used by the
-/// `exact_match`, `f1` and `contains` crates, which differ only in these two.
-/// The calling crate depends on `wit-bindgen` and sits in `plugins/metrics/`.
-#[macro_export]
-macro_rules! squad_metric {
-    ($name:literal, $score:expr) => {
-        wit_bindgen::generate!({ path: "../../../wit/v0.1.0", world: "metric" });
-
-        use exports::forge::plugin::scorer::Guest;
-        use forge::plugin::types::{Answer, Example, PluginError, Score};
-
-        struct Metric;
-
-        impl Guest for Metric {
-            fn names(_params: String) -> Vec<String> {
-                vec![$name.into()]
-            }
-
-            fn evaluate(example: Example, answer: Answer, _params: String) -> Result<Vec<Score>, PluginError> {
-                if example.answers.is_empty() {
-                    return Err(PluginError::InvalidInput(format!(
-                        "example {} has no reference answers",
-                        example.id
-                    )));
-                }
-                let value = $crate::best(&answer.text, &example.answers, $score);
-                Ok(vec![Score { name: $name.into(), value }])
-            }
-        }
-
-        export!(Metric);
-    };
 }
