@@ -104,13 +104,7 @@ pub fn compare(
             b: b.id.clone(),
         });
     }
-    // A failed example scores 0, as in the summary.
-    let value = |r: &RunRecord, name: &str| {
-        r.scores
-            .get(name)
-            .copied()
-            .or(r.error.as_ref().map(|_| 0.0))
-    };
+    let value = |r: &RunRecord, name: &str| r.score_value(name);
     let mut metrics = Vec::new();
     let names: Vec<&String> = a
         .score_names

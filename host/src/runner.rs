@@ -2,7 +2,7 @@
 //! metrics, up to `concurrency` at once, and its run is committed as soon as
 //! it finishes. The runner is the only writer of runs.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -13,7 +13,7 @@ use crate::capabilities::CallContext;
 use crate::capabilities::inference::derive_seed;
 use crate::datasets::Example;
 use crate::plan::Plan;
-use crate::plugins::CallOutcome;
+use crate::plugins::Failure;
 use crate::plugins::bindings::types::StepKind;
 use crate::progress::Progress;
 use crate::stats::{self, Summary};
@@ -53,8 +53,8 @@ pub async fn run_example(plan: &Plan, index: u32, example: &Example) -> RunRecor
             content: serde_json::to_string(&t).unwrap_or_default(),
         });
     }
-    match outcome {
-        CallOutcome::Ok(answer) => {
+    match outcome.into_result() {
+        Ok(answer) => {
             run.answer = Some(answer.text.clone());
             run.contexts = answer.contexts.clone();
             run.trace.extend(answer.trace.iter().map(|s| TraceStep {
@@ -66,46 +66,20 @@ pub async fn run_example(plan: &Plan, index: u32, example: &Example) -> RunRecor
                 let (out, ctx) = plan.host.score(metric, seed, ctx, example, &answer).await;
                 run.calls.extend(ctx.calls);
                 run.logs.extend(ctx.logs);
-                let name = metric.plugin.name.clone();
-                match out {
-                    CallOutcome::Ok(scores) => {
+                match out.into_result() {
+                    Ok(scores) => {
                         for s in scores {
                             run.scores.insert(s.name, s.value);
                         }
                     }
-                    CallOutcome::PluginError(m) => {
-                        run.metric_errors.insert(
-                            name,
-                            RunError {
-                                kind: "plugin_error".into(),
-                                message: m,
-                            },
-                        );
-                    }
-                    CallOutcome::Failed(f) => {
-                        run.metric_errors.insert(
-                            name,
-                            RunError {
-                                kind: f.kind.into(),
-                                message: f.message,
-                            },
-                        );
+                    Err(f) => {
+                        run.metric_errors
+                            .insert(metric.plugin.name.clone(), f.into());
                     }
                 }
             }
         }
-        CallOutcome::PluginError(m) => {
-            run.error = Some(RunError {
-                kind: "plugin_error".into(),
-                message: m,
-            })
-        }
-        CallOutcome::Failed(f) => {
-            run.error = Some(RunError {
-                kind: f.kind.into(),
-                message: f.message,
-            })
-        }
+        Err(f) => run.error = Some(f.into()),
     }
     run.prompt_tokens = run.calls.iter().map(|c| u64::from(c.prompt_tokens)).sum();
     run.completion_tokens = run
@@ -116,6 +90,15 @@ pub async fn run_example(plan: &Plan, index: u32, example: &Example) -> RunRecor
     run.latency_ms = started.elapsed().as_secs_f64() * 1e3;
     run.finished_at = store::now();
     run
+}
+
+impl From<Failure> for RunError {
+    fn from(f: Failure) -> Self {
+        RunError {
+            kind: f.kind.into(),
+            message: f.message,
+        }
+    }
 }
 
 fn step_kind(k: StepKind) -> &'static str {
@@ -152,14 +135,15 @@ pub async fn run(
         Some(e) => e,
         None => {
             let e = new_experiment(&plan);
-            store.create_experiment(&e)?;
+            store.put_experiment(&e)?;
             e
         }
     };
     if experiment.status == Status::Pending {
         experiment = store.set_status(&experiment.id, Status::Running, None)?;
     }
-    let done = store.done_indices(&experiment.id)?;
+    let previous = store.runs(&experiment.id)?;
+    let done: BTreeSet<u32> = previous.iter().map(|r| r.index).collect();
     let resumed_from = done.len();
     let todo: Vec<(u32, usize)> = plan
         .indices
@@ -170,8 +154,8 @@ pub async fn run(
         .collect();
     progress.start(&experiment, plan.indices.len(), resumed_from);
     let mut running: BTreeMap<String, (f64, usize)> = BTreeMap::new();
-    for r in store.runs(&experiment.id)? {
-        accumulate(&mut running, &r, &plan.score_names);
+    for r in &previous {
+        accumulate(&mut running, r, &plan.score_names);
     }
 
     let wall = Instant::now();
@@ -262,12 +246,7 @@ fn commit(
 
 fn accumulate(running: &mut BTreeMap<String, (f64, usize)>, run: &RunRecord, names: &[String]) {
     for name in names {
-        let v = run
-            .scores
-            .get(name)
-            .copied()
-            .or(run.error.as_ref().map(|_| 0.0));
-        if let Some(v) = v {
+        if let Some(v) = run.score_value(name) {
             let e = running.entry(name.clone()).or_insert((0.0, 0));
             e.0 += v;
             e.1 += 1;

@@ -76,14 +76,7 @@ pub fn summarise(runs: &[RunRecord], score_names: &[String], seed: u64) -> Summa
         .map(|name| {
             // A failed example scores 0: it gave no answer. Metric errors
             // (the metric itself broke) leave the example out of that metric.
-            let values: Vec<f64> = runs
-                .iter()
-                .filter_map(|r| match (&r.error, r.scores.get(name)) {
-                    (_, Some(v)) => Some(*v),
-                    (Some(_), None) => Some(0.0),
-                    (None, None) => None,
-                })
-                .collect();
+            let values: Vec<f64> = runs.iter().filter_map(|r| r.score_value(name)).collect();
             let (ci_low, ci_high) = bootstrap_ci(&values, BOOTSTRAP_ITERATIONS, seed);
             (
                 name.clone(),

@@ -5,7 +5,7 @@
 //! Values are JSON so a record can grow fields without a migration and can be
 //! read by `forge-host export` as is.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
@@ -167,6 +167,18 @@ pub struct RunRecord {
     pub finished_at: String,
 }
 
+impl RunRecord {
+    /// The run's value for score `name`, as every aggregate counts it: a
+    /// failed example (no answer) scores 0; a metric that broke on this
+    /// example leaves it out (None).
+    pub fn score_value(&self, name: &str) -> Option<f64> {
+        self.scores
+            .get(name)
+            .copied()
+            .or(self.error.as_ref().map(|_| 0.0))
+    }
+}
+
 pub struct Store {
     db: Database,
     path: PathBuf,
@@ -217,17 +229,14 @@ impl Store {
         f(&txn)
     }
 
-    pub fn create_experiment(&self, exp: &Experiment) -> Result<(), StoreError> {
+    /// Inserts or replaces an experiment record.
+    pub fn put_experiment(&self, exp: &Experiment) -> Result<(), StoreError> {
         let bytes = serde_json::to_vec(exp).expect("experiment serialises");
         self.write(|txn| {
             txn.open_table(EXPERIMENTS)?
                 .insert(exp.id.as_str(), bytes.as_slice())?;
             Ok(())
         })
-    }
-
-    fn put_experiment(&self, exp: &Experiment) -> Result<(), StoreError> {
-        self.create_experiment(exp)
     }
 
     pub fn experiment(&self, id: &str) -> Result<Experiment, StoreError> {
@@ -326,14 +335,6 @@ impl Store {
                 .insert((experiment_id, run.index), bytes.as_slice())?;
             Ok(())
         })
-    }
-
-    pub fn done_indices(&self, experiment_id: &str) -> Result<BTreeSet<u32>, StoreError> {
-        Ok(self
-            .runs(experiment_id)?
-            .into_iter()
-            .map(|r| r.index)
-            .collect())
     }
 
     /// The runs of an experiment, in example order.
@@ -486,8 +487,8 @@ mod tests {
         let path = d.path().join("s.redb");
         {
             let s = Store::open(&path).unwrap();
-            s.create_experiment(&sample_experiment("a-1")).unwrap();
-            s.create_experiment(&sample_experiment("a-2")).unwrap();
+            s.put_experiment(&sample_experiment("a-1")).unwrap();
+            s.put_experiment(&sample_experiment("a-2")).unwrap();
             s.put_run("a-1", &run(3)).unwrap();
             s.put_run("a-1", &run(1)).unwrap();
             s.put_run("a-2", &run(0)).unwrap();
@@ -497,7 +498,14 @@ mod tests {
         let s = Store::open(&path).unwrap();
         let runs = s.runs("a-1").unwrap();
         assert_eq!(runs.iter().map(|r| r.index).collect::<Vec<_>>(), vec![1, 3]);
-        assert_eq!(s.done_indices("a-2").unwrap(), BTreeSet::from([0]));
+        assert_eq!(
+            s.runs("a-2")
+                .unwrap()
+                .iter()
+                .map(|r| r.index)
+                .collect::<Vec<_>>(),
+            vec![0]
+        );
         assert!(matches!(s.find("a-"), Err(StoreError::Ambiguous(..))));
         assert_eq!(s.find("a-2").unwrap().id, "a-2");
         assert!(matches!(s.find("zz"), Err(StoreError::NotFound(_))));
@@ -507,7 +515,7 @@ mod tests {
     fn set_status_is_persisted_and_checked() {
         let d = tempfile::tempdir().unwrap();
         let s = Store::open(&d.path().join("s.redb")).unwrap();
-        s.create_experiment(&sample_experiment("e")).unwrap();
+        s.put_experiment(&sample_experiment("e")).unwrap();
         assert!(matches!(
             s.set_status("e", Status::Completed, None),
             Err(StoreError::IllegalTransition { .. })

@@ -45,7 +45,8 @@ async fn evaluate(plan: &Plan) -> BTreeMap<String, f64> {
             failures += 1;
         }
         for (name, values) in per_score.iter_mut() {
-            values.push(run.scores.get(name).copied().unwrap_or(0.0));
+            // A metric that broke counts as 0 here: a quick look, not a report.
+            values.push(run.score_value(name).unwrap_or(0.0));
         }
     }
     let mut out: BTreeMap<String, f64> =

@@ -99,6 +99,20 @@ pub enum CallOutcome<T> {
     Failed(Failure),
 }
 
+impl<T> CallOutcome<T> {
+    /// A reported plugin error becomes a failure of kind `plugin_error`.
+    pub fn into_result(self) -> Result<T, Failure> {
+        match self {
+            CallOutcome::Ok(v) => Ok(v),
+            CallOutcome::PluginError(message) => Err(Failure {
+                kind: "plugin_error",
+                message,
+            }),
+            CallOutcome::Failed(f) => Err(f),
+        }
+    }
+}
+
 /// Cheap to clone: engine, linkers and the epoch ticker are shared.
 #[derive(Clone)]
 pub struct PluginHost {
@@ -311,14 +325,7 @@ impl PluginHost {
                     .map(Ok::<_, PluginError>)
             })
             .await;
-        match out {
-            CallOutcome::Ok(names) => Ok(names),
-            CallOutcome::PluginError(m) => Err(Failure {
-                kind: "plugin_error",
-                message: m,
-            }),
-            CallOutcome::Failed(f) => Err(f),
-        }
+        out.into_result()
     }
 
     /// A tool's self-description.
@@ -336,14 +343,7 @@ impl PluginHost {
                     .map(Ok::<_, PluginError>)
             })
             .await;
-        match out {
-            CallOutcome::Ok(d) => Ok(d),
-            CallOutcome::PluginError(m) => Err(Failure {
-                kind: "plugin_error",
-                message: m,
-            }),
-            CallOutcome::Failed(f) => Err(f),
-        }
+        out.into_result()
     }
 
     /// Calls a tool in its own store, with its own grants and limits.
