@@ -36,7 +36,8 @@ pub struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Run (or resume) the experiment a config describes
+    /// Run (or resume) the experiment a config describes; a config with a
+    /// `[sweep]` table runs its whole grid as one group
     Run {
         config: PathBuf,
         /// Run only the first N examples of the sample
@@ -46,9 +47,10 @@ enum Command {
         #[arg(long)]
         new: bool,
     },
-    /// List experiments
+    /// List experiments and sweep groups
     List,
-    /// Show an experiment's summary and per-example results
+    /// Show an experiment's summary and per-example results, or a sweep
+    /// group's grid
     Show {
         id: String,
         /// Show at most this many example rows
@@ -68,16 +70,38 @@ enum Command {
         #[arg(long)]
         out: Option<PathBuf>,
     },
-    /// Paired comparison of two experiments on the examples they share
+    /// Paired comparison on the examples they share: B, C, ... each against
+    /// A; or every cell of a sweep group against its first
     Compare {
-        a: String,
-        b: String,
+        /// Experiment ids (A first), or one group id
+        #[arg(required = true)]
+        ids: Vec<String>,
         /// Significance level of the verdicts
         #[arg(long, default_value_t = 0.05)]
         alpha: f64,
         /// List at most this many differing examples
         #[arg(long, default_value_t = 10)]
         rows: usize,
+    },
+    /// Score an experiment's stored answers again with other metric
+    /// components (no model call); stored as a new experiment beside it
+    Rescore {
+        id: String,
+        /// Metric plugins, by name or .wasm path: --metrics f1,contains
+        #[arg(long, value_delimiter = ',', required = true)]
+        metrics: Vec<String>,
+    },
+    /// Write a report (Markdown, self-contained HTML with SVG charts, CSV
+    /// and JSON aggregates) of experiments or of a sweep group
+    Report {
+        /// Experiment ids (the first is the baseline of the paired tests),
+        /// or one group id
+        #[arg(required = true)]
+        ids: Vec<String>,
+        #[arg(long, default_value = "report")]
+        out: PathBuf,
+        #[arg(long, default_value_t = 0.05)]
+        alpha: f64,
     },
     /// Re-run a sample of a stored experiment and check the outputs are identical
     Verify {
@@ -133,6 +157,56 @@ pub fn main() -> i32 {
 async fn dispatch(cli: Cli) -> anyhow::Result<()> {
     let paths = Paths::discover(cli.home.clone(), cli.plugin_dirs.clone());
     match cli.command {
+        Command::Run { config, limit, new }
+            if std::fs::read_to_string(&config)
+                .map(|t| crate::sweep::is_sweep(&t))
+                .unwrap_or(false) =>
+        {
+            let sweep = crate::sweep::Sweep::load(&config)?;
+            let store = Store::open(&paths.store())?;
+            let mut progress: Box<dyn Progress> = if cli.json {
+                Box::new(JsonLines)
+            } else {
+                Box::new(Bar::new())
+            };
+            let cells = sweep.cells.len();
+            let json = cli.json;
+            let report = crate::sweep::run(
+                &sweep,
+                &paths,
+                &store,
+                new,
+                limit,
+                progress.as_mut(),
+                |i, cell| {
+                    if json {
+                        println!(
+                            "{}",
+                            serde_json::json!({"event": "cell", "index": i, "of": cells, "labels": cell.labels})
+                        );
+                    } else {
+                        eprintln!("── cell {}/{cells}: {}", i + 1, cell.labels.join(", "));
+                    }
+                },
+            )
+            .await?;
+            if json {
+                println!(
+                    "{}",
+                    serde_json::json!({"event": "group", "group": report.group.id})
+                );
+            } else {
+                print!("{}", report::group_table(&report.group, &report.summaries));
+                println!(
+                    "group {} stored in {}; see `forge-host show {}`, `forge-host compare {}`, `forge-host report {}`",
+                    report.group.id,
+                    store.path().display(),
+                    report.group.id,
+                    report.group.id,
+                    report.group.id
+                );
+            }
+        }
         Command::Run { config, limit, new } => {
             let plan = Arc::new(Plan::load(&config, &paths, limit).await?);
             let store = Store::open(&paths.store())?;
@@ -161,60 +235,107 @@ async fn dispatch(cli: Cli) -> anyhow::Result<()> {
                 let s = store.summary(&e.id)?;
                 rows.push((e, s));
             }
+            let groups = store.groups()?;
             if cli.json {
                 let v: Vec<_> = rows
                     .iter()
                     .map(|(e, s)| serde_json::json!({"experiment": e, "summary": s}))
                     .collect();
-                println!("{}", serde_json::to_string_pretty(&v)?);
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(
+                        &serde_json::json!({"experiments": v, "groups": groups})
+                    )?
+                );
             } else {
                 print!("{}", report::list_table(&rows));
+                if !groups.is_empty() {
+                    println!("\nsweep groups:");
+                    for g in &groups {
+                        let done = g
+                            .members
+                            .iter()
+                            .filter(|m| m.experiment_id.is_some())
+                            .count();
+                        println!(
+                            "  {:<38}  {} cells ({} run)  axes: {}",
+                            g.id,
+                            g.members.len(),
+                            done,
+                            g.axes.join(" × ")
+                        );
+                    }
+                }
             }
         }
         Command::Show { id, rows, trace } => {
             let store = Store::open(&paths.store())?;
+            if trace.is_none()
+                && let Some(g) = group_or_none(&store, &id)?
+            {
+                let members = group_members(&store, &g)?;
+                if cli.json {
+                    let v: Vec<_> = members
+                        .iter()
+                        .map(|(e, s)| serde_json::json!({"experiment": e.id, "summary": s}))
+                        .collect();
+                    println!(
+                        "{}",
+                        serde_json::to_string_pretty(&serde_json::json!({"group": g, "cells": v}))?
+                    );
+                } else {
+                    print!("{}", report::group_table(&g, &members));
+                }
+                return Ok(());
+            }
             let e = store.find(&id)?;
             let s = store.summary(&e.id)?;
-            let runs = store.runs(&e.id)?;
             if let Some(which) = trace {
-                let run = runs
-                    .iter()
-                    .find(|r| r.example_id == which || r.index.to_string() == which)
-                    .ok_or_else(|| {
-                        anyhow::anyhow!(
-                            "experiment {} has no example {which:?} (an id or an index)",
-                            e.id
-                        )
-                    })?;
+                let mut found = None;
+                store.for_each_run(&e.id, |r| {
+                    if r.example_id == which || r.index.to_string() == which {
+                        found = Some(r);
+                        false
+                    } else {
+                        true
+                    }
+                })?;
+                let run = found.ok_or_else(|| {
+                    anyhow::anyhow!(
+                        "experiment {} has no example {which:?} (an id or an index)",
+                        e.id
+                    )
+                })?;
                 if cli.json {
-                    println!("{}", serde_json::to_string_pretty(run)?);
+                    println!("{}", serde_json::to_string_pretty(&run)?);
                 } else {
                     use std::io::IsTerminal;
                     print!(
                         "{}",
-                        report::trace_text(run, std::io::stdout().is_terminal())
+                        report::trace_text(&run, std::io::stdout().is_terminal())
                     );
                 }
             } else if cli.json {
+                let (runs, _) = store.runs_head(&e.id, rows)?;
                 let v = serde_json::json!({"experiment": e, "summary": s, "runs": runs});
                 println!("{}", serde_json::to_string_pretty(&v)?);
             } else {
+                let (shown, total) = store.runs_head(&e.id, rows)?;
                 match &s {
                     Some(s) => println!("{}", report::summary_text(&e, s)),
                     None => println!(
                         "experiment {}  {}  ({} of {} examples done)\n",
                         e.id,
                         e.status,
-                        runs.len(),
+                        total,
                         e.example_ids.len()
                     ),
                 }
-                let shown = &runs[..runs.len().min(rows)];
-                print!("{}", report::runs_table(shown, &e.score_names));
-                if runs.len() > shown.len() {
+                print!("{}", report::runs_table(&shown, &e.score_names));
+                if total > shown.len() {
                     println!(
                         "… {} more rows (--rows N, or `forge-host export {}`)",
-                        runs.len() - shown.len(),
+                        total - shown.len(),
                         e.id
                     );
                 }
@@ -224,7 +345,6 @@ async fn dispatch(cli: Cli) -> anyhow::Result<()> {
             let store = Store::open(&paths.store())?;
             let e = store.find(&id)?;
             let s = store.summary(&e.id)?;
-            let runs = store.runs(&e.id)?;
             let mut w: Box<dyn Write> = match &out {
                 Some(p) => Box::new(std::io::BufWriter::new(
                     std::fs::File::create(p)
@@ -232,18 +352,120 @@ async fn dispatch(cli: Cli) -> anyhow::Result<()> {
                 )),
                 None => Box::new(std::io::stdout().lock()),
             };
-            report::export(&mut w, format, &e, s.as_ref(), &runs)?;
+            report::export(&mut w, format, &e, s.as_ref(), &store)?;
             w.flush()?;
         }
-        Command::Compare { a, b, alpha, rows } => {
+        Command::Compare { ids, alpha, rows } => {
             let store = Store::open(&paths.store())?;
-            let (ea, eb) = (store.find(&a)?, store.find(&b)?);
-            let (ra, rb) = (store.runs(&ea.id)?, store.runs(&eb.id)?);
-            let c = crate::compare::compare(&ea, &ra, &eb, &rb, 0)?;
+            let (_, targets) = targets(&store, &ids)?;
+            anyhow::ensure!(
+                targets.len() >= 2,
+                "compare needs two experiments, or a group with two cells or more"
+            );
+            let scores = targets
+                .iter()
+                .map(|(_, e)| store.run_scores(&e.id))
+                .collect::<Result<Vec<_>, _>>()?;
+            let others: Vec<_> = targets[1..]
+                .iter()
+                .zip(&scores[1..])
+                .map(|((_, e), r)| (e, r.as_slice()))
+                .collect();
+            let cs =
+                crate::compare::compare_with_baseline((&targets[0].1, &scores[0]), &others, 0)?;
             if cli.json {
-                println!("{}", serde_json::to_string_pretty(&c)?);
+                println!("{}", serde_json::to_string_pretty(&cs)?);
             } else {
-                print!("{}", report::comparison_text(&c, alpha, rows));
+                for (i, c) in cs.iter().enumerate() {
+                    if targets.len() > 2 {
+                        println!("── {} vs {}", targets[0].0, targets[i + 1].0);
+                    }
+                    print!("{}", report::comparison_text(c, alpha, rows));
+                    println!();
+                }
+            }
+        }
+        Command::Rescore { id, metrics } => {
+            let store = Store::open(&paths.store())?;
+            let source = store.find(&id)?;
+            let r = crate::rescore::rescore(&store, &paths, &source, &metrics).await?;
+            if cli.json {
+                println!(
+                    "{}",
+                    serde_json::json!({"experiment": r.experiment.id, "rescored_from": source.id, "summary": r.summary})
+                );
+            } else {
+                println!("{}", report::summary_text(&r.experiment, &r.summary));
+                println!(
+                    "rescored {} into {} (no model calls); `forge-host compare {} {}` pairs them",
+                    source.id, r.experiment.id, source.id, r.experiment.id
+                );
+            }
+        }
+        Command::Report { ids, out, alpha } => {
+            let store = Store::open(&paths.store())?;
+            let (title, targets) = targets(&store, &ids)?;
+            let mut series = Vec::new();
+            let mut metrics: Vec<String> = Vec::new();
+            let mut provenance = Vec::new();
+            for (label, e) in &targets {
+                let summary = store.summary(&e.id)?.ok_or_else(|| {
+                    anyhow::anyhow!(
+                        "{} has no summary yet ({}): run it to the end first",
+                        e.id,
+                        e.status
+                    )
+                })?;
+                for n in &e.score_names {
+                    if !metrics.contains(n) {
+                        metrics.push(n.clone());
+                    }
+                }
+                provenance.push(format!(
+                    "{label}: experiment `{}` ({}, model {} {}, dataset {}, config {})",
+                    e.id, e.status, e.model.source, e.model.weights, e.dataset_path, e.config_path
+                ));
+                series.push(report::charts::Series {
+                    label: label.clone(),
+                    summary,
+                    runs: store.run_scores(&e.id)?,
+                });
+            }
+            let comparisons = if targets.len() >= 2 {
+                let others: Vec<_> = targets[1..]
+                    .iter()
+                    .zip(&series[1..])
+                    .map(|((_, e), s)| (e, s.runs.as_slice()))
+                    .collect();
+                crate::compare::compare_with_baseline((&targets[0].1, &series[0].runs), &others, 0)?
+            } else {
+                vec![]
+            };
+            provenance.push(format!("made by `forge-host report {}`", ids.join(" ")));
+            let written = report::page::write(
+                &out,
+                &report::page::ReportInput {
+                    title,
+                    provenance,
+                    metrics,
+                    series,
+                    comparisons,
+                    alpha,
+                },
+            )?;
+            if cli.json {
+                println!(
+                    "{}",
+                    serde_json::json!({"markdown": written.markdown, "html": written.html, "charts": written.charts})
+                );
+            } else {
+                println!(
+                    "wrote {} and {} ({} charts in {})",
+                    written.markdown.display(),
+                    written.html.display(),
+                    written.charts.len(),
+                    out.join("charts").display()
+                );
             }
         }
         Command::Verify { id, examples } => {
@@ -318,4 +540,65 @@ async fn dispatch(cli: Cli) -> anyhow::Result<()> {
         }
     }
     Ok(())
+}
+
+/// A group by id when `id` names one (and no experiment has that exact id).
+fn group_or_none(store: &Store, id: &str) -> anyhow::Result<Option<crate::store::Group>> {
+    if store.experiment(id).is_ok() {
+        return Ok(None);
+    }
+    Ok(store.find_group(id)?)
+}
+
+/// A group's cells with their experiments and summaries, in grid order.
+fn group_members(
+    store: &Store,
+    g: &crate::store::Group,
+) -> anyhow::Result<Vec<(crate::store::Experiment, crate::stats::Summary)>> {
+    let mut out = Vec::new();
+    for m in &g.members {
+        let Some(id) = &m.experiment_id else { continue };
+        let e = store.experiment(id)?;
+        if let Some(s) = store.summary(id)? {
+            out.push((e, s));
+        }
+    }
+    Ok(out)
+}
+
+/// What `compare` and `report` work on: one group id (its cells, labelled
+/// by their sweep values) or experiment ids (labelled by id). The title
+/// names the group or the experiments.
+fn targets(
+    store: &Store,
+    ids: &[String],
+) -> anyhow::Result<(String, Vec<(String, crate::store::Experiment)>)> {
+    if let [one] = ids
+        && let Some(g) = group_or_none(store, one)?
+    {
+        let mut out = Vec::new();
+        for m in &g.members {
+            let id = m.experiment_id.as_ref().ok_or_else(|| {
+                anyhow::anyhow!(
+                    "group {}: cell {} has not run yet; run {} again to finish the sweep",
+                    g.id,
+                    m.labels.join(", "),
+                    g.config_path
+                )
+            })?;
+            out.push((m.labels.join(" · "), store.experiment(id)?));
+        }
+        return Ok((format!("sweep {} ({})", g.id, g.axes.join(" × ")), out));
+    }
+    let mut out = Vec::new();
+    for id in ids {
+        let e = store.find(id)?;
+        out.push((e.id.clone(), e));
+    }
+    let title = out
+        .iter()
+        .map(|(l, _)| l.as_str())
+        .collect::<Vec<_>>()
+        .join(" vs ");
+    Ok((title, out))
 }

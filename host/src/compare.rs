@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use serde::Serialize;
 
 use crate::stats::{self, mean};
-use crate::store::{Experiment, RunRecord};
+use crate::store::{Experiment, RunScores};
 
 pub const PERMUTATIONS: usize = 10_000;
 
@@ -47,6 +47,9 @@ pub struct MetricComparison {
     /// `mcnemar-exact` or `permutation`.
     pub test: &'static str,
     pub p_value: f64,
+    /// Holm–Bonferroni adjusted p when B is one of several experiments
+    /// compared with the same A (`compare A B C ...`, `compare <group>`).
+    pub p_adjusted: Option<f64>,
     /// For McNemar: examples only A got right / only B got right.
     pub discordant: Option<(usize, usize)>,
 }
@@ -57,6 +60,8 @@ pub struct Comparison {
     pub b: String,
     pub shared_examples: usize,
     pub metrics: Vec<MetricComparison>,
+    /// Prompt + completion tokens per shared example, A and B (cost).
+    pub tokens_per_example: (f64, f64),
     /// Example ids whose first score differs, with A's and B's answers.
     pub differing: Vec<(String, Option<String>, Option<String>)>,
 }
@@ -71,9 +76,9 @@ fn seed(e: &Experiment) -> u64 {
 
 pub fn compare(
     a: &Experiment,
-    runs_a: &[RunRecord],
+    runs_a: &[RunScores],
     b: &Experiment,
-    runs_b: &[RunRecord],
+    runs_b: &[RunScores],
     bootstrap_seed: u64,
 ) -> Result<Comparison, CompareError> {
     if a.dataset_sha256 != b.dataset_sha256 {
@@ -92,9 +97,9 @@ pub fn compare(
             sb: seed(b),
         });
     }
-    let by_id: BTreeMap<&str, &RunRecord> =
+    let by_id: BTreeMap<&str, &RunScores> =
         runs_b.iter().map(|r| (r.example_id.as_str(), r)).collect();
-    let pairs: Vec<(&RunRecord, &RunRecord)> = runs_a
+    let pairs: Vec<(&RunScores, &RunScores)> = runs_a
         .iter()
         .filter_map(|ra| by_id.get(ra.example_id.as_str()).map(|rb| (ra, *rb)))
         .collect();
@@ -104,7 +109,7 @@ pub fn compare(
             b: b.id.clone(),
         });
     }
-    let value = |r: &RunRecord, name: &str| r.score_value(name);
+    let value = |r: &RunScores, name: &str| r.score_value(name);
     let mut metrics = Vec::new();
     let names: Vec<&String> = a
         .score_names
@@ -132,13 +137,51 @@ pub fn compare(
             .collect(),
         None => vec![],
     };
+    let tokens = |r: &RunScores| (r.prompt_tokens + r.completion_tokens) as f64;
+    let n = pairs.len() as f64;
     Ok(Comparison {
         a: a.id.clone(),
         b: b.id.clone(),
         shared_examples: pairs.len(),
         metrics,
+        tokens_per_example: (
+            pairs.iter().map(|(ra, _)| tokens(ra)).sum::<f64>() / n,
+            pairs.iter().map(|(_, rb)| tokens(rb)).sum::<f64>() / n,
+        ),
         differing,
     })
+}
+
+/// Compares every other experiment with the baseline; p-values of each
+/// metric are Holm-adjusted across the comparisons (the family a reader
+/// scans for "which method beats the baseline").
+pub fn compare_with_baseline(
+    baseline: (&Experiment, &[RunScores]),
+    others: &[(&Experiment, &[RunScores])],
+    bootstrap_seed: u64,
+) -> Result<Vec<Comparison>, CompareError> {
+    let mut out = others
+        .iter()
+        .map(|(e, runs)| compare(baseline.0, baseline.1, e, runs, bootstrap_seed))
+        .collect::<Result<Vec<_>, _>>()?;
+    if out.len() > 1 {
+        let names: Vec<String> = out[0].metrics.iter().map(|m| m.name.clone()).collect();
+        for name in names {
+            let slots: Vec<(usize, usize)> = out
+                .iter()
+                .enumerate()
+                .filter_map(|(ci, c)| Some((ci, c.metrics.iter().position(|m| m.name == name)?)))
+                .collect();
+            let ps: Vec<f64> = slots
+                .iter()
+                .map(|&(c, m)| out[c].metrics[m].p_value)
+                .collect();
+            for (&(c, m), adj) in slots.iter().zip(stats::holm_adjust(&ps)) {
+                out[c].metrics[m].p_adjusted = Some(adj);
+            }
+        }
+    }
+    Ok(out)
 }
 
 fn compare_values(name: &str, a: &[f64], b: &[f64], seed: u64) -> MetricComparison {
@@ -176,6 +219,7 @@ fn compare_values(name: &str, a: &[f64], b: &[f64], seed: u64) -> MetricComparis
         delta_ci: stats::bootstrap_ci(&diffs, stats::BOOTSTRAP_ITERATIONS, seed),
         test,
         p_value,
+        p_adjusted: None,
         discordant,
     }
 }
@@ -227,14 +271,17 @@ pub fn paired_permutation_p(diffs: &[f64], iterations: usize, seed: u64) -> f64 
 /// The verdict line for one metric.
 pub fn verdict(m: &MetricComparison, alpha: f64) -> String {
     let higher_is_better = m.name != "latency_ms";
-    if m.p_value >= alpha {
-        return format!("no significant difference (p = {:.3})", m.p_value);
+    let (p, what) = match m.p_adjusted {
+        Some(adj) => (adj, "Holm-adjusted p"),
+        None => (m.p_value, "p"),
+    };
+    if p >= alpha {
+        return format!("no significant difference ({what} = {p:.3})");
     }
     let b_better = (m.delta > 0.0) == higher_is_better;
     format!(
-        "{} better, p = {:.3}",
+        "{} better, {what} = {p:.3}",
         if b_better { "B" } else { "A" },
-        m.p_value
     )
 }
 
@@ -295,6 +342,7 @@ mod tests {
             delta_ci: (0.1, 0.3),
             test: "permutation",
             p_value: 0.003,
+            p_adjusted: None,
             discordant: None,
         };
         assert_eq!(verdict(&m, 0.05), "B better, p = 0.003");
@@ -307,7 +355,106 @@ mod tests {
             "A better, p = 0.003",
             "lower latency is better"
         );
-        let ns = MetricComparison { p_value: 0.2, ..m };
+        let ns = MetricComparison {
+            p_value: 0.2,
+            ..m.clone()
+        };
         assert_eq!(verdict(&ns, 0.05), "no significant difference (p = 0.200)");
+        let adjusted = MetricComparison {
+            p_adjusted: Some(0.09),
+            ..m
+        };
+        assert_eq!(
+            verdict(&adjusted, 0.05),
+            "no significant difference (Holm-adjusted p = 0.090)"
+        );
+    }
+}
+
+#[cfg(test)]
+mod paired_tests {
+    use super::*;
+    use crate::store::RunScores;
+
+    fn runs(scores: &[f64]) -> Vec<RunScores> {
+        scores
+            .iter()
+            .enumerate()
+            .map(|(i, v)| RunScores {
+                index: i as u32,
+                example_id: format!("q{i}"),
+                answer: Some(format!("{v}")),
+                scores: [("em".to_string(), *v)].into(),
+                latency_ms: 10.0,
+                prompt_tokens: 10,
+                completion_tokens: 2,
+                ..Default::default()
+            })
+            .collect()
+    }
+
+    fn exp(id: &str, seed: u64) -> Experiment {
+        let mut e = crate::store::tests::sample_experiment(id);
+        e.config_text = format!("seed = {seed}\n");
+        e.score_names = vec!["em".into()];
+        e
+    }
+
+    #[test]
+    fn edge_cases_all_equal_and_no_discordant_pairs() {
+        let a = runs(&[1.0, 0.0, 1.0]);
+        let c = compare(&exp("a", 1), &a, &exp("b", 1), &a, 0).unwrap();
+        let em = &c.metrics[0];
+        assert_eq!(
+            (em.test, em.p_value, em.discordant),
+            ("mcnemar-exact", 1.0, Some((0, 0)))
+        );
+        assert_eq!((em.delta, em.delta_ci), (0.0, (0.0, 0.0)));
+        assert!(c.differing.is_empty());
+        let lat = &c.metrics[1];
+        assert_eq!(
+            (lat.test, lat.p_value),
+            ("permutation", 1.0),
+            "latency all equal"
+        );
+    }
+
+    #[test]
+    fn refuses_different_seeds_or_data_and_pairs_by_example_id() {
+        let a = runs(&[1.0, 0.0]);
+        assert!(matches!(
+            compare(&exp("a", 1), &a, &exp("b", 2), &a, 0),
+            Err(CompareError::DifferentSeeds { .. })
+        ));
+        let mut other = exp("b", 1);
+        other.dataset_sha256 = "other".into();
+        assert!(matches!(
+            compare(&exp("a", 1), &a, &other, &a, 0),
+            Err(CompareError::DifferentData { .. })
+        ));
+        // B ran only q1, in another order: pairs are matched by id.
+        let b = vec![RunScores {
+            index: 0,
+            ..runs(&[0.0, 1.0])[1].clone()
+        }];
+        let c = compare(&exp("a", 1), &a, &exp("b", 1), &b, 0).unwrap();
+        assert_eq!(c.shared_examples, 1);
+        assert_eq!(c.metrics[0].discordant, Some((0, 1)));
+    }
+
+    #[test]
+    fn many_comparisons_get_holm_adjusted_p() {
+        let base = runs(&[0.0; 30]);
+        let better = runs(&[1.0; 30]);
+        let same = runs(&[0.0; 30]);
+        let (ea, eb, ec) = (exp("a", 1), exp("b", 1), exp("c", 1));
+        let cs = compare_with_baseline((&ea, &base), &[(&eb, &better), (&ec, &same)], 0).unwrap();
+        let em_b = &cs[0].metrics[0];
+        // McNemar 0/30: p = 2 / 2^30; Holm with m = 2 doubles the smallest.
+        assert!((em_b.p_value - 2.0 / f64::from(1u32 << 30)).abs() < 1e-15);
+        assert!((em_b.p_adjusted.unwrap() - 2.0 * em_b.p_value).abs() < 1e-15);
+        assert_eq!(cs[1].metrics[0].p_adjusted, Some(1.0));
+        assert!(verdict(em_b, 0.05).starts_with("B better, Holm-adjusted p"));
+        assert_eq!(cs[0].tokens_per_example, (12.0, 12.0));
     }
 }

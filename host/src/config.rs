@@ -65,6 +65,29 @@ pub struct ExperimentConfig {
     pub run: RunConfig,
     #[serde(default)]
     pub sandbox: SandboxDefaults,
+    #[serde(default)]
+    pub stats: StatsConfig,
+}
+
+/// How aggregates are computed.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StatsConfig {
+    /// Resamples of the bootstrap confidence intervals (seeded by `seed`).
+    #[serde(default = "default_bootstrap_iterations")]
+    pub bootstrap_iterations: usize,
+}
+
+impl Default for StatsConfig {
+    fn default() -> Self {
+        Self {
+            bootstrap_iterations: default_bootstrap_iterations(),
+        }
+    }
+}
+
+fn default_bootstrap_iterations() -> usize {
+    crate::stats::BOOTSTRAP_ITERATIONS
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -263,9 +286,19 @@ impl ConfigFile {
 
     /// An error at `field` (dotted path, `metrics[1].plugin`), located in the text.
     pub fn error_at(&self, field: &str, message: impl Into<String>) -> ConfigError {
-        let (line, column) = locate(&self.text, field).unwrap_or((1, 1));
+        Self::error_in(&self.path, &self.text, field, message)
+    }
+
+    /// As [`ConfigFile::error_at`], for a text not (yet) parsed as a config.
+    pub fn error_in(
+        path: &Path,
+        text: &str,
+        field: &str,
+        message: impl Into<String>,
+    ) -> ConfigError {
+        let (line, column) = locate(text, field).unwrap_or((1, 1));
         ConfigError {
-            file: self.path.clone(),
+            file: path.to_path_buf(),
             line,
             column,
             field: field.into(),
@@ -318,6 +351,12 @@ impl ConfigFile {
         }
         if c.sandbox.memory_mb == 0 {
             return bad("sandbox.memory_mb", "must be at least 1");
+        }
+        if !(100..=1_000_000).contains(&c.stats.bootstrap_iterations) {
+            return bad(
+                "stats.bootstrap_iterations",
+                "must be between 100 and 1000000",
+            );
         }
         if c.metrics.is_empty() {
             return bad(

@@ -308,7 +308,7 @@ fn host_binary_sha256() -> String {
 }
 
 /// Finds, loads and checks one plugin named in the config.
-fn bind(
+pub(crate) fn bind(
     config: &ConfigFile,
     host: &PluginHost,
     paths: &Paths,

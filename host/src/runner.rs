@@ -17,7 +17,7 @@ use crate::plugins::Failure;
 use crate::plugins::bindings::types::StepKind;
 use crate::progress::Progress;
 use crate::stats::{self, Summary};
-use crate::store::{self, Experiment, RunError, RunRecord, Status, Store, TraceStep};
+use crate::store::{self, Experiment, RunError, RunRecord, RunScores, Status, Store, TraceStep};
 
 /// Runs one example through the method and every metric. Never panics on
 /// plugin misbehaviour: failures are recorded in the returned run.
@@ -101,6 +101,19 @@ impl From<Failure> for RunError {
     }
 }
 
+/// The WIT kind of a stored trace step; None for host-recorded steps
+/// (`tool_call`), which a method never returns.
+pub(crate) fn step_kind_of(kind: &str) -> Option<StepKind> {
+    Some(match kind {
+        "thought" => StepKind::Thought,
+        "action" => StepKind::Action,
+        "observation" => StepKind::Observation,
+        "answer" => StepKind::Answer,
+        "note" => StepKind::Note,
+        _ => return None,
+    })
+}
+
 fn step_kind(k: StepKind) -> &'static str {
     match k {
         StepKind::Thought => "thought",
@@ -142,7 +155,7 @@ pub async fn run(
     if experiment.status == Status::Pending {
         experiment = store.set_status(&experiment.id, Status::Running, None)?;
     }
-    let previous = store.runs(&experiment.id)?;
+    let previous = store.run_scores(&experiment.id)?;
     let done: BTreeSet<u32> = previous.iter().map(|r| r.index).collect();
     let resumed_from = done.len();
     let todo: Vec<(u32, usize)> = plan
@@ -155,7 +168,7 @@ pub async fn run(
     progress.start(&experiment, plan.indices.len(), resumed_from);
     let mut running: BTreeMap<String, (f64, usize)> = BTreeMap::new();
     for r in &previous {
-        accumulate(&mut running, r, &plan.score_names);
+        accumulate(&mut running, |n| r.score_value(n), &plan.score_names);
     }
 
     let wall = Instant::now();
@@ -166,11 +179,16 @@ pub async fn run(
         return Err(e);
     }
 
-    let runs = store.runs(&experiment.id)?;
-    let mut summary = stats::summarise(&runs, &plan.score_names, plan.config.config.seed);
+    let runs = store.run_scores(&experiment.id)?;
+    let mut summary = stats::summarise(
+        &runs,
+        &plan.score_names,
+        plan.config.config.seed,
+        plan.config.config.stats.bootstrap_iterations,
+    );
     // Throughput is measured on this session's examples only: an interrupted
     // session's wall time is not known.
-    let session: Vec<&RunRecord> = runs.iter().filter(|r| !done.contains(&r.index)).collect();
+    let session: Vec<&RunScores> = runs.iter().filter(|r| !done.contains(&r.index)).collect();
     summary.set_throughput(
         wall.elapsed().as_secs_f64(),
         session.len(),
@@ -229,7 +247,7 @@ fn commit(
     // A panic here is a host bug, not a plugin's: stop, keep what is stored.
     let run = joined.context("an example task panicked (host bug)")?;
     store.put_run(&experiment.id, &run)?;
-    accumulate(running, &run, &plan.score_names);
+    accumulate(running, |n| run.score_value(n), &plan.score_names);
     // In the config's order, like the summary.
     let means: Vec<(String, f64)> = plan
         .score_names
@@ -244,9 +262,13 @@ fn commit(
     Ok(())
 }
 
-fn accumulate(running: &mut BTreeMap<String, (f64, usize)>, run: &RunRecord, names: &[String]) {
+fn accumulate(
+    running: &mut BTreeMap<String, (f64, usize)>,
+    score_value: impl Fn(&str) -> Option<f64>,
+    names: &[String],
+) {
     for name in names {
-        if let Some(v) = run.score_value(name) {
+        if let Some(v) = score_value(name) {
             let e = running.entry(name.clone()).or_insert((0.0, 0));
             e.0 += v;
             e.1 += 1;
@@ -294,5 +316,6 @@ fn new_experiment(plan: &Plan) -> Experiment {
             .collect(),
         score_names: plan.score_names.clone(),
         error: None,
+        rescored_from: None,
     }
 }

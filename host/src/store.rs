@@ -16,6 +16,7 @@ use crate::engine::ModelInfo;
 const EXPERIMENTS: TableDefinition<&str, &[u8]> = TableDefinition::new("experiments");
 const RUNS: TableDefinition<(&str, u32), &[u8]> = TableDefinition::new("runs");
 const SUMMARIES: TableDefinition<&str, &[u8]> = TableDefinition::new("summaries");
+const GROUPS: TableDefinition<&str, &[u8]> = TableDefinition::new("groups");
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -113,6 +114,33 @@ pub struct Experiment {
     /// Names of the scores the metrics produce.
     pub score_names: Vec<String>,
     pub error: Option<String>,
+    /// Set on an experiment made by `forge-host rescore`: the experiment
+    /// whose stored outputs it scored again (no model call was made).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rescored_from: Option<String>,
+}
+
+/// A sweep: the experiments one config's `[sweep]` grid expanded into.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Group {
+    pub id: String,
+    pub name: String,
+    pub config_path: String,
+    pub config_text: String,
+    pub config_sha256: String,
+    pub created_at: String,
+    /// The swept config paths (`method`, `generation.temperature`, ...).
+    pub axes: Vec<String>,
+    /// One per grid cell, in grid order.
+    pub members: Vec<GroupMember>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct GroupMember {
+    /// Label of this cell's value on each axis, in `axes` order.
+    pub labels: Vec<String>,
+    /// Set once the cell's experiment exists.
+    pub experiment_id: Option<String>,
 }
 
 /// One call to the model, as recorded.
@@ -179,6 +207,117 @@ impl RunRecord {
     }
 }
 
+/// What aggregates and comparisons need of a run, read without its
+/// prompts, outputs and logs (so 100,000 runs stay cheap to summarise).
+#[derive(Clone, Debug, Default, PartialEq, Deserialize)]
+pub struct RunScores {
+    pub index: u32,
+    pub example_id: String,
+    pub answer: Option<String>,
+    pub scores: BTreeMap<String, f64>,
+    pub error: Option<RunError>,
+    pub latency_ms: f64,
+    pub prompt_tokens: u64,
+    pub completion_tokens: u64,
+    #[serde(rename = "calls", deserialize_with = "count_items")]
+    pub llm_calls: usize,
+    #[serde(rename = "trace", deserialize_with = "agent_counts")]
+    pub agent: AgentCounts,
+}
+
+impl RunScores {
+    /// As [`RunRecord::score_value`].
+    pub fn score_value(&self, name: &str) -> Option<f64> {
+        self.scores
+            .get(name)
+            .copied()
+            .or(self.error.as_ref().map(|_| 0.0))
+    }
+}
+
+impl From<&RunRecord> for RunScores {
+    fn from(r: &RunRecord) -> Self {
+        Self {
+            index: r.index,
+            example_id: r.example_id.clone(),
+            answer: r.answer.clone(),
+            scores: r.scores.clone(),
+            error: r.error.clone(),
+            latency_ms: r.latency_ms,
+            prompt_tokens: r.prompt_tokens,
+            completion_tokens: r.completion_tokens,
+            llm_calls: r.calls.len(),
+            agent: AgentCounts::of(&r.trace),
+        }
+    }
+}
+
+/// An agent's bookkeeping in one run, read from its trace: the host's
+/// `tool_call` steps and the methods' `status: …`, `parse_error: …` and
+/// `tool_error: …` notes (the convention react follows).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct AgentCounts {
+    pub tool_calls: usize,
+    pub failed_tool_calls: usize,
+    pub parse_errors: usize,
+    /// `answered`, `stuck`, `max_iterations`, `no_action`; None for
+    /// methods that do not loop.
+    pub status: Option<String>,
+}
+
+impl AgentCounts {
+    pub fn of(trace: &[TraceStep]) -> Self {
+        let mut c = Self::default();
+        for step in trace {
+            c.count(&step.kind, &step.content);
+        }
+        c
+    }
+
+    fn count(&mut self, kind: &str, content: &str) {
+        match kind {
+            "tool_call" => {
+                self.tool_calls += 1;
+                let failed = serde_json::from_str::<serde_json::Value>(content)
+                    .map(|v| !v["error"].is_null())
+                    .unwrap_or(false);
+                self.failed_tool_calls += usize::from(failed);
+            }
+            "note" => {
+                if let Some(s) = content.strip_prefix("status: ") {
+                    self.status = Some(s.trim().to_string());
+                } else if content.starts_with("parse_error:") {
+                    self.parse_errors += 1;
+                }
+            }
+            _ => {}
+        }
+    }
+}
+
+fn count_items<'de, D: serde::Deserializer<'de>>(d: D) -> Result<usize, D::Error> {
+    struct Count;
+    impl<'de> serde::de::Visitor<'de> for Count {
+        type Value = usize;
+        fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+            f.write_str("a list")
+        }
+        fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<usize, A::Error> {
+            let mut n = 0;
+            while seq.next_element::<serde::de::IgnoredAny>()?.is_some() {
+                n += 1;
+            }
+            Ok(n)
+        }
+    }
+    d.deserialize_seq(Count)
+}
+
+fn agent_counts<'de, D: serde::Deserializer<'de>>(d: D) -> Result<AgentCounts, D::Error> {
+    let steps = Vec::<TraceStep>::deserialize(d)?;
+    Ok(AgentCounts::of(&steps))
+}
+
 pub struct Store {
     db: Database,
     path: PathBuf,
@@ -202,6 +341,7 @@ impl Store {
             txn.open_table(EXPERIMENTS)?;
             txn.open_table(RUNS)?;
             txn.open_table(SUMMARIES)?;
+            txn.open_table(GROUPS)?;
             Ok(())
         })?;
         Ok(store)
@@ -353,6 +493,127 @@ impl Store {
         })
     }
 
+    /// Calls `f` on each run of an experiment in example order, one decoded
+    /// at a time (export of 100,000 runs does not hold them all); stops
+    /// early when `f` returns false.
+    pub fn for_each_run(
+        &self,
+        experiment_id: &str,
+        mut f: impl FnMut(RunRecord) -> bool,
+    ) -> Result<(), StoreError> {
+        self.read(|txn| {
+            let t = txn.open_table(RUNS).map_err(|e| db_err(&self.path, e))?;
+            let range = t
+                .range((experiment_id, 0u32)..=(experiment_id, u32::MAX))
+                .map_err(|e| db_err(&self.path, e))?;
+            for row in range {
+                let (_, v) = row.map_err(|e| db_err(&self.path, e))?;
+                if !f(decode::<RunRecord>("runs", v.value())?) {
+                    break;
+                }
+            }
+            Ok(())
+        })
+    }
+
+    /// The first `limit` runs (what `show` prints), and how many there are.
+    pub fn runs_head(
+        &self,
+        experiment_id: &str,
+        limit: usize,
+    ) -> Result<(Vec<RunRecord>, usize), StoreError> {
+        let mut head = Vec::new();
+        self.for_each_run(experiment_id, |r| {
+            head.push(r);
+            head.len() < limit
+        })?;
+        Ok((head, self.run_count(experiment_id)?))
+    }
+
+    pub fn run_count(&self, experiment_id: &str) -> Result<usize, StoreError> {
+        self.read(|txn| {
+            let t = txn.open_table(RUNS).map_err(|e| db_err(&self.path, e))?;
+            let range = t
+                .range((experiment_id, 0u32)..=(experiment_id, u32::MAX))
+                .map_err(|e| db_err(&self.path, e))?;
+            Ok(range.count())
+        })
+    }
+
+    /// The scores, latency and counts of every run, without their texts.
+    pub fn run_scores(&self, experiment_id: &str) -> Result<Vec<RunScores>, StoreError> {
+        self.read(|txn| {
+            let t = txn.open_table(RUNS).map_err(|e| db_err(&self.path, e))?;
+            let range = t
+                .range((experiment_id, 0u32)..=(experiment_id, u32::MAX))
+                .map_err(|e| db_err(&self.path, e))?;
+            let mut out = Vec::new();
+            for row in range {
+                let (_, v) = row.map_err(|e| db_err(&self.path, e))?;
+                out.push(decode::<RunScores>("runs", v.value())?);
+            }
+            Ok(out)
+        })
+    }
+
+    /// Writes many runs in one transaction (rescore copies a whole experiment).
+    pub fn put_runs(&self, experiment_id: &str, runs: &[RunRecord]) -> Result<(), StoreError> {
+        self.write(|txn| {
+            let mut t = txn.open_table(RUNS)?;
+            for run in runs {
+                let bytes = serde_json::to_vec(run).expect("run serialises");
+                t.insert((experiment_id, run.index), bytes.as_slice())?;
+            }
+            Ok(())
+        })
+    }
+
+    pub fn put_group(&self, group: &Group) -> Result<(), StoreError> {
+        let bytes = serde_json::to_vec(group).expect("group serialises");
+        self.write(|txn| {
+            txn.open_table(GROUPS)?
+                .insert(group.id.as_str(), bytes.as_slice())?;
+            Ok(())
+        })
+    }
+
+    /// All sweep groups, oldest first.
+    pub fn groups(&self) -> Result<Vec<Group>, StoreError> {
+        self.read(|txn| {
+            let t = txn.open_table(GROUPS).map_err(|e| db_err(&self.path, e))?;
+            let mut out = Vec::new();
+            for row in t.iter().map_err(|e| db_err(&self.path, e))? {
+                let (_, v) = row.map_err(|e| db_err(&self.path, e))?;
+                out.push(decode::<Group>("groups", v.value())?);
+            }
+            out.sort_by(|a, b| a.created_at.cmp(&b.created_at).then(a.id.cmp(&b.id)));
+            Ok(out)
+        })
+    }
+
+    /// A group by id or unique id prefix; None when nothing matches.
+    pub fn find_group(&self, id_or_prefix: &str) -> Result<Option<Group>, StoreError> {
+        let all = self.groups()?;
+        if let Some(g) = all.iter().find(|g| g.id == id_or_prefix) {
+            return Ok(Some(g.clone()));
+        }
+        let mut hits: Vec<_> = all
+            .into_iter()
+            .filter(|g| g.id.starts_with(id_or_prefix))
+            .collect();
+        match hits.len() {
+            0 => Ok(None),
+            1 => Ok(hits.pop()),
+            _ => Err(StoreError::Ambiguous(
+                id_or_prefix.into(),
+                hits.iter()
+                    .map(|g| g.id.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", "),
+            )),
+        }
+    }
+
     pub fn put_summary(
         &self,
         experiment_id: &str,
@@ -407,7 +668,7 @@ pub fn now() -> String {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
     #[test]
@@ -457,6 +718,7 @@ mod tests {
             example_ids: vec![],
             score_names: vec![],
             error: None,
+            rescored_from: None,
         }
     }
 

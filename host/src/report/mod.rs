@@ -1,6 +1,11 @@
-//! Human-readable views and exports of stored experiments. Views only read.
+//! Human-readable views of stored experiments and groups (text here,
+//! charts and pages in [`page`], files in [`export`]). Views only read.
 
-use std::io::Write;
+pub mod charts;
+pub mod export;
+pub mod page;
+
+pub use export::{ExportFormat, export};
 
 use crate::stats::Summary;
 use crate::store::{Experiment, RunRecord};
@@ -196,82 +201,6 @@ pub fn list_table(rows: &[(Experiment, Option<Summary>)]) -> String {
     o
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
-pub enum ExportFormat {
-    Json,
-    Jsonl,
-    Csv,
-}
-
-/// Writes an experiment's runs (and, for JSON, the experiment and summary).
-pub fn export(
-    out: &mut dyn Write,
-    format: ExportFormat,
-    e: &Experiment,
-    summary: Option<&Summary>,
-    runs: &[RunRecord],
-) -> anyhow::Result<()> {
-    match format {
-        ExportFormat::Json => {
-            let doc = serde_json::json!({"experiment": e, "summary": summary, "runs": runs});
-            serde_json::to_writer_pretty(&mut *out, &doc)?;
-            writeln!(out)?;
-        }
-        ExportFormat::Jsonl => {
-            for r in runs {
-                serde_json::to_writer(&mut *out, r)?;
-                writeln!(out)?;
-            }
-        }
-        ExportFormat::Csv => {
-            let mut w = csv::Writer::from_writer(out);
-            let mut header: Vec<String> =
-                ["index", "example_id", "question", "answer", "references"]
-                    .map(String::from)
-                    .to_vec();
-            header.extend(e.score_names.iter().cloned());
-            header.extend(
-                [
-                    "error_kind",
-                    "error",
-                    "latency_ms",
-                    "prompt_tokens",
-                    "completion_tokens",
-                ]
-                .map(String::from),
-            );
-            w.write_record(&header)?;
-            for r in runs {
-                let mut row = vec![
-                    r.index.to_string(),
-                    r.example_id.clone(),
-                    r.question.clone(),
-                    r.answer.clone().unwrap_or_default(),
-                    r.references.join(" | "),
-                ];
-                row.extend(
-                    e.score_names
-                        .iter()
-                        .map(|n| r.scores.get(n).map(|v| v.to_string()).unwrap_or_default()),
-                );
-                row.push(r.error.as_ref().map(|x| x.kind.clone()).unwrap_or_default());
-                row.push(
-                    r.error
-                        .as_ref()
-                        .map(|x| x.message.clone())
-                        .unwrap_or_default(),
-                );
-                row.push(format!("{:.1}", r.latency_ms));
-                row.push(r.prompt_tokens.to_string());
-                row.push(r.completion_tokens.to_string());
-                w.write_record(&row)?;
-            }
-            w.flush()?;
-        }
-    }
-    Ok(())
-}
-
 /// `forge-host compare` as text: one row per metric with the test used, the
 /// delta and its CI, the p-value and a verdict; then the differing examples.
 pub fn comparison_text(c: &crate::compare::Comparison, alpha: f64, rows: usize) -> String {
@@ -385,5 +314,83 @@ pub fn trace_text(r: &RunRecord, color: bool) -> String {
         o += &format!("{} {}: {}\n", label("error"), e.kind, e.message);
     }
     o += &format!("{} {:.0} ms\n", label("latency"), r.latency_ms);
+    o
+}
+
+/// A sweep group's grid: one row per cell with its axis values, scores
+/// (mean and 95 % CI), latency, throughput and cost.
+pub fn group_table(g: &crate::store::Group, cells: &[(Experiment, Summary)]) -> String {
+    let score_names: Vec<String> = cells
+        .iter()
+        .flat_map(|(e, _)| e.score_names.iter().cloned())
+        .fold(Vec::new(), |mut v, n| {
+            if !v.contains(&n) {
+                v.push(n);
+            }
+            v
+        });
+    let mut o = format!(
+        "group {}  ({} cells; axes {})\n\n",
+        g.id,
+        g.members.len(),
+        g.axes.join(" × ")
+    );
+    let widths: Vec<usize> = g
+        .axes
+        .iter()
+        .enumerate()
+        .map(|(i, a)| {
+            g.members
+                .iter()
+                .map(|m| m.labels.get(i).map_or(0, |l| l.chars().count()))
+                .chain([a.chars().count()])
+                .max()
+                .unwrap_or(8)
+                .min(28)
+        })
+        .collect();
+    for (a, w) in g.axes.iter().zip(&widths) {
+        o += &format!("{:<w$}  ", truncate(a, *w));
+    }
+    o += &format!("{:>4}", "n");
+    for n in &score_names {
+        o += &format!("  {:>20}", format!("{} [95% CI]", truncate(n, 10)));
+    }
+    o += &format!(
+        "  {:>8}  {:>8}  {:>8}  {:>6}\n",
+        "p50", "p95", "ex/s", "tok/ex"
+    );
+    for m in &g.members {
+        for (l, w) in m.labels.iter().zip(&widths) {
+            o += &format!("{:<w$}  ", truncate(l, *w));
+        }
+        let Some((_, s)) = cells
+            .iter()
+            .find(|(e, _)| Some(&e.id) == m.experiment_id.as_ref())
+        else {
+            o += "  (not run yet)\n";
+            continue;
+        };
+        o += &format!("{:>4}", s.examples);
+        for n in &score_names {
+            let cell = s.metrics.get(n).map_or("—".to_string(), |x| {
+                format!(
+                    "{} [{}, {}]",
+                    fmt_score(n, x.mean),
+                    fmt_score(n, x.ci_low),
+                    fmt_score(n, x.ci_high)
+                )
+            });
+            o += &format!("  {cell:>20}");
+        }
+        o += &format!(
+            "  {:>8}  {:>8}  {:>8.2}  {:>6.0}\n",
+            fmt_ms(s.latency.p50_ms),
+            fmt_ms(s.latency.p95_ms),
+            s.examples_per_s,
+            s.tokens_per_example
+        );
+    }
+    o += "\nscores 0-100; `forge-host compare <group>` tests each cell against the first\n";
     o
 }

@@ -1,0 +1,198 @@
+//! `forge-host rescore`: scores an experiment's stored answers again with
+//! other (or changed) metric components, without calling the model. The
+//! result is a new experiment beside the original (`rescored_from`), with
+//! the same outputs, so `compare` and `report` work on it unchanged.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::sync::Arc;
+
+use anyhow::Context;
+
+use crate::capabilities::inference::derive_seed;
+use crate::capabilities::{CallContext, Capabilities};
+use crate::config::{ConfigFile, PluginRef};
+use crate::datasets::Dataset;
+use crate::plan::{Paths, bind};
+use crate::plugins::bindings::types::{Answer, Step};
+use crate::plugins::{PluginHost, World};
+use crate::runner::step_kind_of;
+use crate::stats;
+use crate::store::{Experiment, PluginRecord, RunRecord, Status, Store};
+
+pub struct Rescored {
+    pub experiment: Experiment,
+    pub summary: stats::Summary,
+}
+
+/// Rescores experiment `source` with the metric plugins named in `metrics`
+/// (names or `.wasm` paths, as in a config).
+pub async fn rescore(
+    store: &Store,
+    paths: &Paths,
+    source: &Experiment,
+    metrics: &[String],
+) -> anyhow::Result<Rescored> {
+    anyhow::ensure!(
+        !metrics.is_empty(),
+        "name at least one metric (--metrics f1,contains)"
+    );
+    anyhow::ensure!(
+        matches!(source.status, Status::Completed),
+        "experiment {} is {}: finish it (run its config again) before rescoring",
+        source.id,
+        source.status
+    );
+    // The stored config, so relative plugin paths and seeds mean what they meant.
+    let config = ConfigFile::parse(Path::new(&source.config_path), &source.config_text)
+        .with_context(|| format!("re-reading the config stored with {}", source.id))?;
+    let dataset = Dataset::load(Path::new(&source.dataset_path))
+        .with_context(|| format!("re-reading the dataset of {}", source.id))?;
+    anyhow::ensure!(
+        dataset.sha256 == source.dataset_sha256,
+        "{} changed since {} ran (sha256 {}… now, {}… then): the references may differ",
+        source.dataset_path,
+        source.id,
+        &dataset.sha256[..8],
+        &source.dataset_sha256[..8]
+    );
+    let by_id: BTreeMap<&str, &crate::datasets::Example> = dataset
+        .examples
+        .iter()
+        .map(|e| (e.id.as_str(), e))
+        .collect();
+
+    let host = PluginHost::new(Some(paths.component_cache()))?;
+    let mut bound = Vec::new();
+    for (i, name) in metrics.iter().enumerate() {
+        let r = PluginRef {
+            plugin: name.clone(),
+            params: Default::default(),
+            grants: Default::default(),
+            limits: Default::default(),
+        };
+        bound.push(bind(
+            &config,
+            &host,
+            paths,
+            &format!("--metrics[{i}]"),
+            &r,
+            World::Metric,
+        )?);
+    }
+    let mut score_names = Vec::new();
+    for m in &bound {
+        let names = host
+            .score_names(m)
+            .await
+            .map_err(|f| anyhow::anyhow!("{} failed to list its scores: {f}", m.plugin.name))?;
+        for n in names {
+            anyhow::ensure!(!score_names.contains(&n), "score {n:?} is produced twice");
+            score_names.push(n);
+        }
+    }
+
+    // No engine: a metric that asks the model gets `unavailable`, which is
+    // stored as that metric's error (rescoring never calls the model).
+    let caps = Capabilities::none();
+    let seed = config.config.seed;
+    let mut runs: Vec<RunRecord> = Vec::new();
+    let mut failure = None;
+    store.for_each_run(&source.id, |r| {
+        runs.push(r);
+        true
+    })?;
+    for run in &mut runs {
+        run.scores.clear();
+        run.metric_errors.clear();
+        let Some(text) = run.answer.clone() else {
+            continue; // the method failed: nothing to score, the error stays
+        };
+        let Some(example) = by_id.get(run.example_id.as_str()) else {
+            failure = Some(format!(
+                "example {} is no longer in the dataset",
+                run.example_id
+            ));
+            break;
+        };
+        let answer = Answer {
+            text,
+            trace: run
+                .trace
+                .iter()
+                .filter_map(|s| {
+                    Some(Step {
+                        kind: step_kind_of(&s.kind)?,
+                        content: s.content.clone(),
+                    })
+                })
+                .collect(),
+            contexts: run.contexts.clone(),
+        };
+        let example_seed = derive_seed(seed, u64::from(run.index));
+        for m in &bound {
+            let ctx = CallContext::new(Arc::clone(&caps), example_seed);
+            let (out, ctx) = host.score(m, example_seed, ctx, example, &answer).await;
+            run.logs.extend(ctx.logs);
+            match out.into_result() {
+                Ok(scores) => run
+                    .scores
+                    .extend(scores.into_iter().map(|s| (s.name, s.value))),
+                Err(f) => {
+                    run.metric_errors.insert(m.plugin.name.clone(), f.into());
+                }
+            }
+        }
+    }
+    if let Some(f) = failure {
+        anyhow::bail!(f);
+    }
+
+    let n = store
+        .experiments()?
+        .iter()
+        .filter(|e| e.rescored_from.as_deref() == Some(source.id.as_str()))
+        .count();
+    let mut e = source.clone();
+    e.id = format!("{}-rescore{}", source.id, n + 1);
+    e.rescored_from = Some(source.id.clone());
+    e.created_at = crate::store::now();
+    e.status = Status::Pending;
+    e.score_names = score_names.clone();
+    e.plugins.retain(|p| p.role != "metric");
+    e.plugins.extend(bound.iter().map(|m| PluginRecord {
+        role: "metric".into(),
+        name: m.plugin.name.clone(),
+        path: m.plugin.path.display().to_string(),
+        sha256: m.plugin.sha256.clone(),
+        contract: format!(
+            "{}@{}",
+            crate::plugins::contract::PACKAGE,
+            m.plugin.contract.version
+        ),
+        params: serde_json::json!({}),
+    }));
+    store.put_experiment(&e)?;
+    store.put_runs(&e.id, &runs)?;
+    let scores: Vec<_> = runs.iter().map(crate::store::RunScores::from).collect();
+    let mut summary = stats::summarise(
+        &scores,
+        &score_names,
+        seed,
+        config.config.stats.bootstrap_iterations,
+    );
+    // Outputs were not produced now: keep the original's throughput.
+    if let Some(orig) = store.summary(&source.id)? {
+        summary.wall_s = orig.wall_s;
+        summary.examples_per_s = orig.examples_per_s;
+        summary.tokens_per_s = orig.tokens_per_s;
+        summary.peak_rss_mib = orig.peak_rss_mib;
+    }
+    store.put_summary(&e.id, &summary)?;
+    store.set_status(&e.id, Status::Running, None)?;
+    let experiment = store.set_status(&e.id, Status::Completed, None)?;
+    Ok(Rescored {
+        experiment,
+        summary,
+    })
+}

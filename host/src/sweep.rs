@@ -1,0 +1,405 @@
+//! Sweeps: a config's `[sweep]` table expands into a grid of experiment
+//! configs, one per combination of the listed values.
+//!
+//! ```toml
+//! [sweep]
+//! # key: a dotted path into this config; value: the list to try
+//! "generation.temperature" = [0.0, 0.7]
+//! method = [
+//!   { plugin = "naive", label = "naive" },
+//!   { plugin = "cot", params = { max_tokens = 128 } },
+//! ]
+//! ```
+//!
+//! Each cell is the config with those paths replaced, checked like any
+//! config; its text (what the experiment stores and `verify` re-runs) says
+//! which cell it is. A table value may carry `label` to name it in tables;
+//! otherwise a table is named by its `plugin`, other values by themselves.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use sha2::{Digest, Sha256};
+
+use crate::config::{ConfigError, ConfigFile};
+use crate::plan::{Paths, Plan};
+use crate::progress::Progress;
+use crate::stats::Summary;
+use crate::store::{Experiment, Group, GroupMember, Status, Store};
+
+/// One cell of the grid.
+#[derive(Clone, Debug)]
+pub struct Cell {
+    /// Label of the value on each axis, in axis order.
+    pub labels: Vec<String>,
+    pub config: ConfigFile,
+}
+
+#[derive(Clone, Debug)]
+pub struct Sweep {
+    pub path: PathBuf,
+    pub name: String,
+    pub text: String,
+    pub sha256: String,
+    pub axes: Vec<String>,
+    pub cells: Vec<Cell>,
+}
+
+/// Sweep grids beyond this are almost always a typo (a list pasted twice).
+const MAX_CELLS: usize = 1000;
+
+/// True when the config text has a `[sweep]` table.
+pub fn is_sweep(text: &str) -> bool {
+    toml::from_str::<toml::Table>(text)
+        .map(|t| t.contains_key("sweep"))
+        .unwrap_or(false)
+}
+
+impl Sweep {
+    pub fn load(path: &Path) -> anyhow::Result<Sweep> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| anyhow::anyhow!("cannot read config {}: {e}", path.display()))?;
+        Ok(Self::parse(path, &text)?)
+    }
+
+    pub fn parse(path: &Path, text: &str) -> Result<Sweep, ConfigError> {
+        let whole = |field: &str, msg: String| ConfigFile::error_in(path, text, field, msg);
+        let mut base: toml::Table = toml::from_str(text).map_err(|e| {
+            // The plain parser gives the precise place of a syntax error.
+            ConfigFile::parse(path, text)
+                .err()
+                .unwrap_or_else(|| whole("", e.message().to_string()))
+        })?;
+        let Some(toml::Value::Table(grid)) = base.remove("sweep") else {
+            return Err(whole(
+                "sweep",
+                "must be a table of `\"dotted.path\" = [values]`".into(),
+            ));
+        };
+        if grid.is_empty() {
+            return Err(whole("sweep", "lists no axis".into()));
+        }
+        let name = base
+            .get("name")
+            .and_then(|v| v.as_str())
+            .unwrap_or("sweep")
+            .to_string();
+        let mut axes: Vec<(String, Vec<(String, toml::Value)>)> = Vec::new();
+        for (key, values) in grid {
+            let at = |msg: String| sweep_key_error(path, text, &key, msg);
+            if matches!(key.split('.').next(), Some("name" | "sweep" | "seed")) || key.is_empty() {
+                return Err(at(format!(
+                    "cannot sweep {key:?} (name and seed identify the experiment; \
+                     a different seed is a different experiment, not a cell)"
+                )));
+            }
+            let toml::Value::Array(values) = values else {
+                return Err(at(format!("sweep.{key:?} must be a list of values")));
+            };
+            if values.is_empty() {
+                return Err(at(format!("sweep.{key:?} lists no value")));
+            }
+            let mut labelled = Vec::new();
+            for v in values {
+                let (label, v) = label_of(v);
+                if labelled.iter().any(|(l, _)| *l == label) {
+                    return Err(at(format!(
+                        "two values of sweep.{key:?} are both labelled {label:?}; \
+                         add `label = \"...\"` to tell them apart"
+                    )));
+                }
+                labelled.push((label, v));
+            }
+            axes.push((key, labelled));
+        }
+        let size: usize = axes.iter().map(|(_, v)| v.len()).product();
+        if size > MAX_CELLS {
+            return Err(whole(
+                "sweep",
+                format!("expands to {size} experiments (more than {MAX_CELLS})"),
+            ));
+        }
+
+        let mut cells = Vec::with_capacity(size);
+        for n in 0..size {
+            // Row-major: the last axis varies fastest.
+            let mut rest = n;
+            let mut pick = vec![0; axes.len()];
+            for (i, (_, values)) in axes.iter().enumerate().rev() {
+                pick[i] = rest % values.len();
+                rest /= values.len();
+            }
+            let mut table = base.clone();
+            let mut labels = Vec::new();
+            for ((key, values), &j) in axes.iter().zip(&pick) {
+                let (label, value) = &values[j];
+                set_path(&mut table, key, value.clone())
+                    .map_err(|m| sweep_key_error(path, text, key, m))?;
+                labels.push(label.clone());
+            }
+            let desc: Vec<String> = axes
+                .iter()
+                .zip(&labels)
+                .map(|((k, _), l)| format!("{k}={l}"))
+                .collect();
+            let cell_text = format!(
+                "# cell {} of {size} of the sweep in {}: {}\n{}",
+                n + 1,
+                path.display(),
+                desc.join(", "),
+                toml::to_string(&table).expect("a parsed table serialises")
+            );
+            let config = ConfigFile::parse(path, &cell_text).map_err(|e| {
+                // Place the error in the file the user wrote: at the sweep
+                // value when the field came from one, else where it is.
+                match axes.iter().find(|(k, _)| {
+                    e.field == *k
+                        || e.field.starts_with(&format!("{k}."))
+                        || e.field.starts_with(&format!("{k}["))
+                }) {
+                    Some((k, _)) => sweep_key_error(
+                        path,
+                        text,
+                        k,
+                        format!("cell {}: {}: {}", desc.join(", "), e.field, e.message),
+                    ),
+                    None => whole(&e.field, e.message.clone()),
+                }
+            })?;
+            cells.push(Cell { labels, config });
+        }
+        Ok(Sweep {
+            path: path.to_path_buf(),
+            name,
+            text: text.to_string(),
+            sha256: hex::encode(Sha256::digest(text.as_bytes())),
+            axes: axes.into_iter().map(|(k, _)| k).collect(),
+            cells,
+        })
+    }
+}
+
+/// How running a sweep went: the group and each cell's report.
+pub struct SweepReport {
+    pub group: Group,
+    pub summaries: Vec<(Experiment, Summary)>,
+}
+
+/// Runs every cell of the grid in order, as one group. Re-running the same
+/// sweep file continues its latest group: finished cells with the same plan
+/// are kept, an interrupted one resumes, the rest run. `fresh` starts a
+/// new group (and new experiments).
+pub async fn run(
+    sweep: &Sweep,
+    paths: &Paths,
+    store: &Store,
+    fresh: bool,
+    limit: Option<usize>,
+    progress: &mut dyn Progress,
+    mut announce: impl FnMut(usize, &Cell),
+) -> anyhow::Result<SweepReport> {
+    let previous = if fresh {
+        None
+    } else {
+        store
+            .groups()?
+            .into_iter()
+            .rev()
+            .find(|g| g.config_sha256 == sweep.sha256 && g.members.len() == sweep.cells.len())
+    };
+    let mut group = previous.unwrap_or_else(|| {
+        let created_at = crate::store::now();
+        let stamp: String = created_at
+            .chars()
+            .filter(char::is_ascii_digit)
+            .take(14)
+            .collect();
+        Group {
+            id: format!("{}-g{}-{}", sweep.name, &sweep.sha256[..6], &stamp[8..]),
+            name: sweep.name.clone(),
+            config_path: sweep.path.display().to_string(),
+            config_text: sweep.text.clone(),
+            config_sha256: sweep.sha256.clone(),
+            created_at,
+            axes: sweep.axes.clone(),
+            members: sweep
+                .cells
+                .iter()
+                .map(|c| GroupMember {
+                    labels: c.labels.clone(),
+                    experiment_id: None,
+                })
+                .collect(),
+        }
+    });
+    store.put_group(&group)?;
+    let mut summaries = Vec::new();
+    for (i, cell) in sweep.cells.iter().enumerate() {
+        announce(i, cell);
+        let plan = Arc::new(Plan::from_config(cell.config.clone(), paths, limit).await?);
+        let kept = match &group.members[i].experiment_id {
+            Some(id) => {
+                let e = store.experiment(id)?;
+                let done = e.status == Status::Completed && e.plan_sha256 == plan.plan_sha256;
+                match (done, store.summary(id)?) {
+                    (true, Some(s)) => Some((e, s)),
+                    _ => None,
+                }
+            }
+            None => None,
+        };
+        let (experiment, summary) = match kept {
+            Some(done) => done,
+            None => {
+                let report = crate::runner::run(plan, store, fresh, progress).await?;
+                (report.experiment, report.summary)
+            }
+        };
+        group.members[i].experiment_id = Some(experiment.id.clone());
+        store.put_group(&group)?;
+        summaries.push((experiment, summary));
+    }
+    Ok(SweepReport { group, summaries })
+}
+
+/// The label of a sweep value, and the value without its `label` key.
+fn label_of(v: toml::Value) -> (String, toml::Value) {
+    match v {
+        toml::Value::Table(mut t) => {
+            let explicit = t.remove("label").and_then(|l| l.as_str().map(String::from));
+            let label = explicit
+                .or_else(|| t.get("plugin").and_then(|p| p.as_str()).map(String::from))
+                .unwrap_or_else(|| toml::Value::Table(t.clone()).to_string());
+            (label, toml::Value::Table(t))
+        }
+        toml::Value::String(s) => (s.clone(), toml::Value::String(s)),
+        other => (other.to_string(), other),
+    }
+}
+
+/// Sets `a.b.c` in `table`, creating missing tables.
+fn set_path(table: &mut toml::Table, dotted: &str, value: toml::Value) -> Result<(), String> {
+    let mut parts = dotted.split('.').peekable();
+    let mut t = table;
+    while let Some(part) = parts.next() {
+        if parts.peek().is_none() {
+            t.insert(part.to_string(), value);
+            return Ok(());
+        }
+        let next = t
+            .entry(part.to_string())
+            .or_insert_with(|| toml::Value::Table(toml::Table::new()));
+        t = match next {
+            toml::Value::Table(inner) => inner,
+            _ => return Err(format!("{part:?} in {dotted:?} is not a table")),
+        };
+    }
+    Err("empty path".into())
+}
+
+/// An error placed on the line where `key` is written inside `[sweep]`.
+fn sweep_key_error(path: &Path, text: &str, key: &str, message: String) -> ConfigError {
+    let start = text.find("[sweep]").unwrap_or(0);
+    let found = [format!("\"{key}\""), format!("'{key}'"), key.to_string()]
+        .iter()
+        .find_map(|k| text[start..].find(k.as_str()).map(|o| start + o));
+    let mut e = ConfigFile::error_in(path, text, "sweep", message);
+    if let Some(offset) = found {
+        let before = &text[..offset];
+        e.line = before.matches('\n').count() + 1;
+        e.column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+    }
+    e.field = format!("sweep.{key}");
+    e
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const BASE: &str = r#"name = "grid"
+seed = 3
+[model]
+source = "smollm2-135m-instruct"
+[dataset]
+path = "data.jsonl"
+[method]
+plugin = "naive"
+[[metrics]]
+plugin = "f1"
+"#;
+
+    fn parse(extra: &str) -> Result<Sweep, ConfigError> {
+        let d = tempfile::tempdir().unwrap();
+        std::fs::write(d.path().join("data.jsonl"), "{}\n").unwrap();
+        let p = d.path().join("s.toml");
+        let text = format!("{BASE}{extra}");
+        std::fs::write(&p, &text).unwrap();
+        Sweep::parse(&p, &text)
+    }
+
+    #[test]
+    fn expands_the_grid_in_row_major_order_with_labels() {
+        let s = parse(
+            "[sweep]\n\"generation.temperature\" = [0.0, 0.7]\nmethod = [{ plugin = \"naive\" }, { plugin = \"cot\", label = \"cot-long\", params = { max_tokens = 128 } }]\n",
+        )
+        .unwrap();
+        assert_eq!(s.axes, ["generation.temperature", "method"]);
+        let labels: Vec<Vec<String>> = s.cells.iter().map(|c| c.labels.clone()).collect();
+        assert_eq!(
+            labels,
+            [
+                ["0.0", "naive"],
+                ["0.0", "cot-long"],
+                ["0.7", "naive"],
+                ["0.7", "cot-long"]
+            ]
+        );
+        let c = &s.cells[3].config.config;
+        assert_eq!(c.generation.temperature, 0.7);
+        assert_eq!(c.method.plugin, "cot");
+        assert_eq!(c.method.params_json(), r#"{"max_tokens":128}"#);
+        assert_eq!((c.name.as_str(), c.seed), ("grid", 3));
+        assert!(s.cells[3].config.text.starts_with("# cell 4 of 4"));
+        assert!(is_sweep(&s.text) && !is_sweep(BASE));
+    }
+
+    #[test]
+    fn a_bad_value_is_reported_at_its_sweep_line() {
+        let e = parse("[sweep]\n\"generation.temperature\" = [0.0, 9.0]\n").unwrap_err();
+        assert_eq!(e.line, 12, "{e}");
+        assert_eq!(e.field, "sweep.generation.temperature");
+        assert!(e.message.contains("temperature=9.0"), "{e}");
+        assert!(e.message.contains("between 0 and 5"), "{e}");
+    }
+
+    #[test]
+    fn refuses_seed_axes_duplicate_labels_and_empty_lists() {
+        let e = parse("[sweep]\nseed = [1, 2]\n").unwrap_err();
+        assert!(e.message.contains("cannot sweep"), "{e}");
+        let e = parse("[sweep]\nmethod = [{ plugin = \"naive\" }, { plugin = \"naive\" }]\n")
+            .unwrap_err();
+        assert!(e.message.contains("label"), "{e}");
+        let e = parse("[sweep]\n\"run.concurrency\" = []\n").unwrap_err();
+        assert!(e.message.contains("no value"), "{e}");
+        assert_eq!(e.line, 12, "{e}");
+    }
+
+    #[test]
+    fn an_error_outside_the_sweep_keeps_its_own_line() {
+        let text = BASE.replace(
+            "plugin = \"f1\"",
+            "plugin = \"f1\"\nlimits = { timeout_ms = 0 }",
+        );
+        let d = tempfile::tempdir().unwrap();
+        std::fs::write(d.path().join("data.jsonl"), "{}\n").unwrap();
+        let p = d.path().join("s.toml");
+        let text = format!("{text}[sweep]\n\"generation.max_tokens\" = [8, 16]\n");
+        let e = Sweep::parse(&p, &text).unwrap_err();
+        assert_eq!(
+            (e.line, e.field.as_str()),
+            (11, "metrics[0].limits.timeout_ms"),
+            "{e}"
+        );
+    }
+}
