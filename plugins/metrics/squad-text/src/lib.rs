@@ -13,18 +13,43 @@ const PUNCTUATION: &str = "!\"#$%&'()*+,-./:;<=>?@[\\]^_`{|}~";
 
 pub fn normalize_answer(s: &str) -> String {
     let lower = s.to_lowercase();
-    let no_punct: String = lower
+    let no_punct: Vec<char> = lower
         .chars()
         .filter(|c| !PUNCTUATION.contains(*c))
         .collect();
-    // The script removes articles with `\b(a|an|the)\b` then splits on
-    // whitespace; dropping whole tokens after the split is the same thing,
-    // since punctuation is already gone.
-    no_punct
+    remove_articles(&no_punct)
         .split_whitespace()
-        .filter(|w| !matches!(*w, "a" | "an" | "the"))
         .collect::<Vec<_>>()
         .join(" ")
+}
+
+/// The script's `re.sub(r"\b(a|an|the)\b", " ", text)`: an article is
+/// replaced wherever word boundaries enclose it, also when the neighbour is
+/// a non-word character that survived (“the“best”” loses its "the").
+fn remove_articles(text: &[char]) -> String {
+    // Python's `\w` on str: Unicode letters and digits, and '_'.
+    let word = |c: Option<&char>| c.is_some_and(|c| c.is_alphanumeric() || *c == '_');
+    let mut out = String::with_capacity(text.len());
+    let mut i = 0;
+    while i < text.len() {
+        let at_boundary = i == 0 || !word(text.get(i - 1));
+        let article = ["the", "an", "a"].iter().find_map(|a| {
+            let n = a.chars().count();
+            let matches = text.len() >= i + n && text[i..i + n].iter().copied().eq(a.chars());
+            (matches && !word(text.get(i + n))).then_some(n)
+        });
+        match article {
+            Some(n) if at_boundary => {
+                out.push(' ');
+                i += n;
+            }
+            _ => {
+                out.push(text[i]);
+                i += 1;
+            }
+        }
+    }
+    out
 }
 
 pub fn exact_match(prediction: &str, truth: &str) -> bool {
@@ -125,6 +150,9 @@ mod tests {
         assert_eq!(normalize_answer("9,436"), "9436");
         assert_eq!(normalize_answer("Café ÉCOLE"), "café école");
         assert_eq!(normalize_answer("a.b"), "ab");
+        // `\b` also sits next to non-ASCII punctuation, which survives.
+        assert_eq!(normalize_answer("the“best”"), "“best”");
+        assert_eq!(normalize_answer("theé aé"), "theé aé");
     }
 
     #[test]
