@@ -102,6 +102,10 @@ enum Command {
         out: PathBuf,
         #[arg(long, default_value_t = 0.05)]
         alpha: f64,
+        /// The score on the y axis of the accuracy–latency chart and in the
+        /// per-example grid (default: the first metric)
+        #[arg(long)]
+        headline: Option<String>,
     },
     /// Re-run a sample of a stored experiment and check the outputs are identical
     Verify {
@@ -402,7 +406,12 @@ async fn dispatch(cli: Cli) -> anyhow::Result<()> {
                 );
             }
         }
-        Command::Report { ids, out, alpha } => {
+        Command::Report {
+            ids,
+            out,
+            alpha,
+            headline,
+        } => {
             let store = Store::open(&paths.store())?;
             let (title, targets) = targets(&store, &ids)?;
             let mut series = Vec::new();
@@ -441,6 +450,13 @@ async fn dispatch(cli: Cli) -> anyhow::Result<()> {
             } else {
                 vec![]
             };
+            if let Some(h) = headline {
+                let at = metrics.iter().position(|m| *m == h).ok_or_else(|| {
+                    anyhow::anyhow!("--headline {h:?}: the scores are {}", metrics.join(", "))
+                })?;
+                let m = metrics.remove(at);
+                metrics.insert(0, m);
+            }
             provenance.push(format!("made by `forge-host report {}`", ids.join(" ")));
             let written = report::page::write(
                 &out,

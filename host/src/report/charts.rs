@@ -127,11 +127,8 @@ pub fn accuracy_vs_latency(series: &[Series], metric: &str) -> Svg {
                 )])
                 .map_err(err)?;
             chart
-                .draw_series([Text::new(
-                    s.label.clone(),
-                    (p.0, p.1),
-                    (FONT, 13).into_font().color(&c),
-                )])
+                .draw_series([EmptyElement::at((p.0, p.1))
+                    + Text::new(s.label.clone(), (8, -16), (FONT, 13).into_font().color(&c))])
                 .map_err(err)?;
         }
         chart

@@ -43,7 +43,7 @@ pub fn export(
             write!(out, ",\n\"runs\": [")?;
             let mut first = true;
             each(&mut |r| {
-                write!(out, "{}\n", if first { "" } else { "," })?;
+                writeln!(out, "{}", if first { "" } else { "," })?;
                 first = false;
                 serde_json::to_writer(&mut *out, r)?;
                 Ok(())

@@ -186,17 +186,14 @@ pub fn verdict_table(input: &ReportInput) -> String {
                 Some(adj) => format!("{:.4} (raw {:.4})", adj, m.p_value),
                 None => format!("{:.4}", m.p_value),
             };
+            let delta = f(m.delta);
             o += &format!(
-                "| {} | {} | {} | {} | {:+.1} [{}, {}] | {} | {} | {} |\n",
+                "| {} | {} | {} | {} | {}{delta} [{}, {}] | {} | {} | {} |\n",
                 s.label,
                 m.name,
                 f(m.mean_a),
                 f(m.mean_b),
-                if m.name == "latency_ms" {
-                    m.delta
-                } else {
-                    m.delta * 100.0
-                },
+                if m.delta >= 0.0 { "+" } else { "" },
                 f(m.delta_ci.0),
                 f(m.delta_ci.1),
                 test,
