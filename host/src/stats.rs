@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use rand::rngs::StdRng;
+use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
 use serde::{Deserialize, Serialize};
 
@@ -247,7 +247,7 @@ pub fn bootstrap_ci(xs: &[f64], iterations: usize, seed: u64) -> (f64, f64) {
         let m = mean(xs);
         return (m, m);
     }
-    let mut rng = StdRng::seed_from_u64(seed);
+    let mut rng = SmallRng::seed_from_u64(seed);
     let mut means: Vec<f64> = (0..iterations)
         .map(|_| {
             (0..xs.len())
