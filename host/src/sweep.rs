@@ -142,10 +142,11 @@ impl Sweep {
                 .zip(&labels)
                 .map(|((k, _), l)| format!("{k}={l}"))
                 .collect();
+            // The text names only this cell's values (not its place in the
+            // grid nor the file's name), so a cell keeps its plan hash when
+            // the grid grows.
             let cell_text = format!(
-                "# cell {} of {size} of the sweep in {}: {}\n{}",
-                n + 1,
-                path.display(),
+                "# sweep cell: {}\n{}",
                 desc.join(", "),
                 toml::to_string(&table).expect("a parsed table serialises")
             );
@@ -187,8 +188,10 @@ pub struct SweepReport {
 
 /// Runs every cell of the grid in order, as one group. Re-running the same
 /// sweep file continues its latest group: finished cells with the same plan
-/// are kept, an interrupted one resumes, the rest run. `fresh` starts a
-/// new group (and new experiments).
+/// are kept, an interrupted one resumes, the rest run. A cell whose plan
+/// (config, model, plugins, data, host build) matches a finished experiment
+/// anywhere in the store reuses it, so growing a grid runs only the new
+/// cells. `fresh` starts a new group and new experiments.
 pub async fn run(
     sweep: &Sweep,
     paths: &Paths,
@@ -237,16 +240,20 @@ pub async fn run(
     for (i, cell) in sweep.cells.iter().enumerate() {
         announce(i, cell);
         let plan = Arc::new(Plan::from_config(cell.config.clone(), paths, limit).await?);
-        let kept = match &group.members[i].experiment_id {
-            Some(id) => {
-                let e = store.experiment(id)?;
-                let done = e.status == Status::Completed && e.plan_sha256 == plan.plan_sha256;
-                match (done, store.summary(id)?) {
-                    (true, Some(s)) => Some((e, s)),
-                    _ => None,
-                }
-            }
+        let candidate = match &group.members[i].experiment_id {
+            Some(id) => Some(store.experiment(id)?),
+            None if !fresh => store.experiments()?.into_iter().rev().find(|e| {
+                e.plan_sha256 == plan.plan_sha256
+                    && e.status == Status::Completed
+                    && e.rescored_from.is_none()
+            }),
             None => None,
+        };
+        let kept = match candidate {
+            Some(e) if e.status == Status::Completed && e.plan_sha256 == plan.plan_sha256 => {
+                store.summary(&e.id)?.map(|s| (e, s))
+            }
+            _ => None,
         };
         let (experiment, summary) = match kept {
             Some(done) => done,
@@ -360,7 +367,8 @@ plugin = "f1"
         assert_eq!(c.method.plugin, "cot");
         assert_eq!(c.method.params_json(), r#"{"max_tokens":128}"#);
         assert_eq!((c.name.as_str(), c.seed), ("grid", 3));
-        assert!(s.cells[3].config.text.starts_with("# cell 4 of 4"));
+        assert!(s.cells[3].config.text.starts_with("# sweep cell: "));
+        assert!(s.cells[3].config.text.contains("method=cot-long"));
         assert!(is_sweep(&s.text) && !is_sweep(BASE));
     }
 

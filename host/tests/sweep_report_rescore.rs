@@ -68,6 +68,28 @@ method = [{{ plugin = "naive" }}, {{ plugin = "hostile", label = "oracle" }}]
     let shown_again = json(run_ok(forge(&home).args(["--json", "show", &group])));
     assert_eq!(shown_again["cells"], shown["cells"]);
 
+    // Growing the grid runs only the new cells: the others keep their plan.
+    let grown = std::fs::read_to_string(&cfg)
+        .unwrap()
+        .replace("[6, 12]", "[6, 12, 3]");
+    let cfg2 = write(tmp.path(), "grown.toml", &grown);
+    let ev2 = events(&run_ok(forge(&home).args(["--json", "run"]).arg(&cfg2)).stdout);
+    let group2 = ev2.last().unwrap()["group"].as_str().unwrap().to_string();
+    assert_ne!(group2, group);
+    let started = ev2.iter().filter(|e| e["event"] == "start").count();
+    assert_eq!(started, 2, "only the two new cells run");
+    let shown2 = json(run_ok(forge(&home).args(["--json", "show", &group2])));
+    let ids2: Vec<&str> = shown2["cells"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["experiment"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        [ids2[0], ids2[1], ids2[3], ids2[4]],
+        [ids[0].as_str(), &ids[1], &ids[2], &ids[3]]
+    );
+
     // Every cell against the first, with Holm-adjusted p-values.
     let cs = json(run_ok(forge(&home).args(["--json", "compare", &group])));
     let cs = cs.as_array().unwrap();
