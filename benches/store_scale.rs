@@ -56,7 +56,7 @@ fn experiment(id: &str, n: usize) -> Experiment {
 
 /// A run the size of a real naive one (prompt, output, a trace step).
 fn run(i: usize, flip: bool) -> RunRecord {
-    let correct = (i % 7 == 0) ^ flip;
+    let correct = i.is_multiple_of(7) ^ flip;
     RunRecord {
         index: i as u32,
         example_id: format!("q{i}"),
