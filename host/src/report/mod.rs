@@ -121,6 +121,23 @@ pub fn summary_text(e: &Experiment, s: &Summary) -> String {
         "throughput  {:.2} examples/s   {:.1} generated tokens/s   (wall {:.1} s this session)\n",
         s.examples_per_s, s.tokens_per_s, s.wall_s
     );
+    if let Some(rss) = s.peak_rss_mib {
+        o += &format!("memory      peak RSS {rss:.0} MiB (the whole process)\n");
+    }
+    if let Some(a) = &s.agent {
+        o += &format!(
+            "agent       answered {:.0}%   stuck {:.0}%   hit max iterations {:.0}%   parse failures {:.0}%\n            {:.2} tool calls per example, {:.0}% of them failed\n",
+            a.success_rate * 100.0,
+            a.stuck_rate * 100.0,
+            a.max_iterations_rate * 100.0,
+            a.parse_failure_rate * 100.0,
+            a.tool_calls_per_example,
+            a.failed_tool_calls * 100.0
+        );
+    }
+    if let Some(src) = &e.rescored_from {
+        o += &format!("rescored    from {src} (its stored answers; no model calls)\n");
+    }
     let explained: Vec<String> = e
         .score_names
         .iter()
@@ -238,7 +255,19 @@ pub fn comparison_text(c: &crate::compare::Comparison, alpha: f64, rows: usize) 
             crate::compare::verdict(m, alpha)
         );
     }
-    o += "\nscores ×100; McNemar a/b = examples only A / only B got right; p two-sided\n";
+    let (ta, tb) = c.tokens_per_example;
+    o += &format!(
+        "{:<12}{:>9.0}{:>9.0}   ×{:.2} (cost of B relative to A)\n",
+        "tokens/ex",
+        ta,
+        tb,
+        tb / ta.max(1e-9)
+    );
+    o += "\nscores ×100; McNemar a/b = examples only A / only B got right; p two-sided";
+    if c.metrics.iter().any(|m| m.p_adjusted.is_some()) {
+        o += "; verdicts use Holm-adjusted p across the compared experiments";
+    }
+    o += "\n";
     if !c.differing.is_empty() {
         o += &format!(
             "\n{} examples where the first score differs:\n",
