@@ -42,7 +42,10 @@ fn a_killed_run_resumes_where_it_stopped() {
     let show = |home: &std::path::Path| -> serde_json::Value {
         let list = run_ok(forge(home).args(["--json", "list"]));
         let v: serde_json::Value = serde_json::from_slice(&list.stdout).unwrap();
-        let id = v[0]["experiment"]["id"].as_str().unwrap().to_string();
+        let id = v["experiments"][0]["experiment"]["id"]
+            .as_str()
+            .unwrap()
+            .to_string();
         serde_json::from_slice(&run_ok(forge(home).args(["--json", "show", &id])).stdout).unwrap()
     };
     let before = show(&home);
