@@ -221,7 +221,8 @@ fn parse_json_action(text: &str) -> Result<Action, String> {
 
 /// Detects an agent going round in circles: the same action (tool, and
 /// input with whitespace collapsed) asked for `limit` times in one episode,
-/// in a row or not.
+/// in a row or not. [`run`] also feeds it unreadable actions (by their
+/// error), so a model repeating the same malformed action is stuck too.
 #[derive(Debug)]
 pub struct LoopDetector {
     limit: usize,
@@ -331,6 +332,30 @@ pub fn fill_prompt(
     )
 }
 
+/// The conversation as one raw-completion prompt, for models that follow a
+/// pattern better than a chat format: the system and first user turns, then
+/// each model turn after `cue` (`Thought:`) and each observation on its own
+/// line, ending with `cue` so the model continues with its next thought.
+pub fn transcript(turns: &[Turn], cue: &str) -> String {
+    let mut out = String::new();
+    let mut seen_user = false;
+    for t in turns {
+        if !seen_user || t.role == "system" {
+            if !out.is_empty() {
+                out.push_str("\n\n");
+            }
+            out.push_str(t.content.trim_end());
+            seen_user |= t.role == "user";
+        } else if t.role == "assistant" {
+            out.push_str(&format!("\n{cue} {}", t.content.trim()));
+        } else {
+            out.push_str(&format!("\n{}", t.content.trim()));
+        }
+    }
+    out.push_str(&format!("\n{cue}"));
+    out
+}
+
 /// Runs the loop from `turns` (system and user prompt). A model error ends
 /// the episode with that error; tool errors and unreadable actions are
 /// recorded and shown to the model, which may recover.
@@ -365,6 +390,15 @@ pub fn run<E: Env>(env: &mut E, mut turns: Vec<Turn>, cfg: &Config) -> Result<Ou
             }
             Parsed::Malformed(m) => {
                 trace.push(Step::note(format!("parse_error: {m}")));
+                // The same unreadable action again and again is stuck too.
+                let unreadable = Action {
+                    tool: String::new(),
+                    input: m.clone(),
+                };
+                if loops.record(&unreadable) {
+                    status = Status::Stuck;
+                    break;
+                }
                 turns.push(Turn::user(cfg.parse_error_template.replace("{error}", &m)));
             }
             Parsed::Action { action, extra } => {
@@ -574,6 +608,24 @@ mod tests {
         );
     }
 
+    #[test]
+    fn transcripts_continue_after_the_cue() {
+        let turns = vec![
+            Turn::system("Be brief."),
+            Turn::user("Tools: calc\nQuestion: 2+2?\n"),
+            Turn::assistant(" I add.\nAction: calc[2+2]"),
+            Turn::user("Observation: 4"),
+        ];
+        assert_eq!(
+            transcript(&turns, "Thought:"),
+            "Be brief.\n\nTools: calc\nQuestion: 2+2?\nThought: I add.\nAction: calc[2+2]\nObservation: 4\nThought:"
+        );
+        assert_eq!(
+            transcript(&turns[1..2], "Thought:"),
+            "Tools: calc\nQuestion: 2+2?\nThought:"
+        );
+    }
+
     /// A scripted model and tool.
     struct Script {
         outputs: Vec<&'static str>,
@@ -717,6 +769,27 @@ mod tests {
                 "Answer 4"
             ]
         );
+    }
+
+    #[test]
+    fn the_same_unreadable_action_three_times_is_stuck_too() {
+        let mut env = script(&[
+            "Action: 2 + 2 = 4",
+            "Action: 2 + 2 = 4",
+            "Action: 2 + 2 = 4",
+            "never asked",
+        ]);
+        let o = run(&mut env, vec![Turn::user("Q")], &cfg()).unwrap();
+        assert_eq!((o.status, o.answer.as_str()), (Status::Stuck, "4"));
+        assert_eq!(env.seen.len(), 3);
+        let c = contents(&o);
+        assert_eq!(
+            c.iter()
+                .filter(|s| s.starts_with("Note parse_error:"))
+                .count(),
+            3
+        );
+        assert!(c.contains(&"Note partial_answer: extraction last_number".to_string()));
     }
 
     #[test]
