@@ -118,6 +118,47 @@ mod tests {
     }
 
     #[test]
+    fn shipped_exemplar_files_parse_and_their_arithmetic_holds() {
+        let qa = parse_jsonl(
+            include_str!("../../../../configs/exemplars/open_qa.jsonl"),
+            "open_qa.jsonl",
+        )
+        .unwrap();
+        assert!((3..=5).contains(&qa.len()));
+        let math = parse_jsonl(
+            include_str!("../../../../configs/exemplars/gsm8k.jsonl"),
+            "gsm8k.jsonl",
+        )
+        .unwrap();
+        assert!((3..=5).contains(&math.len()));
+        for ex in &math {
+            // Every `a op b = c` step is right...
+            let mut steps = 0;
+            for (i, _) in ex.reasoning.match_indices(" = ") {
+                let left: Vec<&str> = ex.reasoning[..i].split_whitespace().rev().take(3).collect();
+                let right = ex.reasoning[i + 3..].split_whitespace().next().unwrap();
+                let n = |s: &str| s.trim_end_matches('.').parse::<f64>().unwrap();
+                let (a, op, b) = (n(left[2]), left[1], n(left[0]));
+                let v = match op {
+                    "+" => a + b,
+                    "-" => a - b,
+                    "*" => a * b,
+                    "/" => a / b,
+                    _ => panic!("{op} in {}", ex.reasoning),
+                };
+                assert!((v - n(right)).abs() < 1e-9, "{a} {op} {b} != {right}");
+                steps += 1;
+            }
+            assert!(steps >= 2, "{}", ex.reasoning);
+            // ...and the answer is the reasoning's last number.
+            assert_eq!(
+                crate::extract::last_number(&ex.reasoning),
+                Some(ex.answer.as_str())
+            );
+        }
+    }
+
+    #[test]
     fn exemplars_render_as_alternating_user_and_assistant_turns() {
         let ex = parse_jsonl(FILE, "x").unwrap();
         let turns = render(
