@@ -1,7 +1,8 @@
 //! `react`: a ReAct agent. The model writes `Thought:` and `Action:
 //! tool[input]` (or `Action: {"tool": .., "input": ..}`); the tool runs
-//! through the host (`tools.call`) and its result comes back as the next
-//! user turn, `Observation: ..`; the episode ends at `Answer:` /
+//! through the host (`tools.call`) and its result comes back as
+//! `Observation: ..` (the next line of the transcript, or the next user turn
+//! in chat mode); the episode ends at `Answer:` /
 //! `Final Answer:`, after `max_iterations` turns, or when the same action is
 //! asked for `repeat_limit` times (stuck). The loop, the parser and the
 //! trace conventions are `method_kit::react`; this is the glue to the host.
@@ -26,8 +27,14 @@
 //! - `numeric`: read a number from the final answer (math tasks).
 //! - `max_tokens` (per turn; default the experiment's, at least 128),
 //!   `temperature`, `top_p`, `stop` (default the experiment's plus
-//!   `Observation:`, so the model cannot invent a tool's result; a `stop`
-//!   given here replaces the list).
+//!   `Observation:`, so the model cannot invent a tool's result, and in raw
+//!   mode `\nQuestion:`; a `stop` given here replaces the list).
+//!
+//! Trace (see `method_kit::react`): per model turn a `thought` (its output,
+//! verbatim); per action an `action` (`{"tool":..,"input":..}`) and an
+//! `observation`; notes `parse_error: ..`, `tool_error: ..`,
+//! `ignored_actions: ..`, `partial_answer: ..`; one `status: answered |
+//! stuck | max_iterations | no_action`; the `answer` last.
 
 wit_bindgen::generate!({ path: "../../../wit/v0.1.0", world: "method" });
 
