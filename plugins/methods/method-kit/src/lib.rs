@@ -1,9 +1,14 @@
 //! What method components share, as plain Rust (no WIT), so it is unit-tested
 //! natively and each component links only what it uses: strict params
 //! parsing with the common generation overrides, prompt-template filling,
-//! and reading a final answer out of a chain of thought (`extract`).
+//! reading a final answer out of a chain of thought (`extract`), few-shot
+//! exemplars (`fewshot`), self-consistency voting (`vote`) and the ReAct
+//! loop (`react`). Components map [`Step`]s and [`Turn`]s to their WIT types.
 
 pub mod extract;
+pub mod fewshot;
+pub mod react;
+pub mod vote;
 
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
@@ -68,6 +73,71 @@ pub fn parse_params<T: DeserializeOwned>(
     let overrides = serde_json::from_value(serde_json::Value::Object(common)).map_err(err)?;
     let own = serde_json::from_value(value).map_err(err)?;
     Ok((own, overrides))
+}
+
+/// The kind of a trace step, as the WIT `step-kind` enum.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kind {
+    Thought,
+    Action,
+    Observation,
+    Answer,
+    Note,
+}
+
+/// One step of a method's trace.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Step {
+    pub kind: Kind,
+    pub content: String,
+}
+
+impl Step {
+    pub fn new(kind: Kind, content: impl Into<String>) -> Self {
+        Self {
+            kind,
+            content: content.into(),
+        }
+    }
+    pub fn note(content: impl Into<String>) -> Self {
+        Self::new(Kind::Note, content)
+    }
+}
+
+/// One chat message: `role` is "system", "user" or "assistant".
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Turn {
+    pub role: &'static str,
+    pub content: String,
+}
+
+impl Turn {
+    pub fn system(content: impl Into<String>) -> Self {
+        Self {
+            role: "system",
+            content: content.into(),
+        }
+    }
+    pub fn user(content: impl Into<String>) -> Self {
+        Self {
+            role: "user",
+            content: content.into(),
+        }
+    }
+    pub fn assistant(content: impl Into<String>) -> Self {
+        Self {
+            role: "assistant",
+            content: content.into(),
+        }
+    }
+}
+
+/// FNV-1a, 64 bits: a stable fingerprint (of an exemplar file, of an
+/// example id for seeds) that does not depend on the Rust version.
+pub fn fnv1a64(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |h, b| {
+        (h ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3)
+    })
 }
 
 /// Fills `{question}` and `{context}` in a prompt template.
