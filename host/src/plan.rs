@@ -336,9 +336,11 @@ pub(crate) fn bind(
     let plugin = host
         .load_as(&path, world)
         .map_err(|e| config.error_at(&at, e.to_string()))?;
+    let mut sandbox = Sandbox::new(&r.grants, &r.limits, &config.config.sandbox);
+    sandbox.base_dir = Some(config.resolve("."));
     Ok(Configured {
         plugin: Arc::new(plugin),
-        sandbox: Sandbox::new(&r.grants, &r.limits, &config.config.sandbox),
+        sandbox,
         params: r.params_json(),
         field: field.into(),
     })

@@ -19,6 +19,11 @@ use crate::config::{Grants, Limits, SandboxDefaults};
 #[derive(Clone, Debug, PartialEq)]
 pub struct Sandbox {
     pub grants: Grants,
+    /// Relative `read_dirs` are found from here on the host (the config's
+    /// folder) and mounted in the guest under the name as written, so a
+    /// config and the file paths in its params mean the same thing from
+    /// any working directory.
+    pub base_dir: Option<std::path::PathBuf>,
     /// Guest compute time per call (host calls excluded).
     pub timeout: Duration,
     pub memory_bytes: usize,
@@ -28,6 +33,7 @@ impl Sandbox {
     pub fn new(grants: &Grants, limits: &Limits, defaults: &SandboxDefaults) -> Self {
         Self {
             grants: grants.clone(),
+            base_dir: None,
             timeout: Duration::from_millis(limits.timeout_ms.unwrap_or(defaults.timeout_ms)),
             memory_bytes: (limits.memory_mb.unwrap_or(defaults.memory_mb) as usize)
                 .saturating_mul(1 << 20),
@@ -45,8 +51,12 @@ impl Sandbox {
         ));
         b.insecure_random_seed(u128::from(seed));
         for dir in &self.grants.read_dirs {
-            b.preopened_dir(dir, dir, FsPerms::ReadOnly)
-                .map_err(|e| anyhow::anyhow!("granting read access to {dir}: {e}"))?;
+            let host = match &self.base_dir {
+                Some(base) if std::path::Path::new(dir).is_relative() => base.join(dir),
+                _ => std::path::PathBuf::from(dir),
+            };
+            b.preopened_dir(&host, dir, FsPerms::ReadOnly)
+                .map_err(|e| anyhow::anyhow!("granting read access to {}: {e}", host.display()))?;
         }
         for key in &self.grants.env {
             if let Ok(v) = std::env::var(key) {

@@ -6,9 +6,10 @@
 //! Params (JSON):
 //! - `exemplars_file`: a JSONL file of `{"question", "reasoning", "answer"}`
 //!   lines. The sandbox denies file access unless the config grants it:
-//!   `grants = { read_dirs = ["configs/exemplars"] }` under `[method]`
-//!   (a relative directory is resolved against forge-host's working
-//!   directory, and the guest sees it under the same path).
+//!   `grants = { read_dirs = ["exemplars"] }` under `[method]` (a
+//!   relative directory is found from the config's folder, and the guest
+//!   sees it under the name as written, so `exemplars_file =
+//!   "exemplars/gsm8k.jsonl"` is relative to the config too).
 //! - `exemplars`: the same exemplars inline, as a list of tables (instead of
 //!   `exemplars_file`; exactly one of the two).
 //! - `count`: use the first `count` exemplars (default: all).
@@ -66,8 +67,8 @@ fn load(p: &Params) -> Result<(Vec<Exemplar>, String), PluginError> {
                 PluginError::Unavailable(format!(
                     "cot_fewshot: cannot read exemplars_file {path:?}: {e}. The sandbox denies \
                      file access unless granted: add `grants = {{ read_dirs = [\"<its directory>\"] }}` \
-                     under [method] (a relative directory is resolved against the directory \
-                     forge-host runs in and must match how exemplars_file is written), or give \
+                     under [method] (a relative directory is found from the config's folder and \
+                     exemplars_file must be written under it), or give \
                      the exemplars inline in params.exemplars"
                 ))
             })?;
