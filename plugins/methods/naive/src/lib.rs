@@ -9,6 +9,9 @@
 //! - `chat`: true (default) renders with the model's chat template; false
 //!   sends the filled template as a raw completion prompt.
 //! - `first_line`: keep only the first non-empty line of the output (default false).
+//! - `numeric`: answer with the number the output gives (math tasks such as
+//!   GSM8K), read by `method_kit::extract` with the rule recorded in the
+//!   trace, as `cot` does (default false: the output as is).
 //! - `max_tokens`, `temperature`, `top_p`, `stop`: override the experiment's
 //!   generation parameters for this method.
 
@@ -29,6 +32,8 @@ struct Params {
     chat: bool,
     #[serde(default)]
     first_line: bool,
+    #[serde(default)]
+    numeric: bool,
 }
 
 fn default_template() -> String {
@@ -80,11 +85,20 @@ impl Guest for Naive {
                 .unwrap_or("")
                 .to_string();
         }
+        let mut trace = vec![Step {
+            kind: StepKind::Answer,
+            content: out.text.clone(),
+        }];
+        if p.numeric {
+            let (number, rule) = method_kit::extract::extract(&out.text, true);
+            trace.push(Step {
+                kind: StepKind::Note,
+                content: format!("extraction: {}", rule.name()),
+            });
+            text = number;
+        }
         Ok(Answer {
-            trace: vec![Step {
-                kind: StepKind::Answer,
-                content: out.text,
-            }],
+            trace,
             text,
             contexts: example.context.into_iter().collect(),
         })
