@@ -246,6 +246,15 @@ fn classify(e: ureq::Error, config: &HttpConfig) -> HttpError {
     }
 }
 
+/// `denied: …`, `timeout: …`, `failed: …`, as stored with the run.
+pub fn error_text(e: &HttpError) -> String {
+    match e {
+        HttpError::Denied(m) => format!("denied: {m}"),
+        HttpError::Timeout(m) => format!("timeout: {m}"),
+        HttpError::Failed(m) => format!("failed: {m}"),
+    }
+}
+
 impl Host for State {
     async fn get(&mut self, url: String) -> wasmtime::Result<Result<Response, HttpError>> {
         let started = Instant::now();
@@ -264,7 +273,7 @@ impl Host for State {
             cached,
             latency_ms: elapsed.as_secs_f64() * 1e3,
             bytes: result.as_ref().map_or(0, |r| r.body.len()),
-            error: result.as_ref().err().map(|e| format!("{e:?}")),
+            error: result.as_ref().err().map(error_text),
         };
         span.in_scope(|| {
             tracing::info!(

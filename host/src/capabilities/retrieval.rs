@@ -63,7 +63,10 @@ impl Host for State {
                 .map(|ps| ps.iter().map(|p| p.id.clone()).collect())
                 .unwrap_or_default(),
             latency_ms: elapsed.as_secs_f64() * 1e3,
-            error: result.as_ref().err().map(|e| format!("{e:?}")),
+            error: result.as_ref().err().map(|e| match e {
+                RetrievalError::UnknownIndex(m) => format!("unknown index: {m}"),
+                RetrievalError::Failed(m) => format!("failed: {m}"),
+            }),
         });
         Ok(result)
     }
