@@ -175,6 +175,9 @@ mod component {
 
     struct WikipediaSearch;
 
+    const OFFLINE_HINT: &str = " (no network? params mode = \"offline\" answers from the host's \
+         index of the wiki-offline summaries: [[indexes]] name = \"wiki\" corpus = \"wiki-offline\")";
+
     fn get(url: &str) -> Result<String, PluginError> {
         match http::get(url) {
             Ok(r) if r.status == 200 => Ok(r.body),
@@ -183,10 +186,12 @@ mod component {
                 r.status
             ))),
             Err(HttpError::Denied(m)) => Err(PluginError::Unavailable(format!("http denied: {m}"))),
-            Err(HttpError::Timeout(m)) => {
-                Err(PluginError::Unavailable(format!("http timeout: {m}")))
-            }
-            Err(HttpError::Failed(m)) => Err(PluginError::Unavailable(format!("http failed: {m}"))),
+            Err(HttpError::Timeout(m)) => Err(PluginError::Unavailable(format!(
+                "http timeout: {m}{OFFLINE_HINT}"
+            ))),
+            Err(HttpError::Failed(m)) => Err(PluginError::Unavailable(format!(
+                "http failed: {m}{OFFLINE_HINT}"
+            ))),
         }
     }
 
