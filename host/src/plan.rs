@@ -180,6 +180,9 @@ impl Plan {
             }
         }
 
+        // Before the model: a corpus that is not fetched fails fast.
+        let indexes = build_indexes(&config, paths).await?;
+
         // A path to a model file is relative to the config; aliases are not.
         let source = if c.model.source.ends_with(".gguf") {
             config.resolve(&c.model.source).display().to_string()
@@ -201,7 +204,6 @@ impl Plan {
         .context("loading the model")?;
         let engine = EngineHandle::spawn(Box::new(backend));
 
-        let indexes = build_indexes(&config, paths).await?;
         let http = Arc::new(HttpClient::new(&c.http));
         let caps = Arc::new(Capabilities {
             engine: Some(engine.clone()),

@@ -454,3 +454,37 @@ fn a_run_uses_the_tool_online_and_offline_and_stores_what_the_host_did() {
     let call: serde_json::Value = serde_json::from_str(step["content"].as_str().unwrap()).unwrap();
     assert_eq!(call["retrievals"][0]["hits"][0], "Amazon River", "{call}");
 }
+
+#[test]
+fn an_index_whose_corpus_is_not_fetched_is_a_config_error_naming_the_script() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = write(
+        tmp.path(),
+        "q.jsonl",
+        "{\"id\":\"e1\",\"question\":\"tool:Moon\",\"answers\":[\"x\"]}\n",
+    );
+    let cfg = write(
+        tmp.path(),
+        "exp.toml",
+        &agent_config(
+            &data,
+            "params = { mode = \"offline\" }",
+            "[[indexes]]\nname = \"wiki\"\ncorpus = \"wiki-offline\"",
+        ),
+    );
+    let empty = tmp.path().join("no-models");
+    std::fs::create_dir(&empty).unwrap();
+    let out = forge(&tmp.path().join("home"))
+        .env("FORGE_MODELS_DIR", &empty)
+        .arg("run")
+        .arg(&cfg)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("exp.toml:16:1: indexes[0].corpus: corpus \"wiki-offline\" is not fetched")
+            && err.contains("run scripts/fetch-data.sh"),
+        "{err}"
+    );
+}
