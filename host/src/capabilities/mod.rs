@@ -40,7 +40,7 @@ impl Capabilities {
             engine: None,
             generation: GenerationConfig::default(),
             tools: Arc::new(ToolBox::default()),
-            http: Arc::new(HttpClient::new(&HttpConfig::default())),
+            http: default_http(),
             indexes: Indexes::default(),
         })
     }
@@ -56,6 +56,15 @@ impl Capabilities {
             indexes,
         })
     }
+}
+
+/// One client with default settings for every [`Capabilities::none`] (it is
+/// built per call: metric scoring, tool descriptions, rescoring).
+fn default_http() -> Arc<HttpClient> {
+    static DEFAULT: std::sync::OnceLock<Arc<HttpClient>> = std::sync::OnceLock::new();
+    DEFAULT
+        .get_or_init(|| Arc::new(HttpClient::new(&HttpConfig::default())))
+        .clone()
 }
 
 /// One instance's view of the capabilities, and the record of its use.
