@@ -219,21 +219,21 @@ async fn a_server_that_never_answers_times_out_without_charging_the_guest() {
 
 #[tokio::test]
 async fn offline_mode_answers_through_the_hosts_bm25_index() {
-    let started = Instant::now();
+    let path = wiki_corpus();
     let index = Index::build(
         "wiki",
-        &wiki_corpus(),
+        &path,
         Some(corpus::packaged("wiki-offline").unwrap().sha256),
         Params::default(),
         Tokenizer { stopwords: true },
     )
     .unwrap();
+    // build_ms: reading + hashing + parsing the 6.5 MB file and indexing.
     eprintln!(
-        "wiki index: {} documents, {} terms, built in {:.0} ms ({:.0} ms with the test's overhead)",
+        "wiki index: {} documents, {} terms, built in {:.0} ms",
         index.documents.len(),
         index.bm25.vocabulary(),
         index.build_ms,
-        started.elapsed().as_secs_f64() * 1e3
     );
     assert_eq!(index.documents.len(), 10_033);
     assert!(index.build_ms < 5_000.0, "{} ms", index.build_ms);
