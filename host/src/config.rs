@@ -67,6 +67,90 @@ pub struct ExperimentConfig {
     pub sandbox: SandboxDefaults,
     #[serde(default)]
     pub stats: StatsConfig,
+    /// Retrieval indexes the host builds for this experiment (BM25).
+    #[serde(default)]
+    pub indexes: Vec<IndexConfig>,
+    /// The host's HTTP client for the `http` capability.
+    #[serde(default)]
+    pub http: HttpConfig,
+}
+
+/// A BM25 index over a corpus, searchable by plugins by `name`:
+///
+/// ```toml
+/// [[indexes]]
+/// name = "wiki"
+/// corpus = "wiki-offline"   # packaged (scripts/fetch-data.sh), or a .json/.jsonl path
+/// ```
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IndexConfig {
+    pub name: String,
+    /// A packaged corpus alias (`wiki-offline`) or a path, relative to the
+    /// config file, to a `.jsonl` of `{id, title?, text}` passages or a
+    /// `.json` object of `{title, extract}` summaries keyed by title.
+    pub corpus: String,
+    #[serde(default = "default_k1")]
+    pub k1: f64,
+    #[serde(default = "default_b")]
+    pub b: f64,
+    /// Drop common English words from documents and queries.
+    #[serde(default = "default_true")]
+    pub stopwords: bool,
+}
+
+fn default_k1() -> f64 {
+    1.2
+}
+fn default_b() -> f64 {
+    0.75
+}
+fn default_true() -> bool {
+    true
+}
+
+/// Requests plugins make through the host (`forge:plugin/http`).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HttpConfig {
+    /// Whole-request timeout (connect, send, read the body), ms.
+    #[serde(default = "default_http_timeout_ms")]
+    pub timeout_ms: u64,
+    /// Minimum time between two requests to the same host:port, ms (0: none).
+    #[serde(default = "default_min_interval_ms")]
+    pub min_interval_ms: u64,
+    /// Answer a repeated GET of the same URL from memory (for the experiment).
+    #[serde(default = "default_true")]
+    pub cache: bool,
+    /// Bodies larger than this fail the request, KiB.
+    #[serde(default = "default_max_body_kb")]
+    pub max_body_kb: u64,
+    /// Sent with every request; default `forge-host/<version> (LLM research
+    /// harness; ureq)`. Wikimedia asks for a way to contact you: add it here.
+    #[serde(default)]
+    pub user_agent: Option<String>,
+}
+
+impl Default for HttpConfig {
+    fn default() -> Self {
+        Self {
+            timeout_ms: default_http_timeout_ms(),
+            min_interval_ms: default_min_interval_ms(),
+            cache: true,
+            max_body_kb: default_max_body_kb(),
+            user_agent: None,
+        }
+    }
+}
+
+fn default_http_timeout_ms() -> u64 {
+    10_000
+}
+fn default_min_interval_ms() -> u64 {
+    100
+}
+fn default_max_body_kb() -> u64 {
+    4096
 }
 
 /// How aggregates are computed.
@@ -358,6 +442,59 @@ impl ConfigFile {
                 "must be between 100 and 1000000",
             );
         }
+        for (i, ix) in c.indexes.iter().enumerate() {
+            let at = |f: &str| format!("indexes[{i}].{f}");
+            if ix.name.is_empty()
+                || !ix
+                    .name
+                    .chars()
+                    .all(|ch| ch.is_ascii_alphanumeric() || "-_".contains(ch))
+            {
+                return bad(&at("name"), "must be non-empty letters, digits, '-' or '_'");
+            }
+            if c.indexes[..i].iter().any(|o| o.name == ix.name) {
+                return bad(
+                    &at("name"),
+                    &format!("index {:?} is defined twice", ix.name),
+                );
+            }
+            if crate::retrieval::corpus::packaged(&ix.corpus).is_none() {
+                let aliases: Vec<&str> = crate::retrieval::corpus::PACKAGED
+                    .iter()
+                    .map(|p| p.alias)
+                    .collect();
+                if !(ix.corpus.ends_with(".json") || ix.corpus.ends_with(".jsonl")) {
+                    return bad(
+                        &at("corpus"),
+                        &format!(
+                            "unknown corpus {:?}: name a packaged corpus ({}) or a .json/.jsonl file",
+                            ix.corpus,
+                            aliases.join(", ")
+                        ),
+                    );
+                }
+                let p = self.resolve(&ix.corpus);
+                if !p.is_file() {
+                    return Err(self.error_at(
+                        &at("corpus"),
+                        format!("corpus file not found: {}", p.display()),
+                    ));
+                }
+            }
+            if !(ix.k1.is_finite() && (0.0..=10.0).contains(&ix.k1)) {
+                return bad(&at("k1"), "must be between 0 and 10");
+            }
+            if !(0.0..=1.0).contains(&ix.b) {
+                return bad(&at("b"), "must be between 0 and 1");
+            }
+        }
+        let h = &c.http;
+        if h.timeout_ms == 0 {
+            return bad("http.timeout_ms", "must be at least 1");
+        }
+        if h.max_body_kb == 0 {
+            return bad("http.max_body_kb", "must be at least 1");
+        }
         if c.metrics.is_empty() {
             return bad(
                 "metrics",
@@ -551,6 +688,34 @@ plugin = "f1"
         let e = err(&body);
         assert_eq!(e.field, "metrics[1].limits.timeout_ms", "{e}");
         assert_eq!(e.line, 13, "{e}");
+    }
+
+    #[test]
+    fn indexes_and_http_parse_with_defaults_and_errors_name_the_field() {
+        let d = tempfile::tempdir().unwrap();
+        let body = format!("{GOOD}[[indexes]]\nname = \"wiki\"\ncorpus = \"wiki-offline\"\n");
+        let f = ConfigFile::load(&write_cfg(d.path(), &body)).unwrap();
+        let ix = &f.config.indexes[0];
+        assert_eq!((ix.k1, ix.b, ix.stopwords), (1.2, 0.75, true));
+        assert_eq!(f.config.http, HttpConfig::default());
+
+        let e = err(&format!("{body}b = 1.5\n"));
+        assert_eq!((e.line, e.field.as_str()), (14, "indexes[0].b"), "{e}");
+        let e = err(&format!(
+            "{body}[[indexes]]\nname = \"wiki\"\ncorpus = \"wiki-offline\"\n"
+        ));
+        assert_eq!((e.line, e.field.as_str()), (15, "indexes[1].name"), "{e}");
+        assert!(e.message.contains("defined twice"), "{e}");
+        let e = err(&body.replace("\"wiki-offline\"", "\"wikipedia\""));
+        assert_eq!((e.line, e.field.as_str()), (13, "indexes[0].corpus"), "{e}");
+        assert!(e.message.contains("packaged corpus (wiki-offline)"), "{e}");
+        let e = err(&body.replace("\"wiki-offline\"", "\"missing.jsonl\""));
+        assert!(e.message.starts_with("corpus file not found"), "{e}");
+        let e = err(&format!("{body}nmae = \"x\"\n"));
+        assert_eq!(e.line, 14, "{e}");
+        assert!(e.message.contains("nmae"), "{e}");
+        let e = err(&format!("{GOOD}[http]\ntimeout_ms = 0\n"));
+        assert_eq!((e.line, e.field.as_str()), (12, "http.timeout_ms"), "{e}");
     }
 
     #[test]

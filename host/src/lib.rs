@@ -16,6 +16,7 @@ pub mod plugins;
 pub mod progress;
 pub mod report;
 pub mod rescore;
+pub mod retrieval;
 pub mod runner;
 pub mod stats;
 pub mod store;

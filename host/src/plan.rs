@@ -8,13 +8,14 @@ use anyhow::Context;
 use sha2::{Digest, Sha256};
 
 use crate::capabilities::tools::Tool;
-use crate::capabilities::{Capabilities, ToolBox};
+use crate::capabilities::{Capabilities, HttpClient, ToolBox};
 use crate::config::{ConfigError, ConfigFile, PluginRef};
 use crate::datasets::Dataset;
 use crate::engine::candle_backend::{CandleBackend, CandleOptions};
 use crate::engine::llama::WeightFormat;
 use crate::engine::{EngineHandle, model_source};
 use crate::plugins::{Configured, LoadError, PluginHost, Sandbox, World};
+use crate::retrieval::{self, Index, Indexes};
 use crate::store::PluginRecord;
 
 /// Where things live on disk.
@@ -179,6 +180,9 @@ impl Plan {
             }
         }
 
+        // Before the model: a corpus that is not fetched fails fast.
+        let indexes = build_indexes(&config, paths).await?;
+
         // A path to a model file is relative to the config; aliases are not.
         let source = if c.model.source.ends_with(".gguf") {
             config.resolve(&c.model.source).display().to_string()
@@ -200,13 +204,17 @@ impl Plan {
         .context("loading the model")?;
         let engine = EngineHandle::spawn(Box::new(backend));
 
+        let http = Arc::new(HttpClient::new(&c.http));
         let caps = Arc::new(Capabilities {
             engine: Some(engine.clone()),
             generation: c.generation.clone(),
             tools: Arc::new(ToolBox {
                 host: Some(host.clone()),
                 tools,
+                caps: Some(Capabilities::for_tools(http.clone(), indexes.clone())),
             }),
+            http,
+            indexes,
         });
 
         let config_sha256 = hex::encode(Sha256::digest(config.text.as_bytes()));
@@ -224,6 +232,9 @@ impl Plan {
         }
         for t in &caps.tools.tools {
             h.update(t.component.plugin.sha256.as_bytes());
+        }
+        for ix in &caps.indexes.list {
+            h.update(ix.corpus_sha256.as_bytes());
         }
         h.update(format!("{indices:?}").as_bytes());
         let plan_sha256 = hex::encode(h.finalize());
@@ -297,6 +308,42 @@ impl Plan {
         );
         out
     }
+}
+
+/// Builds the `[[indexes]]` of a config (each on the blocking pool): a
+/// packaged corpus from the models directory, its pinned sha256 checked, or
+/// a file relative to the config.
+pub async fn build_indexes(config: &ConfigFile, paths: &Paths) -> anyhow::Result<Indexes> {
+    let mut list = Vec::new();
+    for (i, ix) in config.config.indexes.iter().enumerate() {
+        let (path, sha) = match retrieval::corpus::packaged(&ix.corpus) {
+            Some(p) => (paths.models_dir.join(p.file), Some(p.sha256)),
+            None => (config.resolve(&ix.corpus), None),
+        };
+        if !path.is_file() {
+            return Err(config
+                .error_at(
+                    &format!("indexes[{i}].corpus"),
+                    format!(
+                        "corpus {:?} is not fetched: no {} (run scripts/fetch-data.sh)",
+                        ix.corpus,
+                        path.display()
+                    ),
+                )
+                .into());
+        }
+        let params = retrieval::Params { k1: ix.k1, b: ix.b };
+        let tokenizer = retrieval::Tokenizer {
+            stopwords: ix.stopwords,
+        };
+        let name = ix.name.clone();
+        let built =
+            tokio::task::spawn_blocking(move || Index::build(&name, &path, sha, params, tokenizer))
+                .await?
+                .map_err(|e| config.error_at(&format!("indexes[{i}].corpus"), e.to_string()))?;
+        list.push(Arc::new(built));
+    }
+    Ok(Indexes { list })
 }
 
 /// sha256 of the running executable ("unknown" if it cannot be read).

@@ -53,6 +53,19 @@ pub async fn run_example(plan: &Plan, index: u32, example: &Example) -> RunRecor
             content: serde_json::to_string(&t).unwrap_or_default(),
         });
     }
+    // The method's own requests and searches (a tool's are in its call).
+    for h in ctx.http_calls {
+        run.trace.push(TraceStep {
+            kind: "http".into(),
+            content: serde_json::to_string(&h).unwrap_or_default(),
+        });
+    }
+    for r in ctx.retrievals {
+        run.trace.push(TraceStep {
+            kind: "retrieval".into(),
+            content: serde_json::to_string(&r).unwrap_or_default(),
+        });
+    }
     match outcome.into_result() {
         Ok(answer) => {
             run.answer = Some(answer.text.clone());

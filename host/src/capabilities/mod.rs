@@ -3,6 +3,7 @@
 //! [`Capabilities`] (shared by all instances of an experiment), what one
 //! instance did with it lives in [`CallContext`] (stored with the run).
 
+pub mod http;
 pub mod inference;
 pub mod log;
 pub mod retrieval;
@@ -10,10 +11,13 @@ pub mod tools;
 
 use std::sync::Arc;
 
-use crate::config::GenerationConfig;
+use crate::config::{GenerationConfig, HttpConfig};
 use crate::engine::EngineHandle;
+use crate::retrieval::Indexes;
 use crate::store::LlmCall;
 
+pub use http::{HttpClient, HttpRecord};
+pub use retrieval::RetrievalRecord;
 pub use tools::{ToolBox, ToolCallRecord};
 
 /// Configured capabilities, shared by every instance of one experiment.
@@ -22,17 +26,45 @@ pub struct Capabilities {
     pub engine: Option<EngineHandle>,
     pub generation: GenerationConfig,
     pub tools: Arc<ToolBox>,
+    /// HTTP client: timeout, rate limit and cache shared by the experiment.
+    pub http: Arc<HttpClient>,
+    /// Retrieval indexes built for the experiment.
+    pub indexes: Indexes,
 }
 
 impl Capabilities {
-    /// No engine, no tools: what a tool component gets.
+    /// No engine, no tools, no indexes; HTTP with default settings (still
+    /// only to granted hosts).
     pub fn none() -> Arc<Self> {
         Arc::new(Self {
             engine: None,
             generation: GenerationConfig::default(),
             tools: Arc::new(ToolBox::default()),
+            http: default_http(),
+            indexes: Indexes::default(),
         })
     }
+
+    /// What a tool component gets: the experiment's HTTP client and
+    /// indexes, no engine, no tools of its own.
+    pub fn for_tools(http: Arc<HttpClient>, indexes: Indexes) -> Arc<Self> {
+        Arc::new(Self {
+            engine: None,
+            generation: GenerationConfig::default(),
+            tools: Arc::new(ToolBox::default()),
+            http,
+            indexes,
+        })
+    }
+}
+
+/// One client with default settings for every [`Capabilities::none`] (it is
+/// built per call: metric scoring, tool descriptions, rescoring).
+fn default_http() -> Arc<HttpClient> {
+    static DEFAULT: std::sync::OnceLock<Arc<HttpClient>> = std::sync::OnceLock::new();
+    DEFAULT
+        .get_or_init(|| Arc::new(HttpClient::new(&HttpConfig::default())))
+        .clone()
 }
 
 /// One instance's view of the capabilities, and the record of its use.
@@ -42,6 +74,8 @@ pub struct CallContext {
     pub seed: u64,
     pub calls: Vec<LlmCall>,
     pub tool_calls: Vec<ToolCallRecord>,
+    pub http_calls: Vec<HttpRecord>,
+    pub retrievals: Vec<RetrievalRecord>,
     pub logs: Vec<String>,
 }
 
@@ -52,6 +86,8 @@ impl CallContext {
             seed,
             calls: Vec::new(),
             tool_calls: Vec::new(),
+            http_calls: Vec::new(),
+            retrievals: Vec::new(),
             logs: Vec::new(),
         }
     }

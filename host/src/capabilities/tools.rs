@@ -1,11 +1,15 @@
 //! `forge:plugin/tools`: the tool components granted to a method. Each call
 //! runs the tool in its own sandboxed store; a tool that traps or times out
 //! becomes a `crashed` error for the method, not a failure of the example.
+//! What the tool did with its own capabilities (HTTP requests, searches,
+//! logs) is kept in the call's record.
 
+use std::sync::Arc;
 use std::time::Instant;
 
 use serde::{Deserialize, Serialize};
 
+use super::{Capabilities, HttpRecord, RetrievalRecord};
 use crate::plugins::bindings::tools::{Host, ToolError, ToolInfo};
 use crate::plugins::{CallOutcome, Configured, PluginHost, State};
 
@@ -21,6 +25,9 @@ pub struct Tool {
 pub struct ToolBox {
     pub host: Option<PluginHost>,
     pub tools: Vec<Tool>,
+    /// What every tool call gets ([`Capabilities::for_tools`]; none: nothing
+    /// but HTTP with default settings).
+    pub caps: Option<Arc<Capabilities>>,
 }
 
 /// A tool call, stored with the run.
@@ -31,6 +38,15 @@ pub struct ToolCallRecord {
     pub output: Option<String>,
     pub error: Option<String>,
     pub latency_ms: f64,
+    /// HTTP requests the tool made through the host.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub http: Vec<HttpRecord>,
+    /// Searches the tool made.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub retrievals: Vec<RetrievalRecord>,
+    /// The tool's log lines.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub logs: Vec<String>,
 }
 
 impl Host for State {
@@ -55,6 +71,7 @@ impl Host for State {
     ) -> wasmtime::Result<Result<String, ToolError>> {
         let started = Instant::now();
         let caps = self.ctx.caps.clone();
+        let mut tool_ctx = None;
         let result = match (
             caps.tools.host.as_ref(),
             caps.tools.tools.iter().find(|t| t.name == name),
@@ -64,7 +81,16 @@ impl Host for State {
                     self.ctx.seed,
                     1 << 32 | self.ctx.tool_calls.len() as u64,
                 );
-                match host.call_tool(&tool.component, &input, seed).await {
+                let (out, ctx) = host
+                    .call_tool(
+                        &tool.component,
+                        caps.tools.caps.clone().unwrap_or_else(Capabilities::none),
+                        &input,
+                        seed,
+                    )
+                    .await;
+                tool_ctx = Some(ctx);
+                match out {
                     CallOutcome::Ok(out) => Ok(out),
                     CallOutcome::PluginError(e) => Err(ToolError::Failed(e)),
                     CallOutcome::Failed(f) => Err(ToolError::Crashed(f.to_string())),
@@ -88,6 +114,15 @@ impl Host for State {
             output: result.as_ref().ok().cloned(),
             error: result.as_ref().err().map(|e| format!("{e:?}")),
             latency_ms: elapsed.as_secs_f64() * 1e3,
+            http: tool_ctx
+                .as_mut()
+                .map(|c| std::mem::take(&mut c.http_calls))
+                .unwrap_or_default(),
+            retrievals: tool_ctx
+                .as_mut()
+                .map(|c| std::mem::take(&mut c.retrievals))
+                .unwrap_or_default(),
+            logs: tool_ctx.map(|c| c.logs).unwrap_or_default(),
         });
         Ok(result)
     }

@@ -1,6 +1,15 @@
-//! Host bindings of the contract, one module per world. The shared
-//! interfaces (types, inference, log) are generated once, in `method`, and
-//! reused by the other worlds so one host implementation serves all three.
+//! Host bindings of the contract, one module per world, generated from the
+//! newest contract this host speaks (`wit/v0.1.1`). The shared interfaces
+//! (types, inference, retrieval, http, log) are generated once, in `method`,
+//! and reused by the other worlds so one host implementation serves all three.
+//!
+//! Older guests need no bindings of their own: 0.1.1 only added interfaces,
+//! and wasmtime resolves imports and exports semver-compatibly (a guest's
+//! `forge:plugin/log@0.1.0` links to the host's `log@0.1.1`, its
+//! `solver@0.1.0` export is found as `solver@0.1.1`), then type-checks them
+//! structurally. `contract.rs` decides which versions are accepted; the
+//! contract tests load 0.1.0 components to keep this true. A breaking change
+//! (0.2.0) will need a second set of bindings and an adapter.
 //!
 //! Every import is async on the host (generation awaits the engine thread)
 //! and trappable (a host bug traps the guest instead of lying to it), with a
@@ -8,7 +17,7 @@
 
 pub mod method {
     wasmtime::component::bindgen!({
-        path: "../wit/v0.1.0",
+        path: "../wit/v0.1.1",
         world: "method",
         imports: { default: async | trappable | tracing },
         exports: { default: async },
@@ -17,7 +26,7 @@ pub mod method {
 
 pub mod metric {
     wasmtime::component::bindgen!({
-        path: "../wit/v0.1.0",
+        path: "../wit/v0.1.1",
         world: "metric",
         imports: { default: async | trappable | tracing },
         exports: { default: async },
@@ -31,15 +40,17 @@ pub mod metric {
 
 pub mod tool {
     wasmtime::component::bindgen!({
-        path: "../wit/v0.1.0",
+        path: "../wit/v0.1.1",
         world: "tool",
         imports: { default: async | trappable | tracing },
         exports: { default: async },
         with: {
             "forge:plugin/types": super::method::forge::plugin::types,
+            "forge:plugin/http": super::method::forge::plugin::http,
+            "forge:plugin/retrieval": super::method::forge::plugin::retrieval,
             "forge:plugin/log": super::method::forge::plugin::log,
         },
     });
 }
 
-pub use method::forge::plugin::{inference, log, retrieval, tools, types};
+pub use method::forge::plugin::{http, inference, log, retrieval, tools, types};

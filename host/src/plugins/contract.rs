@@ -13,8 +13,26 @@ pub const PACKAGE: &str = "forge:plugin";
 pub const HOST_VERSION: Version = Version {
     major: 0,
     minor: 1,
+    patch: 1,
+};
+
+/// The host interfaces a plugin may import, with the contract version that
+/// introduced each (a plugin cannot import `http` at 0.1.0: it did not exist).
+pub const INTERFACES: [(&str, Version); 6] = [
+    ("types", V0_1_0),
+    ("inference", V0_1_0),
+    ("retrieval", V0_1_0),
+    ("tools", V0_1_0),
+    ("log", V0_1_0),
+    ("http", V0_1_1),
+];
+
+const V0_1_0: Version = Version {
+    major: 0,
+    minor: 1,
     patch: 0,
 };
+const V0_1_1: Version = HOST_VERSION;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
 pub struct Version {
@@ -101,6 +119,12 @@ pub enum ContractError {
     Incompatible { plugin: Version, host: Version },
     #[error("plugin imports {import}, which this host does not provide")]
     UnknownImport { import: String },
+    #[error("plugin imports {import}, but {interface} only exists since {PACKAGE}@{since}")]
+    ImportTooOld {
+        import: String,
+        interface: String,
+        since: Version,
+    },
     #[error("expected a {expected} plugin, but this component is a {found} (exports {export})")]
     WrongWorld {
         expected: World,
@@ -151,9 +175,16 @@ pub fn read(engine: &Engine, component: &Component) -> Result<Contract, Contract
                     host: HOST_VERSION,
                 });
             }
-            if !["types", "inference", "retrieval", "tools", "log"].contains(&iface) {
+            let Some((_, since)) = INTERFACES.iter().find(|(name, _)| *name == iface) else {
                 return Err(ContractError::UnknownImport {
                     import: import.clone(),
+                });
+            };
+            if v < *since {
+                return Err(ContractError::ImportTooOld {
+                    import: import.clone(),
+                    interface: iface.into(),
+                    since: *since,
                 });
             }
         }
@@ -221,8 +252,27 @@ mod tests {
         };
         let s = e.to_string();
         assert!(
-            s.contains("forge:plugin@0.2.0") && s.contains("forge:plugin@0.1.0"),
+            s.contains("forge:plugin@0.2.0") && s.contains("forge:plugin@0.1.1"),
             "{s}"
+        );
+    }
+
+    #[test]
+    fn the_host_speaks_0_1_1_and_accepts_0_1_0() {
+        assert_eq!(HOST_VERSION.to_string(), "0.1.1");
+        assert!(Version::parse("0.1.0").unwrap().accepted_by(HOST_VERSION));
+        assert!(!Version::parse("0.1.2").unwrap().accepted_by(HOST_VERSION));
+        let since = |i: &str| INTERFACES.iter().find(|(n, _)| *n == i).unwrap().1;
+        assert_eq!(since("log"), V0_1_0);
+        assert_eq!(since("http"), V0_1_1);
+        let e = ContractError::ImportTooOld {
+            import: "forge:plugin/http@0.1.0".into(),
+            interface: "http".into(),
+            since: V0_1_1,
+        };
+        assert_eq!(
+            e.to_string(),
+            "plugin imports forge:plugin/http@0.1.0, but http only exists since forge:plugin@0.1.1"
         );
     }
 }

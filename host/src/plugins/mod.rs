@@ -346,27 +346,27 @@ impl PluginHost {
         out.into_result()
     }
 
-    /// Calls a tool in its own store, with its own grants and limits.
+    /// Calls a tool in its own store, with its own grants and limits, and
+    /// the capabilities tools get (`caps`: HTTP, indexes; no engine).
     pub async fn call_tool(
         &self,
         tool: &Configured,
+        caps: Arc<crate::capabilities::Capabilities>,
         input: &str,
         seed: u64,
-    ) -> CallOutcome<String> {
+    ) -> (CallOutcome<String>, CallContext) {
         let Pre::Tool(pre) = &tool.plugin.pre else {
             unreachable!("load_as checked the world")
         };
-        let ctx = CallContext::new(crate::capabilities::Capabilities::none(), seed);
+        let ctx = CallContext::new(caps, seed);
         let params = tool.params.as_str();
-        let (out, _) = self
-            .call(&tool.sandbox, seed, ctx, async |store| {
-                let t = pre.instantiate_async(&mut *store).await?;
-                t.forge_plugin_tool_provider()
-                    .call_call(&mut *store, input, params)
-                    .await
-            })
-            .await;
-        out
+        self.call(&tool.sandbox, seed, ctx, async |store| {
+            let t = pre.instantiate_async(&mut *store).await?;
+            t.forge_plugin_tool_provider()
+                .call_call(&mut *store, input, params)
+                .await
+        })
+        .await
     }
 
     /// Runs `f` in a fresh store and classifies how it ended.

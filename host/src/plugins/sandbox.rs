@@ -106,6 +106,12 @@ impl Sandbox {
                 limit: self.timeout,
             },
             stderr,
+            allowed_outbound_hosts: self
+                .grants
+                .allowed_outbound_hosts
+                .iter()
+                .map(|h| h.to_ascii_lowercase())
+                .collect(),
             ctx,
         })
     }
@@ -159,6 +165,8 @@ pub struct State {
     pub limits: StoreLimits,
     pub budget: GuestBudget,
     stderr: MemoryOutputPipe,
+    /// `host:port` pairs the `http` capability may reach for this plugin.
+    pub allowed_outbound_hosts: Vec<String>,
     /// Host capabilities and what the guest did with them.
     pub ctx: CallContext,
 }

@@ -2,6 +2,8 @@
 //! plugins/, the real packaged model, the real binary.
 #![allow(dead_code)]
 
+pub mod mediawiki;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::sync::OnceLock;
@@ -19,12 +21,16 @@ pub fn shared_data(name: &str) -> PathBuf {
 
 /// Builds every plugin component once per test binary (its own target dir,
 /// so it does not wait on the `cargo test` that runs us) and fetches the
-/// packaged model if it is missing. Returns the plugin directory.
+/// packaged model and corpora if they are missing. Returns the plugin directory.
 pub fn plugins() -> PathBuf {
     static READY: OnceLock<PathBuf> = OnceLock::new();
     READY
         .get_or_init(|| {
-            for script in ["scripts/build-plugins.sh", "scripts/fetch-models.sh"] {
+            for script in [
+                "scripts/build-plugins.sh",
+                "scripts/fetch-models.sh",
+                "scripts/fetch-data.sh",
+            ] {
                 let st = Command::new("bash")
                     .arg(repo().join(script))
                     .current_dir(repo())
@@ -35,6 +41,12 @@ pub fn plugins() -> PathBuf {
             repo().join("target/plugins")
         })
         .clone()
+}
+
+/// The packaged wiki-offline corpus (fetched by `plugins()`).
+pub fn wiki_corpus() -> PathBuf {
+    plugins();
+    repo().join("models/wiki-offline/summaries_en-us.json")
 }
 
 pub fn plugin(name: &str) -> PathBuf {
