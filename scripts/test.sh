@@ -7,10 +7,11 @@ cd "$(dirname "$0")/.."
 scripts/prepare.sh
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
-# Plugin logic that is plain Rust (the SQuAD metrics' normalisation, the
+# Plugin logic that is plain Rust (the SQuAD metrics' normalisation, checked
+# against the official definition by scripts/oracles, the
 # calculator's evaluator, CoT answer extraction, the MediaWiki answers of
 # wikipedia_search) is unit-tested natively.
-cargo test -p squad-text -p method-kit -p calculator -p wikipedia_search --lib 2>&1 | tee -a "$log"
+cargo test -p squad-text -p method-kit -p calculator -p wikipedia_search --tests 2>&1 | tee -a "$log"
 cargo test -p forge-host -- --test-threads 2 2>&1 | tee -a "$log"
 # One closing line over every test binary above.
 awk '/^test result:/ { for (i = 1; i <= NF; i++) { if ($(i+1) ~ /^passed/) p += $i; if ($(i+1) ~ /^failed/) f += $i } }

@@ -50,7 +50,14 @@ fn compare_pairs_examples_tests_and_refuses_unpaired_runs() {
     );
 
     let out = run_ok(forge(&home).args(["--json", "compare", &a, &b]));
-    let c: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let all: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    // One comparison per B against A.
+    assert_eq!(all.as_array().unwrap().len(), 1);
+    let c = &all[0];
+    assert!(
+        c["metrics"][0]["p_adjusted"].is_null(),
+        "one comparison: no adjustment"
+    );
     assert_eq!(c["shared_examples"], 8);
     let em = c["metrics"]
         .as_array()
