@@ -40,6 +40,12 @@ fn words(s: &str) -> Vec<String> {
 impl MediaWiki {
     /// Serves `corpus` (summaries_en-us.json) on 127.0.0.1 at a free port.
     pub fn start(corpus: &Path) -> Self {
+        Self::start_on(corpus, "127.0.0.1:0")
+    }
+
+    /// Serves `corpus` on `addr` (`host/examples/mediawiki_fixture.rs`
+    /// uses a fixed port so a config can name it).
+    pub fn start_on(corpus: &Path, addr: &str) -> Self {
         let raw: HashMap<String, Value> =
             serde_json::from_slice(&std::fs::read(corpus).unwrap()).unwrap();
         let mut titles: Vec<&String> = raw.keys().collect();
@@ -60,7 +66,9 @@ impl MediaWiki {
                 })
                 .collect(),
         );
-        let server = Arc::new(tiny_http::Server::http("127.0.0.1:0").unwrap());
+        let server = Arc::new(
+            tiny_http::Server::http(addr).unwrap_or_else(|e| panic!("cannot listen on {addr}: {e}")),
+        );
         let port = server.server_addr().to_ip().unwrap().port();
         let requests = Arc::new(AtomicUsize::new(0));
         let user_agents = Arc::new(Mutex::new(Vec::new()));
