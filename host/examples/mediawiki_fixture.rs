@@ -14,9 +14,15 @@ mod mediawiki;
 
 fn main() {
     let mut args = std::env::args().skip(1);
-    let port: u16 = args.next().map_or(8765, |p| p.parse().expect("a port number"));
+    let port: u16 = args
+        .next()
+        .map_or(8765, |p| p.parse().expect("a port number"));
     let corpus = args.next().unwrap_or_else(|| {
-        concat!(env!("CARGO_MANIFEST_DIR"), "/../models/wiki-offline/summaries_en-us.json").into()
+        concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../models/wiki-offline/summaries_en-us.json"
+        )
+        .into()
     });
     let corpus = std::path::PathBuf::from(corpus);
     assert!(
@@ -25,7 +31,11 @@ fn main() {
         corpus.display()
     );
     let wiki = mediawiki::MediaWiki::start_on(&corpus, &format!("127.0.0.1:{port}"));
-    println!("MediaWiki fixture on {} (from {})", wiki.api(), corpus.display());
+    println!(
+        "MediaWiki fixture on {} (from {})",
+        wiki.api(),
+        corpus.display()
+    );
     loop {
         std::thread::park();
     }

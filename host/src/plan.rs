@@ -285,26 +285,14 @@ impl Plan {
     }
 
     pub fn plugin_records(&self) -> Vec<PluginRecord> {
-        let rec = |role: &str, b: &Configured| PluginRecord {
-            role: role.into(),
-            name: b.plugin.name.clone(),
-            path: b.plugin.path.display().to_string(),
-            sha256: b.plugin.sha256.clone(),
-            contract: format!(
-                "{}@{}",
-                crate::plugins::contract::PACKAGE,
-                b.plugin.contract.version
-            ),
-            params: serde_json::from_str(&b.params).unwrap_or_default(),
-        };
-        let mut out = vec![rec("method", &self.method)];
-        out.extend(self.metrics.iter().map(|m| rec("metric", m)));
+        let mut out = vec![plugin_record("method", &self.method)];
+        out.extend(self.metrics.iter().map(|m| plugin_record("metric", m)));
         out.extend(
             self.caps
                 .tools
                 .tools
                 .iter()
-                .map(|t| rec("tool", &t.component)),
+                .map(|t| plugin_record("tool", &t.component)),
         );
         out
     }
@@ -344,6 +332,22 @@ pub async fn build_indexes(config: &ConfigFile, paths: &Paths) -> anyhow::Result
         list.push(Arc::new(built));
     }
     Ok(Indexes { list })
+}
+
+/// How a bound plugin is recorded with an experiment.
+pub(crate) fn plugin_record(role: &str, b: &Configured) -> PluginRecord {
+    PluginRecord {
+        role: role.into(),
+        name: b.plugin.name.clone(),
+        path: b.plugin.path.display().to_string(),
+        sha256: b.plugin.sha256.clone(),
+        contract: format!(
+            "{}@{}",
+            crate::plugins::contract::PACKAGE,
+            b.plugin.contract.version
+        ),
+        params: serde_json::from_str(&b.params).unwrap_or_default(),
+    }
 }
 
 /// sha256 of the running executable ("unknown" if it cannot be read).

@@ -13,12 +13,12 @@ use crate::capabilities::inference::derive_seed;
 use crate::capabilities::{CallContext, Capabilities};
 use crate::config::{ConfigFile, PluginRef};
 use crate::datasets::Dataset;
-use crate::plan::{Paths, bind};
+use crate::plan::{Paths, bind, plugin_record};
 use crate::plugins::bindings::types::{Answer, Step};
 use crate::plugins::{PluginHost, World};
 use crate::runner::step_kind_of;
 use crate::stats;
-use crate::store::{Experiment, PluginRecord, RunRecord, Status, Store};
+use crate::store::{Experiment, RunRecord, Status, Store};
 
 pub struct Rescored {
     pub experiment: Experiment,
@@ -160,18 +160,8 @@ pub async fn rescore(
     e.status = Status::Pending;
     e.score_names = score_names.clone();
     e.plugins.retain(|p| p.role != "metric");
-    e.plugins.extend(bound.iter().map(|m| PluginRecord {
-        role: "metric".into(),
-        name: m.plugin.name.clone(),
-        path: m.plugin.path.display().to_string(),
-        sha256: m.plugin.sha256.clone(),
-        contract: format!(
-            "{}@{}",
-            crate::plugins::contract::PACKAGE,
-            m.plugin.contract.version
-        ),
-        params: serde_json::json!({}),
-    }));
+    e.plugins
+        .extend(bound.iter().map(|m| plugin_record("metric", m)));
     store.put_experiment(&e)?;
     store.put_runs(&e.id, &runs)?;
     let scores: Vec<_> = runs.iter().map(crate::store::RunScores::from).collect();

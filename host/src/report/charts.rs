@@ -59,6 +59,24 @@ pub fn pareto_front(points: &[(f64, f64)]) -> Vec<usize> {
     front
 }
 
+/// The legend box every chart uses.
+fn legend<'a, DB: DrawingBackend + 'a, CT: CoordTranslate>(
+    chart: &mut ChartContext<'a, DB, CT>,
+    at: SeriesLabelPosition,
+) -> anyhow::Result<()>
+where
+    DB::ErrorType: 'static,
+{
+    chart
+        .configure_series_labels()
+        .position(at)
+        .border_style(RGBColor(200, 200, 200))
+        .background_style(WHITE.mix(0.9))
+        .label_font((FONT, 12))
+        .draw()
+        .map_err(err)
+}
+
 fn upper(max: f64) -> f64 {
     if max <= 0.0 { 1.0 } else { max * 1.15 }
 }
@@ -131,14 +149,7 @@ pub fn accuracy_vs_latency(series: &[Series], metric: &str) -> Svg {
                     + Text::new(s.label.clone(), (8, -16), (FONT, 13).into_font().color(&c))])
                 .map_err(err)?;
         }
-        chart
-            .configure_series_labels()
-            .position(SeriesLabelPosition::LowerRight)
-            .border_style(RGBColor(200, 200, 200))
-            .background_style(WHITE.mix(0.9))
-            .label_font((FONT, 12))
-            .draw()
-            .map_err(err)?;
+        legend(&mut chart, SeriesLabelPosition::LowerRight)?;
         root.present().map_err(err)?;
     }
     Ok(out)
@@ -284,14 +295,7 @@ pub fn metric_bars(series: &[Series], metrics: &[String]) -> Svg {
                 }))
                 .map_err(err)?;
         }
-        chart
-            .configure_series_labels()
-            .position(SeriesLabelPosition::UpperRight)
-            .border_style(RGBColor(200, 200, 200))
-            .background_style(WHITE.mix(0.9))
-            .label_font((FONT, 12))
-            .draw()
-            .map_err(err)?;
+        legend(&mut chart, SeriesLabelPosition::UpperRight)?;
         root.present().map_err(err)?;
     }
     Ok(out)
@@ -365,14 +369,7 @@ pub fn tokens_per_example(series: &[Series]) -> Svg {
             .legend(move |(x, y)| {
                 Rectangle::new([(x, y - 5), (x + 12, y + 5)], completion_c.filled())
             });
-        chart
-            .configure_series_labels()
-            .position(SeriesLabelPosition::LowerRight)
-            .border_style(RGBColor(200, 200, 200))
-            .background_style(WHITE.mix(0.9))
-            .label_font((FONT, 12))
-            .draw()
-            .map_err(err)?;
+        legend(&mut chart, SeriesLabelPosition::LowerRight)?;
         root.present().map_err(err)?;
     }
     Ok(out)

@@ -67,7 +67,8 @@ impl MediaWiki {
                 .collect(),
         );
         let server = Arc::new(
-            tiny_http::Server::http(addr).unwrap_or_else(|e| panic!("cannot listen on {addr}: {e}")),
+            tiny_http::Server::http(addr)
+                .unwrap_or_else(|e| panic!("cannot listen on {addr}: {e}")),
         );
         let port = server.server_addr().to_ip().unwrap().port();
         let requests = Arc::new(AtomicUsize::new(0));
