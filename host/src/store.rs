@@ -523,6 +523,9 @@ impl Store {
         limit: usize,
     ) -> Result<(Vec<RunRecord>, usize), StoreError> {
         let mut head = Vec::new();
+        if limit == 0 {
+            return Ok((head, self.run_count(experiment_id)?));
+        }
         self.for_each_run(experiment_id, |r| {
             head.push(r);
             head.len() < limit
