@@ -200,11 +200,17 @@ impl RunRecord {
     /// failed example (no answer) scores 0; a metric that broke on this
     /// example leaves it out (None).
     pub fn score_value(&self, name: &str) -> Option<f64> {
-        self.scores
-            .get(name)
-            .copied()
-            .or(self.error.as_ref().map(|_| 0.0))
+        score_value(&self.scores, self.error.as_ref(), name)
     }
+}
+
+/// The one rule behind [`RunRecord::score_value`] and [`RunScores::score_value`].
+fn score_value(
+    scores: &BTreeMap<String, f64>,
+    error: Option<&RunError>,
+    name: &str,
+) -> Option<f64> {
+    scores.get(name).copied().or(error.map(|_| 0.0))
 }
 
 /// What aggregates and comparisons need of a run, read without its
@@ -228,10 +234,7 @@ pub struct RunScores {
 impl RunScores {
     /// As [`RunRecord::score_value`].
     pub fn score_value(&self, name: &str) -> Option<f64> {
-        self.scores
-            .get(name)
-            .copied()
-            .or(self.error.as_ref().map(|_| 0.0))
+        score_value(&self.scores, self.error.as_ref(), name)
     }
 }
 
