@@ -56,13 +56,7 @@ fn backend() -> Option<MutexGuard<'static, CandleBackend>> {
 }
 
 fn greedy(max_tokens: u32) -> GenParams {
-    GenParams {
-        max_tokens,
-        temperature: 0.0,
-        top_p: 1.0,
-        stop: vec![],
-        seed: 0,
-    }
+    GenParams::greedy(max_tokens)
 }
 
 fn chat(content: &str) -> Prompt {

@@ -53,6 +53,7 @@ impl State {
             top_p: p.top_p,
             stop: p.stop.clone(),
             seed,
+            ..engine::GenParams::greedy(p.max_tokens)
         };
         let started = Instant::now();
         let result = engine.generate(prompt.clone(), params.clone()).await;

@@ -243,6 +243,8 @@ impl CandleBackend {
                 finish_reason,
                 prefill_ms,
                 decode_ms,
+                tokens: Vec::new(),
+                cached_prompt_tokens: 0,
             },
             prompt_ids,
             completion_ids,

@@ -44,6 +44,50 @@ pub struct GenParams {
     pub top_p: f32,
     pub stop: Vec<String>,
     pub seed: u64,
+    /// Keep only the k most likely tokens before sampling; 0 = off.
+    #[serde(default)]
+    pub top_k: u32,
+    /// CTRL-style penalty on tokens already in the prompt or output
+    /// (llama.cpp's `repeat_penalty`); 1.0 = off.
+    #[serde(default = "one")]
+    pub repetition_penalty: f32,
+    /// Return the log-probability of each generated token and this many
+    /// most likely alternatives at each step; `None` = no log-probabilities.
+    #[serde(default)]
+    pub logprobs: Option<u32>,
+}
+
+fn one() -> f32 {
+    1.0
+}
+
+impl GenParams {
+    /// Greedy decoding of up to `max_tokens`, nothing else switched on.
+    pub fn greedy(max_tokens: u32) -> Self {
+        Self {
+            max_tokens,
+            temperature: 0.0,
+            top_p: 1.0,
+            stop: Vec::new(),
+            seed: 0,
+            top_k: 0,
+            repetition_penalty: 1.0,
+            logprobs: None,
+        }
+    }
+}
+
+/// The log-probability of one generated token, with the most likely
+/// alternatives at that step (as OpenAI's `logprobs`/`top_logprobs`).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct TokenLogprob {
+    pub token: String,
+    pub id: u32,
+    /// Natural log of the probability under the model's raw distribution
+    /// (before temperature, top-k/top-p and penalties).
+    pub logprob: f32,
+    /// The `logprobs` most likely tokens at this step, best first.
+    pub top: Vec<(String, f32)>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -65,6 +109,13 @@ pub struct Generation {
     /// Wall time spent in prefill (prompt) and decode, milliseconds.
     pub prefill_ms: f64,
     pub decode_ms: f64,
+    /// One entry per completion token when `GenParams::logprobs` was set.
+    #[serde(default)]
+    pub tokens: Vec<TokenLogprob>,
+    /// Prompt tokens whose KV state came from the prefix cache (not
+    /// recomputed); 0 when the backend has no prefix cache.
+    #[serde(default)]
+    pub cached_prompt_tokens: u32,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -104,4 +155,18 @@ pub struct ModelInfo {
 pub trait Backend: Send {
     fn info(&self) -> &ModelInfo;
     fn generate(&mut self, prompt: &Prompt, params: &GenParams) -> Result<Generation, EngineError>;
+
+    /// The total log-probability of each continuation given the prompt,
+    /// without sampling (rerankers, judges, multiple-choice scoring).
+    fn score_continuations(
+        &mut self,
+        prompt: &Prompt,
+        continuations: &[String],
+    ) -> Result<Vec<f64>, EngineError> {
+        let _ = (prompt, continuations);
+        Err(EngineError::Backend(format!(
+            "backend {} cannot score continuations",
+            self.info().backend
+        )))
+    }
 }
