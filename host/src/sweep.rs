@@ -284,24 +284,46 @@ fn label_of(v: toml::Value) -> (String, toml::Value) {
     }
 }
 
-/// Sets `a.b.c` in `table`, creating missing tables.
+/// Sets `a.b.c` in `table`, creating missing tables. A numeric part indexes
+/// an existing array of tables (`indexes.0.strategy`).
 fn set_path(table: &mut toml::Table, dotted: &str, value: toml::Value) -> Result<(), String> {
-    let mut parts = dotted.split('.').peekable();
+    let parts: Vec<&str> = dotted.split('.').collect();
+    let Some((last, walk)) = parts.split_last() else {
+        return Err("empty path".into());
+    };
     let mut t = table;
-    while let Some(part) = parts.next() {
-        if parts.peek().is_none() {
-            t.insert(part.to_string(), value);
-            return Ok(());
-        }
+    let mut i = 0;
+    while i < walk.len() {
+        let part = walk[i];
         let next = t
             .entry(part.to_string())
             .or_insert_with(|| toml::Value::Table(toml::Table::new()));
         t = match next {
             toml::Value::Table(inner) => inner,
+            toml::Value::Array(items) => {
+                let Some(n) = walk.get(i + 1).and_then(|p| p.parse::<usize>().ok()) else {
+                    return Err(format!(
+                        "{part:?} in {dotted:?} is an array: name an element, as {part}.0"
+                    ));
+                };
+                let len = items.len();
+                i += 1;
+                match items.get_mut(n) {
+                    Some(toml::Value::Table(inner)) => inner,
+                    Some(_) => return Err(format!("{part}.{n} in {dotted:?} is not a table")),
+                    None => {
+                        return Err(format!(
+                            "{part}.{n} in {dotted:?}: the config has {len} {part} entries"
+                        ));
+                    }
+                }
+            }
             _ => return Err(format!("{part:?} in {dotted:?} is not a table")),
         };
+        i += 1;
     }
-    Err("empty path".into())
+    t.insert(last.to_string(), value);
+    Ok(())
 }
 
 /// An error placed on the line where `key` is written inside `[sweep]`.
@@ -323,6 +345,21 @@ fn sweep_key_error(path: &Path, text: &str, key: &str, message: String) -> Confi
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn set_path_indexes_arrays_of_tables() {
+        let mut t: toml::Table =
+            toml::from_str("[[indexes]]\nname = \"a\"\n[[indexes]]\nname = \"b\"\n").unwrap();
+        set_path(&mut t, "indexes.1.k1", toml::Value::Float(0.9)).unwrap();
+        assert_eq!(t["indexes"][1]["k1"].as_float(), Some(0.9));
+        assert!(t["indexes"][0].get("k1").is_none());
+        let e = set_path(&mut t, "indexes.2.k1", toml::Value::Float(0.9)).unwrap_err();
+        assert!(e.contains("has 2 indexes entries"), "{e}");
+        let e = set_path(&mut t, "indexes.k1", toml::Value::Float(0.9)).unwrap_err();
+        assert!(e.contains("name an element"), "{e}");
+        set_path(&mut t, "method.params.k", toml::Value::Integer(3)).unwrap();
+        assert_eq!(t["method"]["params"]["k"].as_integer(), Some(3));
+    }
 
     const BASE: &str = r#"name = "grid"
 seed = 3

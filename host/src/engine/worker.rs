@@ -12,10 +12,17 @@ use tokio::sync::oneshot;
 
 use super::{Backend, EngineError, GenParams, Generation, ModelInfo, Prompt};
 
-struct Job {
-    prompt: Prompt,
-    params: GenParams,
-    reply: oneshot::Sender<Result<Generation, EngineError>>,
+enum Job {
+    Generate {
+        prompt: Prompt,
+        params: GenParams,
+        reply: oneshot::Sender<Result<Generation, EngineError>>,
+    },
+    Score {
+        prompt: Prompt,
+        continuations: Vec<String>,
+        reply: oneshot::Sender<Result<Vec<f64>, EngineError>>,
+    },
 }
 
 /// Cheap to clone; every clone talks to the same backend thread.
@@ -35,12 +42,31 @@ impl EngineHandle {
             .name("forge-engine".into())
             .spawn(move || {
                 let mut backend = backend;
+                // A send fails only when the caller has gone (example timed
+                // out): nothing to do then.
                 while let Ok(job) = rx.recv() {
-                    let span = tracing::debug_span!("generate", max_tokens = job.params.max_tokens);
-                    let _enter = span.enter();
-                    let out = backend.generate(&job.prompt, &job.params);
-                    // The caller may have gone (example timed out): nothing to do.
-                    let _ = job.reply.send(out);
+                    match job {
+                        Job::Generate {
+                            prompt,
+                            params,
+                            reply,
+                        } => {
+                            let _span =
+                                tracing::debug_span!("generate", max_tokens = params.max_tokens)
+                                    .entered();
+                            let _ = reply.send(backend.generate(&prompt, &params));
+                        }
+                        Job::Score {
+                            prompt,
+                            continuations,
+                            reply,
+                        } => {
+                            let _span =
+                                tracing::debug_span!("score", n = continuations.len()).entered();
+                            let _ =
+                                reply.send(backend.score_continuations(&prompt, &continuations));
+                        }
+                    }
                 }
             })
             .expect("spawn engine thread");
@@ -57,15 +83,37 @@ impl EngineHandle {
         params: GenParams,
     ) -> Result<Generation, EngineError> {
         let (reply, rx) = oneshot::channel();
-        self.tx
-            .send(Job {
-                prompt,
-                params,
-                reply,
-            })
-            .map_err(|_| EngineError::Backend("engine thread has stopped".into()))?;
-        rx.await.map_err(|_| {
-            EngineError::Backend("engine thread dropped the request (panic?)".into())
-        })?
+        self.submit(Job::Generate {
+            prompt,
+            params,
+            reply,
+        })?;
+        rx.await.map_err(|_| dropped())?
     }
+
+    /// The total log-probability of each continuation after `prompt`
+    /// (see [`Backend::score_continuations`]).
+    pub async fn score_continuations(
+        &self,
+        prompt: Prompt,
+        continuations: Vec<String>,
+    ) -> Result<Vec<f64>, EngineError> {
+        let (reply, rx) = oneshot::channel();
+        self.submit(Job::Score {
+            prompt,
+            continuations,
+            reply,
+        })?;
+        rx.await.map_err(|_| dropped())?
+    }
+
+    fn submit(&self, job: Job) -> Result<(), EngineError> {
+        self.tx
+            .send(job)
+            .map_err(|_| EngineError::Backend("engine thread has stopped".into()))
+    }
+}
+
+fn dropped() -> EngineError {
+    EngineError::Backend("engine thread dropped the request (panic?)".into())
 }
