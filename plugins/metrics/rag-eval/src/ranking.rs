@@ -29,8 +29,12 @@ pub fn reciprocal_rank(first_of_doc: &[bool]) -> f64 {
 pub fn ndcg_at(first_of_doc: &[bool], gold: usize, k: usize) -> f64 {
     let n = k.min(first_of_doc.len());
     let gain = |i: usize| 1.0 / ((i + 2) as f64).log2();
-    let dcg: f64 = (0..n).filter(|&i| first_of_doc[i]).map(gain).sum();
-    let ideal: f64 = (0..n.min(gold)).map(gain).sum();
+    // fold from +0.0: an empty f64 `sum()` is -0.0, which would print as such.
+    let dcg = (0..n)
+        .filter(|&i| first_of_doc[i])
+        .map(gain)
+        .fold(0.0, |a, g| a + g);
+    let ideal = (0..n.min(gold)).map(gain).fold(0.0, |a, g| a + g);
     if ideal == 0.0 { 0.0 } else { dcg / ideal }
 }
 
@@ -53,7 +57,7 @@ mod tests {
         // DCG = 1/log2(4) = 0.5, ideal = 1/log2(2) = 1.
         close(ndcg_at(&r, 1, 5), 0.5);
         close(ndcg_at(&r, 1, 10), 0.5);
-        assert_eq!(ndcg_at(&r, 1, 2), 0.0);
+        assert_eq!(ndcg_at(&r, 1, 2).to_bits(), 0f64.to_bits(), "+0, not -0");
     }
 
     #[test]

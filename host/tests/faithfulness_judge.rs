@@ -1,0 +1,98 @@
+//! The `faithfulness` component in llm mode, with the real packaged model as
+//! judge, over the hand-made validation pairs of
+//! plugins/metrics/faithfulness/tests/pairs.jsonl (10 supported, 10 not):
+//! the test-only `replay` method answers each example with the pair's
+//! answer and its context. Every claim must reach the judge and be recorded;
+//! the judge's accuracy and parse rate are measured and printed.
+
+mod common;
+use common::*;
+
+#[test]
+fn the_llm_judge_rules_on_every_validation_pair() {
+    let tmp = tempfile::tempdir().unwrap();
+    let pairs =
+        std::fs::read_to_string(repo().join("plugins/metrics/faithfulness/tests/pairs.jsonl"))
+            .unwrap();
+    let mut supported = std::collections::HashMap::new();
+    let rows: String = pairs
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| {
+            let v: serde_json::Value = serde_json::from_str(l).unwrap();
+            let id = v["id"].as_str().unwrap().to_string();
+            supported.insert(id.clone(), v["supported"].as_bool().unwrap());
+            let row = serde_json::json!({
+                "id": id,
+                "question": "Is the answer supported by the context?",
+                "answers": ["n/a"],
+                "context": v["context"],
+                "meta": {"answer": v["answer"]},
+            });
+            format!("{row}\n")
+        })
+        .collect();
+    let data = write(tmp.path(), "pairs.jsonl", &rows);
+    let cfg = write(
+        tmp.path(),
+        "judge.toml",
+        &format!(
+            r#"name = "faithfulness-judge"
+seed = 1
+[model]
+source = "smollm2-135m-instruct"
+[dataset]
+path = "{}"
+[method]
+plugin = "replay"
+[[metrics]]
+plugin = "faithfulness"
+"#,
+            data.display()
+        ),
+    );
+    let home = tmp.path().join("home");
+    let ev = events(&run_ok(forge(&home).args(["--json", "run"]).arg(&cfg)).stdout);
+    let id = ev.last().unwrap()["experiment"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let v: serde_json::Value =
+        serde_json::from_slice(&run_ok(forge(&home).args(["--json", "show", &id])).stdout).unwrap();
+    let runs = v["runs"].as_array().unwrap();
+    assert_eq!(runs.len(), 20);
+    let (mut right, mut claims_total, mut unparsed_total) = (0, 0, 0);
+    for r in runs {
+        assert!(
+            r["error"].is_null() && r["metric_errors"].as_object().unwrap().is_empty(),
+            "{r}"
+        );
+        let sc = &r["scores"];
+        let claims = sc["claims"].as_f64().unwrap() as usize;
+        let unparsed = sc["judge_unparsed"].as_f64().unwrap() as usize;
+        let calls = r["calls"].as_array().unwrap();
+        // One judge call per claim, each with the claim and the context.
+        assert!(claims >= 1, "{r}");
+        assert_eq!(calls.len(), claims, "{r}");
+        for c in calls {
+            let p = c["prompt"].as_str().unwrap();
+            assert!(p.contains(r["contexts"][0].as_str().unwrap()), "{p}");
+            assert!(p.contains("Answer yes or no."), "{p}");
+        }
+        assert!(unparsed <= claims);
+        let f = sc["faithfulness"].as_f64().unwrap();
+        let faithful = f >= 0.5;
+        if faithful == supported[r["example_id"].as_str().unwrap()] {
+            right += 1;
+        }
+        claims_total += claims;
+        unparsed_total += unparsed;
+    }
+    let accuracy = right as f64 / 20.0;
+    let parse_rate = 1.0 - unparsed_total as f64 / claims_total as f64;
+    eprintln!(
+        "135M judge: {right}/20 pairs right (accuracy {accuracy:.2}), {claims_total} claims, \
+         parse rate {parse_rate:.2}"
+    );
+    // FLOOR
+}
