@@ -94,5 +94,10 @@ plugin = "faithfulness"
         "135M judge: {right}/20 pairs right (accuracy {accuracy:.2}), {claims_total} claims, \
          parse rate {parse_rate:.2}"
     );
-    // FLOOR
+    // No accuracy floor: measured 10/20 (chance) with every output parsed;
+    // the 135M model is no judge (a bigger `[model] source` is). What must
+    // hold is the machinery: every pair judged above, verdicts parsed
+    // from what the model said, and the rates recorded.
+    assert!(claims_total >= 20);
+    assert!((0.0..=1.0).contains(&parse_rate));
 }
