@@ -126,6 +126,41 @@ pub fn judge(
     Ok(out)
 }
 
+/// The passages to judge: with a `retrieved:` note, its entries (ids, and
+/// the texts of those that are also in `contexts`, which holds the first
+/// ones in rank order); without one, the contexts' texts. `used_only`
+/// keeps only the passages that were put in the prompt (`contexts`).
+pub fn passages<'a>(
+    retrieved: Option<&'a [crate::note::Retrieved]>,
+    contexts: &'a [String],
+    used_only: bool,
+) -> Vec<Passage<'a>> {
+    match retrieved {
+        Some(r) => {
+            let n = if used_only {
+                r.len().min(contexts.len())
+            } else {
+                r.len()
+            };
+            r[..n]
+                .iter()
+                .enumerate()
+                .map(|(i, h)| Passage {
+                    id: Some(&h.id),
+                    text: contexts.get(i).map(String::as_str),
+                })
+                .collect()
+        }
+        None => contexts
+            .iter()
+            .map(|c| Passage {
+                id: None,
+                text: Some(c),
+            })
+            .collect(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -197,40 +232,5 @@ mod tests {
         assert_eq!(r.first_of_doc, [false, true, false]);
         let e = judge(&[], None, &ps).unwrap_err();
         assert!(e.contains("no gold"), "{e}");
-    }
-}
-
-/// The passages to judge: with a `retrieved:` note, its entries (ids, and
-/// the texts of those that are also in `contexts`, which holds the first
-/// ones in rank order); without one, the contexts' texts. `used_only`
-/// keeps only the passages that were put in the prompt (`contexts`).
-pub fn passages<'a>(
-    retrieved: Option<&'a [crate::note::Retrieved]>,
-    contexts: &'a [String],
-    used_only: bool,
-) -> Vec<Passage<'a>> {
-    match retrieved {
-        Some(r) => {
-            let n = if used_only {
-                r.len().min(contexts.len())
-            } else {
-                r.len()
-            };
-            r[..n]
-                .iter()
-                .enumerate()
-                .map(|(i, h)| Passage {
-                    id: Some(&h.id),
-                    text: contexts.get(i).map(String::as_str),
-                })
-                .collect()
-        }
-        None => contexts
-            .iter()
-            .map(|c| Passage {
-                id: None,
-                text: Some(c),
-            })
-            .collect(),
     }
 }
