@@ -10,9 +10,24 @@ pub use export::{ExportFormat, export};
 use crate::stats::Summary;
 use crate::store::{Experiment, RunRecord};
 
-/// Scores in [0, 1] are shown as percentages, as SQuAD and most papers do.
-pub fn fmt_score(_name: &str, v: f64) -> String {
-    format!("{:.1}", v * 100.0)
+/// Scores in [0, 1] are shown as percentages, as SQuAD and most papers do;
+/// counts (see [`is_count`]) as they are.
+pub fn fmt_score(name: &str, v: f64) -> String {
+    if is_count(name) {
+        format!("{v:.2}")
+    } else {
+        format!("{:.1}", v * 100.0)
+    }
+}
+
+/// Scores that count things per example (claims judged, unparsed judge
+/// answers, tool calls) rather than rate them in [0, 1]. A metric names a
+/// count `claims`, `judge_unparsed` or with an `n_` prefix or `_count`
+/// suffix.
+pub fn is_count(name: &str) -> bool {
+    matches!(name, "claims" | "judge_unparsed" | "tool_calls")
+        || name.starts_with("n_")
+        || name.ends_with("_count")
 }
 
 fn fmt_ms(ms: f64) -> String {
@@ -232,6 +247,8 @@ pub fn comparison_text(c: &crate::compare::Comparison, alpha: f64, rows: usize) 
     for m in &c.metrics {
         let (f, unit): (fn(f64) -> String, &str) = if m.name == "latency_ms" {
             (|v| format!("{v:.0}"), " ms")
+        } else if is_count(&m.name) {
+            (|v| format!("{v:.2}"), "")
         } else {
             (|v| format!("{:.1}", v * 100.0), "")
         };

@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use anyhow::Context;
 
 use super::charts::{self, Series};
+use super::fmt_score;
 use crate::compare::Comparison;
 
 /// What a report shows.
@@ -131,10 +132,6 @@ td:first-child,th:first-child{text-align:left}figure{margin:2em 0}figcaption{col
     })
 }
 
-fn pct(v: f64) -> String {
-    format!("{:.1}", v * 100.0)
-}
-
 /// The results table (Markdown), one row per experiment.
 pub fn aggregates_table(input: &ReportInput) -> String {
     let mut head = vec!["experiment".to_string(), "n".into()];
@@ -147,7 +144,12 @@ pub fn aggregates_table(input: &ReportInput) -> String {
         let mut row = vec![s.label.clone(), sum.examples.to_string()];
         for m in &input.metrics {
             row.push(match sum.metrics.get(m) {
-                Some(x) => format!("{} [{}, {}]", pct(x.mean), pct(x.ci_low), pct(x.ci_high)),
+                Some(x) => format!(
+                    "{} [{}, {}]",
+                    fmt_score(m, x.mean),
+                    fmt_score(m, x.ci_low),
+                    fmt_score(m, x.ci_high)
+                ),
                 None => "—".into(),
             });
         }
@@ -175,7 +177,7 @@ pub fn verdict_table(input: &ReportInput) -> String {
                 if m.name == "latency_ms" {
                     format!("{v:.0} ms")
                 } else {
-                    pct(v)
+                    fmt_score(&m.name, v)
                 }
             };
             let test = match m.discordant {
