@@ -119,6 +119,32 @@ enum Command {
         #[arg(long, default_value_t = 5)]
         examples: usize,
     },
+    /// Serve forge's engine over HTTP: `--openai` exposes an
+    /// OpenAI-compatible API (/v1/models, /v1/chat/completions,
+    /// /v1/completions, streaming) until ctrl-c
+    Serve {
+        /// The OpenAI-compatible API (the only protocol so far; required)
+        #[arg(long, required = true)]
+        openai: bool,
+        #[arg(long, default_value = "127.0.0.1")]
+        host: std::net::IpAddr,
+        /// 0 = any free port (the chosen one is printed)
+        #[arg(long, default_value_t = 8080)]
+        port: u16,
+        /// A packaged model alias or a path to a .gguf file
+        #[arg(long, default_value = "smollm2-135m-instruct")]
+        model: String,
+        /// The name clients send as `model` (default: --model's alias or
+        /// file stem)
+        #[arg(long)]
+        served_model_name: Option<String>,
+        /// CPU threads for the forward pass
+        #[arg(long, default_value_t = 2)]
+        threads: usize,
+        /// q8_0 (requantise, fast) or native (the file's types)
+        #[arg(long, default_value = "q8_0", value_parser = ["q8_0", "native"])]
+        weights: String,
+    },
     /// Inspect plugin components
     Plugins {
         #[command(subcommand)]
@@ -520,6 +546,42 @@ async fn dispatch(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Watch { config, examples } => {
             crate::watch::watch(&config, &paths, examples, cli.json).await?
+        }
+        Command::Serve {
+            openai: _,
+            host,
+            port,
+            model,
+            served_model_name,
+            threads,
+            weights,
+        } => {
+            let resolved = crate::engine::model_source::resolve(&model, &paths.models_dir)
+                .with_context(|| format!("--model {model}"))?;
+            let name = served_model_name.unwrap_or_else(|| {
+                std::path::Path::new(&model)
+                    .file_stem()
+                    .map_or(model.clone(), |s| s.to_string_lossy().into_owned())
+            });
+            let weights = if weights == "native" {
+                crate::engine::llama::WeightFormat::AsFile
+            } else {
+                crate::engine::llama::WeightFormat::Q8_0
+            };
+            let backend = tokio::task::spawn_blocking(move || {
+                crate::engine::candle_backend::CandleBackend::load(
+                    &resolved,
+                    crate::engine::candle_backend::CandleOptions { threads, weights },
+                )
+            })
+            .await?
+            .context("loading the model")?;
+            let engine = crate::engine::EngineHandle::spawn(Box::new(backend));
+            let shutdown = async {
+                let _ = tokio::signal::ctrl_c().await;
+                eprintln!("ctrl-c: finishing in-flight requests");
+            };
+            crate::serve::serve_openai(engine, name, (host, port).into(), shutdown).await?;
         }
         Command::Plugins {
             command: PluginsCommand::Inspect { file },

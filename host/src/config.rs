@@ -177,8 +177,31 @@ fn default_bootstrap_iterations() -> usize {
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ModelConfig {
-    /// A packaged model alias (`smollm2-135m-instruct`) or a path to a `.gguf` file.
+    /// A packaged model alias (`smollm2-135m-instruct`) or a path to a `.gguf`
+    /// file (backend "candle"; unused by "openai").
+    #[serde(default)]
     pub source: String,
+    /// `candle` (default: the embedded engine) or `openai` (a remote
+    /// OpenAI-compatible server at `base_url`).
+    #[serde(default = "default_backend")]
+    pub backend: String,
+    /// backend "openai": the server, e.g. `http://127.0.0.1:8080`.
+    pub base_url: Option<String>,
+    /// backend "openai": the served model name sent with each request.
+    pub model: Option<String>,
+    /// backend "openai": environment variable holding the API key (sent as
+    /// a bearer token); never the key itself, so configs can be shared.
+    pub api_key_env: Option<String>,
+    /// backend "openai": requests in flight at once.
+    #[serde(default = "default_max_concurrency")]
+    pub max_concurrency: usize,
+    /// backend "openai": bound on each HTTP request, connect to last byte.
+    #[serde(default = "default_model_timeout_ms")]
+    pub timeout_ms: u64,
+    /// backend "openai": further attempts after 429/5xx/connection errors
+    /// (exponential backoff).
+    #[serde(default = "default_retries")]
+    pub retries: u32,
     /// CPU threads for the forward pass (recorded with the experiment).
     #[serde(default = "default_threads")]
     pub threads: usize,
@@ -190,6 +213,18 @@ pub struct ModelConfig {
 
 fn default_threads() -> usize {
     2
+}
+fn default_backend() -> String {
+    "candle".into()
+}
+fn default_max_concurrency() -> usize {
+    4
+}
+fn default_model_timeout_ms() -> u64 {
+    120_000
+}
+fn default_retries() -> u32 {
+    3
 }
 fn default_weights() -> String {
     "q8_0".into()
@@ -400,6 +435,44 @@ impl ConfigFile {
                 .all(|ch| ch.is_ascii_alphanumeric() || "-_.".contains(ch))
         {
             return bad("name", "must be non-empty letters, digits, '-', '_' or '.'");
+        }
+        let m = &c.model;
+        match m.backend.as_str() {
+            "candle" => {
+                if m.source.trim().is_empty() {
+                    return bad("model.source", "must name a packaged model or a .gguf file");
+                }
+            }
+            "openai" => {
+                match &m.base_url {
+                    None => {
+                        return bad(
+                            "model",
+                            "backend \"openai\" needs base_url = \"http://host:port\"",
+                        );
+                    }
+                    Some(u) if !(u.starts_with("http://") || u.starts_with("https://")) => {
+                        return bad("model.base_url", "must start with http:// or https://");
+                    }
+                    _ => {}
+                }
+                if m.model.as_deref().is_none_or(|n| n.trim().is_empty()) {
+                    return bad(
+                        "model",
+                        "backend \"openai\" needs model = \"<served model name>\"",
+                    );
+                }
+                if !(1..=256).contains(&m.max_concurrency) {
+                    return bad("model.max_concurrency", "must be between 1 and 256");
+                }
+                if m.timeout_ms == 0 {
+                    return bad("model.timeout_ms", "must be at least 1");
+                }
+                if m.retries > 20 {
+                    return bad("model.retries", "must be at most 20");
+                }
+            }
+            _ => return bad("model.backend", "must be \"candle\" or \"openai\""),
         }
         if c.model.threads == 0 {
             return bad("model.threads", "must be at least 1");
@@ -726,5 +799,42 @@ plugin = "f1"
             (12, "generation.temperature"),
             "{e}"
         );
+    }
+
+    #[test]
+    fn the_openai_backend_needs_a_url_and_a_model_name() {
+        let remote = GOOD.replace(
+            "source = \"smollm2-135m-instruct\"",
+            "backend = \"openai\"\nbase_url = \"http://127.0.0.1:8080\"\nmodel = \"m\"",
+        );
+        let d = tempfile::tempdir().unwrap();
+        let f = ConfigFile::load(&write_cfg(d.path(), &remote)).unwrap();
+        let m = &f.config.model;
+        assert_eq!(
+            (m.max_concurrency, m.timeout_ms, m.retries),
+            (4, 120_000, 3)
+        );
+        assert_eq!(
+            ConfigFile::load(&write_cfg(d.path(), GOOD))
+                .unwrap()
+                .config
+                .model
+                .backend,
+            "candle"
+        );
+
+        let e = err(&remote.replace("base_url = \"http://127.0.0.1:8080\"\n", ""));
+        assert_eq!((e.line, e.field.as_str()), (2, "model"), "{e}");
+        assert!(e.message.contains("base_url"), "{e}");
+        let e = err(&remote.replace("http://127", "127"));
+        assert_eq!((e.line, e.field.as_str()), (4, "model.base_url"), "{e}");
+        let e = err(&remote.replace("model = \"m\"\n", ""));
+        assert!(e.message.contains("needs model"), "{e}");
+        let e = err(&remote.replace("\"openai\"", "\"vllm\""));
+        assert_eq!((e.line, e.field.as_str()), (3, "model.backend"), "{e}");
+        let e = err(&remote.replace("model = \"m\"", "model = \"m\"\nmax_concurrency = 0"));
+        assert_eq!(e.field, "model.max_concurrency", "{e}");
+        let e = err(&GOOD.replace("source = \"smollm2-135m-instruct\"", "threads = 2"));
+        assert_eq!(e.field, "model.source", "{e}");
     }
 }

@@ -18,6 +18,7 @@ pub mod report;
 pub mod rescore;
 pub mod retrieval;
 pub mod runner;
+pub mod serve;
 pub mod stats;
 pub mod store;
 pub mod sweep;

@@ -13,6 +13,7 @@ use crate::config::{ConfigError, ConfigFile, PluginRef};
 use crate::datasets::Dataset;
 use crate::engine::candle_backend::{CandleBackend, CandleOptions};
 use crate::engine::llama::WeightFormat;
+use crate::engine::openai_backend::{OpenAiBackend, OpenAiOptions};
 use crate::engine::{EngineHandle, model_source};
 use crate::plugins::{Configured, LoadError, PluginHost, Sandbox, World};
 use crate::retrieval::{self, Index, Indexes};
@@ -183,26 +184,7 @@ impl Plan {
         // Before the model: a corpus that is not fetched fails fast.
         let indexes = build_indexes(&config, paths).await?;
 
-        // A path to a model file is relative to the config; aliases are not.
-        let source = if c.model.source.ends_with(".gguf") {
-            config.resolve(&c.model.source).display().to_string()
-        } else {
-            c.model.source.clone()
-        };
-        let resolved = model_source::resolve(&source, &paths.models_dir)
-            .map_err(|e| config.error_at("model.source", e.to_string()))?;
-        let weights = if c.model.weights == "native" {
-            WeightFormat::AsFile
-        } else {
-            WeightFormat::Q8_0
-        };
-        let backend = tokio::task::spawn_blocking({
-            let threads = c.model.threads;
-            move || CandleBackend::load(&resolved, CandleOptions { threads, weights })
-        })
-        .await?
-        .context("loading the model")?;
-        let engine = EngineHandle::spawn(Box::new(backend));
+        let engine = start_engine(&config, paths).await?;
 
         let http = Arc::new(HttpClient::new(&c.http));
         let caps = Arc::new(Capabilities {
@@ -296,6 +278,59 @@ impl Plan {
         );
         out
     }
+}
+
+/// The backend `[model]` names, behind an [`EngineHandle`]: the embedded
+/// candle engine on its own thread, or a remote OpenAI-compatible server
+/// called concurrently.
+pub async fn start_engine(config: &ConfigFile, paths: &Paths) -> anyhow::Result<EngineHandle> {
+    let c = &config.config;
+    if c.model.backend == "openai" {
+        let m = &c.model;
+        let api_key = match &m.api_key_env {
+            Some(var) => Some(std::env::var(var).map_err(|_| {
+                config.error_at(
+                    "model.api_key_env",
+                    format!("environment variable {var} is not set"),
+                )
+            })?),
+            None => None,
+        };
+        let opts = OpenAiOptions {
+            api_key,
+            max_concurrency: m.max_concurrency,
+            timeout: std::time::Duration::from_millis(m.timeout_ms),
+            retries: m.retries,
+            ..OpenAiOptions::new(
+                m.base_url.as_deref().unwrap_or_default(),
+                m.model.as_deref().unwrap_or_default(),
+            )
+        };
+        let backend = tokio::task::spawn_blocking(move || OpenAiBackend::connect(opts))
+            .await?
+            .map_err(|e| config.error_at("model.base_url", e.to_string()))?;
+        return Ok(EngineHandle::concurrent(Arc::new(backend)));
+    }
+    // A path to a model file is relative to the config; aliases are not.
+    let source = if c.model.source.ends_with(".gguf") {
+        config.resolve(&c.model.source).display().to_string()
+    } else {
+        c.model.source.clone()
+    };
+    let resolved = model_source::resolve(&source, &paths.models_dir)
+        .map_err(|e| config.error_at("model.source", e.to_string()))?;
+    let weights = if c.model.weights == "native" {
+        WeightFormat::AsFile
+    } else {
+        WeightFormat::Q8_0
+    };
+    let backend = tokio::task::spawn_blocking({
+        let threads = c.model.threads;
+        move || CandleBackend::load(&resolved, CandleOptions { threads, weights })
+    })
+    .await?
+    .context("loading the model")?;
+    Ok(EngineHandle::spawn(Box::new(backend)))
 }
 
 /// Builds the `[[indexes]]` of a config (each on the blocking pool): a

@@ -8,12 +8,15 @@
 
 pub mod candle_backend;
 pub mod chat_template;
+pub mod concurrent;
 pub mod gguf_tokenizer;
 pub mod llama;
 pub mod model_source;
+pub mod openai_backend;
 pub mod sampling;
 mod worker;
 
+pub use concurrent::ConcurrentBackend;
 pub use worker::EngineHandle;
 
 use serde::{Deserialize, Serialize};

@@ -10,6 +10,7 @@ use std::thread;
 
 use tokio::sync::oneshot;
 
+use super::concurrent::{Concurrent, ConcurrentBackend};
 use super::{Backend, EngineError, GenParams, Generation, ModelInfo, Prompt};
 
 enum Job {
@@ -30,6 +31,8 @@ enum Job {
 pub struct EngineHandle {
     tx: mpsc::Sender<Job>,
     info: Arc<ModelInfo>,
+    /// Set for a [`ConcurrentBackend`]: calls bypass the engine thread.
+    concurrent: Option<Concurrent>,
 }
 
 impl EngineHandle {
@@ -70,7 +73,25 @@ impl EngineHandle {
                 }
             })
             .expect("spawn engine thread");
-        Self { tx, info }
+        Self {
+            tx,
+            info,
+            concurrent: None,
+        }
+    }
+
+    /// A handle on a backend that serves several calls at once (HTTP): no
+    /// engine thread; up to its `max_concurrency` calls run in parallel on
+    /// tokio's blocking pool.
+    pub fn concurrent(backend: Arc<dyn ConcurrentBackend>) -> Self {
+        let info = Arc::new(backend.info().clone());
+        // No thread reads this channel: every call takes the concurrent path.
+        let (tx, _) = mpsc::channel::<Job>();
+        Self {
+            tx,
+            info,
+            concurrent: Some(Concurrent::new(backend)),
+        }
     }
 
     pub fn info(&self) -> &ModelInfo {
@@ -82,6 +103,9 @@ impl EngineHandle {
         prompt: Prompt,
         params: GenParams,
     ) -> Result<Generation, EngineError> {
+        if let Some(c) = &self.concurrent {
+            return c.generate(prompt, params).await;
+        }
         let (reply, rx) = oneshot::channel();
         self.submit(Job::Generate {
             prompt,
@@ -98,6 +122,12 @@ impl EngineHandle {
         prompt: Prompt,
         continuations: Vec<String>,
     ) -> Result<Vec<f64>, EngineError> {
+        if self.concurrent.is_some() {
+            return Err(EngineError::Backend(format!(
+                "backend {} cannot score continuations",
+                self.info.backend
+            )));
+        }
         let (reply, rx) = oneshot::channel();
         self.submit(Job::Score {
             prompt,

@@ -1,0 +1,177 @@
+//! forge's side of `scripts/bench-peer.sh` (llama.cpp is the peer).
+//!
+//!   peer_bench speed  [--threads 2]      prefill tok/s on a 512-token prompt
+//!                                        and decode tok/s over 128 tokens
+//!                                        (greedy), as JSON: llama-bench's
+//!                                        pp512 / tg128
+//!   peer_bench parity --url URL [--model M] [--n 100] forge's greedy 32-token continuation
+//!                                        vs the server's at temperature 0 on
+//!                                        ChatML prompts from the shared data
+//!
+//! Goes through the same `Backend` API experiments use, so it measures what
+//! an experiment gets (tokenising and sampling included).
+
+use anyhow::{Context, bail};
+use forge_host::engine::candle_backend::{CandleBackend, CandleOptions};
+use forge_host::engine::llama::WeightFormat;
+use forge_host::engine::openai_backend::{OpenAiBackend, OpenAiOptions};
+use forge_host::engine::{Backend, ConcurrentBackend, GenParams, Message, Prompt, model_source};
+use serde_json::json;
+
+fn arg(args: &[String], name: &str) -> Option<String> {
+    args.iter()
+        .position(|a| a == name)
+        .and_then(|i| args.get(i + 1).cloned())
+}
+
+fn load(threads: usize) -> anyhow::Result<CandleBackend> {
+    let resolved =
+        model_source::resolve("smollm2-135m-instruct", &model_source::default_models_dir())?;
+    Ok(CandleBackend::load(
+        &resolved,
+        CandleOptions {
+            threads,
+            weights: WeightFormat::Q8_0,
+        },
+    )?)
+}
+
+/// A raw prompt of exactly `n` tokens of ordinary text.
+fn prompt_of(b: &CandleBackend, n: usize) -> anyhow::Result<String> {
+    let data = std::fs::read_to_string(shared("squad.dev200.jsonl"))?;
+    let text: String = data
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter_map(|v| v["context"].as_str().map(str::to_string))
+        .collect::<Vec<_>>()
+        .join("\n");
+    let mut words: Vec<&str> = text.split(' ').collect();
+    // Drop words until the text tokenises to at most n tokens, then top up.
+    let mut len = b.tokenize(&words.join(" "))?.len();
+    while len > n {
+        let cut = ((len - n) / 2).max(1);
+        words.truncate(words.len().saturating_sub(cut));
+        len = b.tokenize(&words.join(" "))?.len();
+    }
+    let mut s = words.join(" ");
+    while b.tokenize(&s)?.len() < n {
+        s.push_str(" a");
+    }
+    Ok(s)
+}
+
+fn shared(name: &str) -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../shared/data")
+        .join(name)
+}
+
+fn speed(threads: usize) -> anyhow::Result<()> {
+    let mut b = load(threads)?;
+    let p = prompt_of(&b, 512)?;
+    // Warm-up (page in weights, allocator), then best of 3 for each.
+    b.generate(&Prompt::Raw("Hello".into()), &GenParams::greedy(4))?;
+    let mut pp = 0f64;
+    for _ in 0..3 {
+        let g = b.generate(&Prompt::Raw(p.clone()), &GenParams::greedy(1))?;
+        pp = pp.max(g.prompt_tokens as f64 / (g.prefill_ms / 1e3));
+    }
+    let story = Prompt::Chat(vec![Message {
+        role: "user".into(),
+        content: "Write a very long story about a dragon who learns to cook.".into(),
+    }]);
+    let mut tg = 0f64;
+    let mut n = 0;
+    for _ in 0..3 {
+        let g = b.generate(&story, &GenParams::greedy(128))?;
+        n = g.completion_tokens;
+        tg = tg.max(g.completion_tokens as f64 / (g.decode_ms / 1e3));
+    }
+    println!(
+        "{}",
+        json!({"engine": "forge", "weights": b.info().weights, "threads": threads,
+            "pp512_tok_s": pp, "tg128_tok_s": tg, "tg_tokens": n})
+    );
+    Ok(())
+}
+
+fn parity(url: &str, model: &str, n: usize) -> anyhow::Result<()> {
+    let mut b = load(2)?;
+    let peer = OpenAiBackend::connect(OpenAiOptions {
+        max_concurrency: 1,
+        ..OpenAiOptions::new(url, model)
+    })
+    .context("connecting to the peer server")?;
+    let mut questions = Vec::new();
+    for (file, take) in [
+        ("nq_open.dev200.jsonl", n / 2),
+        ("squad.dev200.jsonl", n - n / 2),
+    ] {
+        let data = std::fs::read_to_string(shared(file))?;
+        for l in data.lines().take(take) {
+            let v: serde_json::Value = serde_json::from_str(l)?;
+            let q = v["question"].as_str().context("question")?;
+            let content = match v["context"].as_str() {
+                Some(c) => format!("Context: {c}\n\nQuestion: {q}\nAnswer:"),
+                None => format!("Question: {q}\nAnswer:"),
+            };
+            questions.push(content);
+        }
+    }
+    let (mut first, mut all, mut total) = (0, 0, 0);
+    let mut diffs = Vec::new();
+    for q in &questions {
+        let chat = Prompt::Chat(vec![Message {
+            role: "user".into(),
+            content: q.clone(),
+        }]);
+        // ChatML as the model's own template renders it; both sides get
+        // the same raw text.
+        let raw = Prompt::Raw(b.prompt_text(&chat)?);
+        let ours = b.generate_traced(&raw, &GenParams::greedy(32))?;
+        let theirs = peer.generate(&raw, &GenParams::greedy(32))?;
+        let mut our_ids = ours.completion_ids.clone();
+        our_ids.truncate(32);
+        let their_ids = b.tokenize(&theirs.text)?;
+        // The peer's text stops before an end token; ours includes it.
+        let our_text_ids: Vec<u32> = b.tokenize(&ours.generation.text)?;
+        total += 1;
+        let f = match (our_text_ids.first(), their_ids.first()) {
+            (Some(a), Some(b)) => a == b,
+            (None, None) => true,
+            _ => false,
+        };
+        if f {
+            first += 1;
+        }
+        if ours.generation.text == theirs.text {
+            all += 1;
+        } else if diffs.len() < 5 {
+            diffs.push(json!({"prompt_end": &q[q.len().saturating_sub(60)..], "forge": ours.generation.text, "peer": theirs.text}));
+        }
+    }
+    if total == 0 {
+        bail!("no prompts");
+    }
+    println!(
+        "{}",
+        json!({"prompts": total, "first_token_agreement": first as f64 / total as f64,
+            "all_32_agreement": all as f64 / total as f64, "examples_of_disagreement": diffs})
+    );
+    Ok(())
+}
+
+fn main() -> anyhow::Result<()> {
+    let args: Vec<String> = std::env::args().collect();
+    let threads = arg(&args, "--threads").map_or(Ok(2), |t| t.parse())?;
+    match args.get(1).map(String::as_str) {
+        Some("speed") => speed(threads),
+        Some("parity") => parity(
+            &arg(&args, "--url").context("parity needs --url http://host:port")?,
+            // llama-server answers to any name; other servers need theirs.
+            &arg(&args, "--model").unwrap_or_else(|| "peer".into()),
+            arg(&args, "--n").map_or(Ok(100), |t| t.parse())?,
+        ),
+        _ => bail!("usage: peer_bench speed [--threads N] | parity --url URL [--model M] [--n N]"),
+    }
+}

@@ -1,0 +1,57 @@
+#!/usr/bin/env bash
+# forge vs llama.cpp on the default GGUF, same machine, same run, 2 threads:
+#   1. llama-bench pp512 / tg128 and forge's own prefill/decode (peer_bench
+#      example), with the ratios forge/llama.cpp;
+#   2. parity: forge's greedy 32-token continuations vs llama-server's at
+#      temperature 0 on 100 ChatML prompts from the shared data (nq_open +
+#      squad), through forge's OpenAI backend.
+# Builds llama.cpp first if needed (scripts/build-llama-cpp.sh, ~20+ min on
+# 2 cores, cached). Not part of `cargo test`: too slow to build in CI.
+#   scripts/bench-peer.sh [--threads 2] [--n 100]
+set -euo pipefail
+root="$(cd "$(dirname "$0")/.." && pwd)"
+cd "$root"
+threads=2; n=100
+while [[ $# -gt 0 ]]; do
+  case "$1" in
+    --threads) threads="$2"; shift 2 ;;
+    --n) n="$2"; shift 2 ;;
+    *) echo "usage: $0 [--threads N] [--n N]" >&2; exit 2 ;;
+  esac
+done
+gguf="models/smollm2-135m-instruct/SmolLM2-135M-Instruct.Q4_1.gguf"
+[[ -f "$gguf" ]] || scripts/fetch-models.sh >&2
+bin="$(scripts/build-llama-cpp.sh)"
+nice_run() { nice -n "${NICE:-0}" "$@"; }
+
+echo "== machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), load $(cut -d' ' -f1-3 /proc/loadavg)"
+echo "== llama-bench (pp512, tg128, -t $threads)"
+lb_json="$(nice_run "$bin/llama-bench" -m "$gguf" -p 512 -n 128 -t "$threads" -r 3 -o json)"
+pp_peer="$(python3 -c 'import json,sys; d=json.load(sys.stdin); print([r["avg_ts"] for r in d if r["n_prompt"]>0][0])' <<<"$lb_json")"
+tg_peer="$(python3 -c 'import json,sys; d=json.load(sys.stdin); print([r["avg_ts"] for r in d if r["n_gen"]>0][0])' <<<"$lb_json")"
+echo "llama.cpp: pp512 $pp_peer tok/s, tg128 $tg_peer tok/s"
+
+# The dev profile: dependencies (candle) at opt-level 3, as tests and the
+# demo run; a --release build of wasmtime+candle takes too long on 2 cores.
+echo "== forge (host/examples/peer_bench.rs speed, dev profile)"
+cargo build --quiet -p forge-host --example peer_bench >&2
+ex="target/debug/examples/peer_bench"
+forge_json="$(nice_run "$ex" speed --threads "$threads")"
+echo "forge: $forge_json"
+python3 - "$forge_json" "$pp_peer" "$tg_peer" <<'PY'
+import json, sys
+f = json.loads(sys.argv[1]); pp, tg = float(sys.argv[2]), float(sys.argv[3])
+print(f"ratio forge/llama.cpp: prefill {f['pp512_tok_s']/pp:.3f}, decode {f['tg128_tok_s']/tg:.3f}")
+PY
+
+echo "== parity on $n prompts (llama-server, temperature 0)"
+port="$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')"
+log="$(mktemp)"
+nice_run "$bin/llama-server" -m "$gguf" -t "$threads" --host 127.0.0.1 --port "$port" -c 2048 -np 1 >"$log" 2>&1 &
+server=$!
+trap 'kill $server 2>/dev/null || true; rm -f "$log"' EXIT
+for _ in $(seq 1 120); do
+  curl -sf "http://127.0.0.1:$port/health" >/dev/null 2>&1 && break
+  sleep 1
+done
+nice_run "$ex" parity --url "http://127.0.0.1:$port" --n "$n"
