@@ -26,17 +26,20 @@ impl Host for State {
         texts: Vec<String>,
     ) -> wasmtime::Result<Result<Vec<Vec<f32>>, String>> {
         let started = Instant::now();
-        let Some(embedder) = self.ctx.caps.embedder.clone() else {
-            return Ok(Err(NO_EMBEDDER.into()));
+        let (model, texts, result) = match self.ctx.caps.embedder.clone() {
+            None => (String::new(), texts, Err(NO_EMBEDDER.to_string())),
+            Some(embedder) => {
+                // (bindgen's `tracing` option gives this call its span.)
+                // Embedding is CPU-bound: off the async workers.
+                let model = embedder.model_id().to_string();
+                let (texts, r) = tokio::task::spawn_blocking(move || {
+                    let r = embedder.embed(&texts);
+                    (texts, r)
+                })
+                .await?;
+                (model, texts, r)
+            }
         };
-        // (bindgen's `tracing` option gives this call its span.)
-        // Embedding is CPU-bound: off the async workers.
-        let model = embedder.model_id().to_string();
-        let (texts, result) = tokio::task::spawn_blocking(move || {
-            let r = embedder.embed(&texts);
-            (texts, r)
-        })
-        .await?;
         let latency_ms = started.elapsed().as_secs_f64() * 1e3;
         self.budget.in_host += started.elapsed();
         let output = match &result {
