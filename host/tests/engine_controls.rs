@@ -12,8 +12,8 @@ use forge_host::engine::{Backend, GenParams, Message, Prompt};
 /// Bounds on |forge − llama.cpp| log-probability of the same token at the
 /// same step. forge runs the Q4_1 file requantised to Q8_0 and llama.cpp
 /// runs it natively, so the distributions differ by the requantisation
-/// error: measured over the 234 comparable golden tokens, max 0.31 nats,
-/// mean 0.041. The bounds leave headroom for that and still catch a wrong
+/// error: measured over the 234 comparable golden tokens, max 0.36 nats,
+/// mean 0.053. The bounds leave headroom for that and still catch a wrong
 /// softmax (temperature applied, log10, penalties folded in, an off-by-one
 /// position), which is off by whole nats on most tokens.
 const GOLDEN_LOGPROB_MAX_TOL: f64 = 0.5;
@@ -122,42 +122,49 @@ fn scoring_prefers_the_obvious_continuation_and_matches_generation() {
     assert!(s[0] > s[1] + 2.0, "{s:?}");
     assert_eq!(s[2], 0.0);
 
-    // yes − no margin on a true and on a false statement: a small model
-    // has a bias towards one answer, but the true one must lean more to yes.
+    // yes − no margins on true and false statements. SmolLM2-135M is
+    // barely above chance at yes/no (measured margins: true −0.83..+0.57,
+    // false −0.93..−0.18), so the check is on the mean over four pairs:
+    // true statements must lean more to " yes" (measured: −0.12 vs −0.43).
     let margin = |backend: &mut CandleBackend, q: &str| {
-        let p = Prompt::Raw(format!(
-            "Answer yes or no.\nQ: Is snow cold?\nA: yes\nQ: Is fire cold?\nA: no\n\
-             Q: Is ice hot?\nA: no\nQ: Is lava hot?\nA: yes\nQ: {q}\nA:"
-        ));
+        let p = Prompt::Raw(format!("Question: {q}\nAnswer (yes or no):"));
         let s = backend
             .score_continuations(&p, &[" yes".into(), " no".into()])
             .unwrap();
-        eprintln!("{q} yes {:.3} no {:.3}", s[0], s[1]);
         s[0] - s[1]
     };
-    let truth = margin(&mut backend, "Is the sun hot?");
-    let lie = margin(&mut backend, "Is the sun cold?");
-    assert!(truth > lie, "{truth} vs {lie}");
+    let pairs = [
+        ("Is the sun hot?", "Is the sun cold?"),
+        ("Is Paris in France?", "Is Paris in Japan?"),
+        ("Is water wet?", "Is fire cold?"),
+        ("Do fish live in water?", "Do cats have wings?"),
+    ];
+    let (mut truth, mut lie) = (0.0, 0.0);
+    for (t, f) in pairs {
+        truth += margin(&mut backend, t) / pairs.len() as f64;
+        lie += margin(&mut backend, f) / pairs.len() as f64;
+    }
+    eprintln!("mean yes-no margin: true {truth:.3}, false {lie:.3}");
+    assert!(truth > lie + 0.1, "{truth} vs {lie}");
 
     // Scoring the greedy continuation gives the sum of the log-probs the
-    // generation reported for its tokens, up to float reordering: scoring
-    // runs the continuation as one multi-row forward, decode runs it row by
-    // row, and candle's CPU attention/matmul kernels sum in a different
-    // order for different row counts; the Q8_0 activation rounding then
-    // amplifies that. Measured: exact on the raw prompt, 0.033 nats over 7
-    // tokens on the chat prompt; over 10 tokens one token drifted 0.1 nats,
-    // hence 7 tokens and a 0.05-nat bound (an off-by-one position or a
-    // missing token would be off by nats).
+    // generation reported for its tokens: scoring runs the continuation as
+    // one multi-row forward, decode runs it row by row, and attention sums
+    // in a fixed order per row (llama::attend), so the two agree to f32
+    // rounding of the final sums. (With candle's batched attention matmul
+    // they drifted by up to 0.1 nats per token.)
     for p in [
         Prompt::Raw("Once upon a time".into()),
         chat("Name a large animal."),
     ] {
-        let g = backend.generate(&p, &with_logprobs(7, 1)).unwrap();
+        let g = backend.generate(&p, &with_logprobs(12, 1)).unwrap();
         let sum: f64 = g.tokens.iter().map(|t| t.logprob as f64).sum();
-        let scored = backend.score_continuations(&p, &[g.text.clone()]).unwrap()[0];
+        let scored = backend
+            .score_continuations(&p, std::slice::from_ref(&g.text))
+            .unwrap()[0];
         eprintln!("{:?}: generated sum {sum:.4}, scored {scored:.4}", g.text);
         assert!(
-            (sum - scored).abs() < 0.05,
+            (sum - scored).abs() < 1e-3,
             "{sum} vs {scored} for {:?}",
             g.text
         );

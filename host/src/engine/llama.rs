@@ -63,11 +63,7 @@ struct LayerKv {
 
 impl LayerKv {
     fn len(&self) -> usize {
-        if self.stride == 0 {
-            0
-        } else {
-            self.k.len() / self.stride
-        }
+        self.k.len().checked_div(self.stride).unwrap_or(0)
     }
 
     fn truncate(&mut self, n: usize) {
