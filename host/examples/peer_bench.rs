@@ -32,6 +32,8 @@ fn load(threads: usize) -> anyhow::Result<CandleBackend> {
         CandleOptions {
             threads,
             weights: WeightFormat::Q8_0,
+            // Measure the engine, not the cache: every prompt prefilled.
+            prefix_cache_bytes: 0,
         },
     )?)
 }

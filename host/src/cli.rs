@@ -46,6 +46,10 @@ enum Command {
         /// Start a new experiment even if an unfinished one has the same plan
         #[arg(long)]
         new: bool,
+        /// Recompute every model call instead of answering repeats from the
+        /// call cache (also `[run] cache = false`)
+        #[arg(long)]
+        no_cache: bool,
     },
     /// List experiments and sweep groups
     List,
@@ -185,12 +189,16 @@ pub fn main() -> i32 {
 }
 
 async fn dispatch(cli: Cli) -> anyhow::Result<()> {
-    let paths = Paths::discover(cli.home.clone(), cli.plugin_dirs.clone());
+    let mut paths = Paths::discover(cli.home.clone(), cli.plugin_dirs.clone());
+    if let Command::Run { no_cache: true, .. } = &cli.command {
+        paths.call_cache = None;
+    }
     match cli.command {
-        Command::Run { config, limit, new }
-            if std::fs::read_to_string(&config)
-                .map(|t| crate::sweep::is_sweep(&t))
-                .unwrap_or(false) =>
+        Command::Run {
+            config, limit, new, ..
+        } if std::fs::read_to_string(&config)
+            .map(|t| crate::sweep::is_sweep(&t))
+            .unwrap_or(false) =>
         {
             let sweep = crate::sweep::Sweep::load(&config)?;
             let store = Store::open(&paths.store())?;
@@ -237,7 +245,9 @@ async fn dispatch(cli: Cli) -> anyhow::Result<()> {
                 );
             }
         }
-        Command::Run { config, limit, new } => {
+        Command::Run {
+            config, limit, new, ..
+        } => {
             let plan = Arc::new(Plan::load(&config, &paths, limit).await?);
             let store = Store::open(&paths.store())?;
             let mut progress: Box<dyn Progress> = if cli.json {
@@ -571,7 +581,11 @@ async fn dispatch(cli: Cli) -> anyhow::Result<()> {
             let backend = tokio::task::spawn_blocking(move || {
                 crate::engine::candle_backend::CandleBackend::load(
                     &resolved,
-                    crate::engine::candle_backend::CandleOptions { threads, weights },
+                    crate::engine::candle_backend::CandleOptions {
+                        threads,
+                        weights,
+                        ..Default::default()
+                    },
                 )
             })
             .await?

@@ -209,6 +209,13 @@ pub struct ModelConfig {
     /// changes numerics slightly, recorded) or `native` (keep the file's types).
     #[serde(default = "default_weights")]
     pub weights: String,
+    /// Memory for the prefix cache's KV snapshots, MiB; 0 turns it off.
+    #[serde(default = "default_prefix_cache_mib")]
+    pub prefix_cache_mib: usize,
+}
+
+fn default_prefix_cache_mib() -> usize {
+    crate::engine::prefix_cache::DEFAULT_PREFIX_CACHE_BYTES >> 20
 }
 
 fn default_threads() -> usize {
@@ -347,14 +354,23 @@ pub struct RunConfig {
     /// Examples in flight at once.
     #[serde(default = "default_concurrency")]
     pub concurrency: usize,
+    /// Answer repeated model calls from the call cache (`run --no-cache`
+    /// turns it off too).
+    #[serde(default = "default_cache")]
+    pub cache: bool,
 }
 
 impl Default for RunConfig {
     fn default() -> Self {
         Self {
             concurrency: default_concurrency(),
+            cache: default_cache(),
         }
     }
+}
+
+fn default_cache() -> bool {
+    true
 }
 
 fn default_concurrency() -> usize {

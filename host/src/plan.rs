@@ -11,6 +11,7 @@ use crate::capabilities::tools::Tool;
 use crate::capabilities::{Capabilities, HttpClient, ToolBox};
 use crate::config::{ConfigError, ConfigFile, PluginRef};
 use crate::datasets::Dataset;
+use crate::engine::call_cache::CallCache;
 use crate::engine::candle_backend::{CandleBackend, CandleOptions};
 use crate::engine::llama::WeightFormat;
 use crate::engine::openai_backend::{OpenAiBackend, OpenAiOptions};
@@ -28,6 +29,9 @@ pub struct Paths {
     pub plugin_dirs: Vec<PathBuf>,
     /// Packaged models.
     pub models_dir: PathBuf,
+    /// The call cache (`FORGE_CALL_CACHE`, default `<home>/cache/calls.redb`);
+    /// None = off (`run --no-cache`).
+    pub call_cache: Option<PathBuf>,
 }
 
 impl Paths {
@@ -58,10 +62,16 @@ impl Paths {
                     _ => local,
                 }
             });
+        let call_cache = Some(
+            std::env::var_os("FORGE_CALL_CACHE")
+                .map(PathBuf::from)
+                .unwrap_or_else(|| home.join("cache/calls.redb")),
+        );
         Self {
             home,
             plugin_dirs,
             models_dir,
+            call_cache,
         }
     }
 
@@ -197,6 +207,12 @@ impl Plan {
             }),
             http,
             indexes,
+            // The lead wires the `[embeddings]` model (retrieval's MiniLM).
+            embedder: None,
+            call_cache: match (&paths.call_cache, c.run.cache) {
+                (Some(path), true) => Some(CallCache::open(path)?),
+                _ => None,
+            },
         });
 
         let config_sha256 = hex::encode(Sha256::digest(config.text.as_bytes()));
@@ -326,7 +342,17 @@ pub async fn start_engine(config: &ConfigFile, paths: &Paths) -> anyhow::Result<
     };
     let backend = tokio::task::spawn_blocking({
         let threads = c.model.threads;
-        move || CandleBackend::load(&resolved, CandleOptions { threads, weights })
+        let prefix_cache_bytes = c.model.prefix_cache_mib << 20;
+        move || {
+            CandleBackend::load(
+                &resolved,
+                CandleOptions {
+                    threads,
+                    weights,
+                    prefix_cache_bytes,
+                },
+            )
+        }
     })
     .await?
     .context("loading the model")?;

@@ -7,7 +7,7 @@ use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
 use serde::{Deserialize, Serialize};
 
-use crate::store::RunScores;
+use crate::store::{CallCounts, RunScores};
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct MetricSummary {
@@ -55,6 +55,12 @@ pub struct Summary {
     /// Accelerator seconds; None on CPU.
     #[serde(default)]
     pub gpu_s: Option<f64>,
+    /// Peak accelerator memory, MiB; None on CPU.
+    #[serde(default)]
+    pub gpu_peak_mib: Option<f64>,
+    /// Model time and cache use, summed over every run's calls.
+    #[serde(default)]
+    pub engine: CallCounts,
     /// Agent bookkeeping; None when no run called a tool or reported a
     /// loop status.
     #[serde(default)]
@@ -147,7 +153,7 @@ pub fn summarise(
         },
         prompt_tokens,
         completion_tokens,
-        llm_calls: runs.iter().map(|r| r.llm_calls).sum(),
+        llm_calls: runs.iter().map(|r| r.calls.n).sum(),
         wall_s: 0.0,
         examples_per_s: 0.0,
         tokens_per_s: 0.0,
@@ -158,6 +164,11 @@ pub fn summarise(
         },
         peak_rss_mib: peak_rss_mib(),
         gpu_s: None,
+        gpu_peak_mib: None,
+        engine: runs.iter().fold(CallCounts::default(), |mut acc, r| {
+            acc.add(&r.calls);
+            acc
+        }),
         agent: agent_summary(runs),
         bootstrap_iterations: iterations,
     }
@@ -300,7 +311,15 @@ mod tests {
             latency_ms: f64::from(i + 1),
             prompt_tokens: 10,
             completion_tokens: 5,
-            llm_calls: 1,
+            calls: CallCounts {
+                n: 1,
+                generate: 1,
+                prefill_ms: 3.0,
+                decode_ms: 4.0,
+                prefix_hits: 1,
+                prefill_tokens_saved: 8,
+                call_cache_hits: 1,
+            },
             ..Default::default()
         }
     }

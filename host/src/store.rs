@@ -144,8 +144,11 @@ pub struct GroupMember {
 }
 
 /// One call to the model, as recorded.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct LlmCall {
+    /// `generate`, `score` or `embed` (records before 0.1.2: `generate`).
+    #[serde(default = "generate_kind")]
+    pub kind: String,
     pub prompt: String,
     pub output: String,
     pub prompt_tokens: u32,
@@ -156,6 +159,16 @@ pub struct LlmCall {
     pub finish_reason: String,
     pub params: serde_json::Value,
     pub error: Option<String>,
+    /// Prompt tokens whose KV state came from the prefix cache.
+    #[serde(default)]
+    pub cached_prompt_tokens: u32,
+    /// Answered from the call cache (nothing ran).
+    #[serde(default)]
+    pub cache_hit: bool,
+}
+
+fn generate_kind() -> String {
+    "generate".into()
 }
 
 /// A step of a method's trace.
@@ -225,8 +238,8 @@ pub struct RunScores {
     pub latency_ms: f64,
     pub prompt_tokens: u64,
     pub completion_tokens: u64,
-    #[serde(rename = "calls", deserialize_with = "count_items")]
-    pub llm_calls: usize,
+    #[serde(deserialize_with = "call_counts")]
+    pub calls: CallCounts,
     #[serde(rename = "trace", deserialize_with = "agent_counts")]
     pub agent: AgentCounts,
 }
@@ -249,7 +262,7 @@ impl From<&RunRecord> for RunScores {
             latency_ms: r.latency_ms,
             prompt_tokens: r.prompt_tokens,
             completion_tokens: r.completion_tokens,
-            llm_calls: r.calls.len(),
+            calls: CallCounts::of(&r.calls),
             agent: AgentCounts::of(&r.trace),
         }
     }
@@ -298,22 +311,86 @@ impl AgentCounts {
     }
 }
 
-fn count_items<'de, D: serde::Deserializer<'de>>(d: D) -> Result<usize, D::Error> {
-    struct Count;
-    impl<'de> serde::de::Visitor<'de> for Count {
-        type Value = usize;
-        fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
-            f.write_str("a list")
+/// A run's model calls, counted for the experiment's resource accounting.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct CallCounts {
+    /// Every recorded call (generate, score, embed).
+    pub n: usize,
+    /// Generate calls that ran (or were answered from the call cache).
+    pub generate: usize,
+    pub prefill_ms: f64,
+    pub decode_ms: f64,
+    /// Generate calls that reused a cached prompt prefix, and the prompt
+    /// tokens whose prefill that saved.
+    pub prefix_hits: usize,
+    pub prefill_tokens_saved: u64,
+    /// Generate calls answered from the call cache.
+    pub call_cache_hits: usize,
+}
+
+impl CallCounts {
+    pub fn of(calls: &[LlmCall]) -> Self {
+        let mut c = Self {
+            n: calls.len(),
+            ..Self::default()
+        };
+        for call in calls
+            .iter()
+            .filter(|c| c.kind == "generate" && c.error.is_none())
+        {
+            c.generate += 1;
+            c.prefill_ms += call.prefill_ms;
+            c.decode_ms += call.decode_ms;
+            c.prefix_hits += usize::from(call.cached_prompt_tokens > 0);
+            c.prefill_tokens_saved += call.cached_prompt_tokens as u64;
+            c.call_cache_hits += usize::from(call.cache_hit);
         }
-        fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<usize, A::Error> {
-            let mut n = 0;
-            while seq.next_element::<serde::de::IgnoredAny>()?.is_some() {
-                n += 1;
-            }
-            Ok(n)
-        }
+        c
     }
-    d.deserialize_seq(Count)
+
+    pub fn add(&mut self, o: &Self) {
+        self.n += o.n;
+        self.generate += o.generate;
+        self.prefill_ms += o.prefill_ms;
+        self.decode_ms += o.decode_ms;
+        self.prefix_hits += o.prefix_hits;
+        self.prefill_tokens_saved += o.prefill_tokens_saved;
+        self.call_cache_hits += o.call_cache_hits;
+    }
+}
+
+/// Reads only the accounting fields of each stored call.
+fn call_counts<'de, D: serde::Deserializer<'de>>(d: D) -> Result<CallCounts, D::Error> {
+    #[derive(Deserialize)]
+    struct Lite {
+        #[serde(default = "generate_kind")]
+        kind: String,
+        #[serde(default)]
+        prefill_ms: f64,
+        #[serde(default)]
+        decode_ms: f64,
+        #[serde(default)]
+        error: Option<serde::de::IgnoredAny>,
+        #[serde(default)]
+        cached_prompt_tokens: u32,
+        #[serde(default)]
+        cache_hit: bool,
+    }
+    let calls = Vec::<Lite>::deserialize(d)?;
+    Ok(CallCounts::of(
+        &calls
+            .into_iter()
+            .map(|l| LlmCall {
+                kind: l.kind,
+                prefill_ms: l.prefill_ms,
+                decode_ms: l.decode_ms,
+                error: l.error.map(|_| String::new()),
+                cached_prompt_tokens: l.cached_prompt_tokens,
+                cache_hit: l.cache_hit,
+                ..LlmCall::default()
+            })
+            .collect::<Vec<_>>(),
+    ))
 }
 
 fn agent_counts<'de, D: serde::Deserializer<'de>>(d: D) -> Result<AgentCounts, D::Error> {

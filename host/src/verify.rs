@@ -38,6 +38,12 @@ pub async fn verify(
     // The stored text, resolved against where the config was: relative
     // dataset paths mean what they meant then.
     let config = ConfigFile::parse(std::path::Path::new(&e.config_path), &e.config_text)?;
+    // Verification recomputes: answers from the call cache would prove
+    // nothing about reproducibility.
+    let paths = &Paths {
+        call_cache: None,
+        ..paths.clone()
+    };
     let plan = Plan::from_config(config, paths, None).await?;
 
     let mut changed_inputs = Vec::new();

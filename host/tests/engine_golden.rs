@@ -278,6 +278,7 @@ fn file_weights_load_and_agree() {
     let opts = CandleOptions {
         threads: 2,
         weights: WeightFormat::AsFile,
+        ..CandleOptions::default()
     };
     let mut backend = CandleBackend::load(&resolved, opts).unwrap();
     assert!(

@@ -3,21 +3,35 @@
 
 use std::time::Instant;
 
+use crate::engine::call_cache::{CallKey, engine_version};
 use crate::engine::{self, EngineError, Prompt};
 use crate::plugins::State;
 use crate::plugins::bindings::inference::{
-    FinishReason, GenerateParams, Generation, Host, InferenceError, Message,
+    FinishReason, GenerateOptions, GenerateParams, Generation, GenerationExt, Host, InferenceError,
+    Message, TokenLogprob, TopLogprob,
 };
 use crate::store::LlmCall;
+
+/// The most alternatives per step a plugin may ask for (OpenAI's cap).
+const MAX_TOP_LOGPROBS: u32 = 20;
+
+fn default_options() -> GenerateOptions {
+    GenerateOptions {
+        top_k: 0,
+        repetition_penalty: 1.0,
+        logprobs: None,
+    }
+}
 
 impl State {
     async fn generate(
         &mut self,
         prompt: Prompt,
         params: GenerateParams,
-    ) -> Result<Generation, InferenceError> {
+        options: GenerateOptions,
+    ) -> Result<engine::Generation, InferenceError> {
         let started = Instant::now();
-        let out = self.generate_inner(prompt, params).await;
+        let out = self.generate_inner(prompt, params, options).await;
         // Time in the host does not count against the guest's compute budget.
         self.budget.in_host += started.elapsed();
         out
@@ -27,7 +41,8 @@ impl State {
         &mut self,
         prompt: Prompt,
         p: GenerateParams,
-    ) -> Result<Generation, InferenceError> {
+        o: GenerateOptions,
+    ) -> Result<engine::Generation, InferenceError> {
         let Some(engine) = self.ctx.caps.engine.clone() else {
             return Err(InferenceError::Backend(
                 "this plugin has no inference capability".into(),
@@ -42,6 +57,14 @@ impl State {
                 p.max_tokens, p.temperature, p.top_p
             )));
         }
+        if !(o.repetition_penalty.is_finite() && o.repetition_penalty > 0.0)
+            || o.logprobs.is_some_and(|n| n > MAX_TOP_LOGPROBS)
+        {
+            return Err(InferenceError::InvalidParams(format!(
+                "repetition-penalty {} must be > 0, logprobs {:?} at most {MAX_TOP_LOGPROBS}",
+                o.repetition_penalty, o.logprobs
+            )));
+        }
         // Each call of an example gets its own reproducible seed unless the
         // plugin chose one: self-consistency's k samples differ, re-runs agree.
         let seed = p
@@ -53,15 +76,56 @@ impl State {
             top_p: p.top_p,
             stop: p.stop.clone(),
             seed,
-            ..engine::GenParams::greedy(p.max_tokens)
+            top_k: o.top_k,
+            repetition_penalty: o.repetition_penalty,
+            logprobs: o.logprobs,
         };
         let started = Instant::now();
-        let result = engine.generate(prompt.clone(), params.clone()).await;
+        let cache = self.ctx.caps.call_cache.clone();
+        let key = cache.as_ref().map(|_| {
+            let info = engine.info();
+            CallKey {
+                model_sha256: &info.sha256,
+                engine_version: &engine_version(info),
+                prompt: &prompt,
+                params: &params,
+            }
+            .digest()
+        });
+        // A cache that cannot be read or written is a warning, not a failed
+        // example: the call is simply computed.
+        let hit = match (&cache, &key) {
+            (Some(c), Some(k)) => c.get(k).unwrap_or_else(|e| {
+                tracing::warn!("{e}");
+                None
+            }),
+            _ => None,
+        };
+        let cache_hit = hit.is_some();
+        let result = match hit {
+            Some(g) => Ok(g),
+            None => {
+                let r = engine.generate(prompt.clone(), params.clone()).await;
+                if let (Some(c), Some(k), Ok(g)) = (&cache, &key, &r)
+                    && let Err(e) = c.put(k, g)
+                {
+                    tracing::warn!("{e}");
+                }
+                r
+            }
+        };
         let latency_ms = started.elapsed().as_secs_f64() * 1e3;
         let params_json = serde_json::to_value(&params).unwrap_or_default();
         match result {
-            Ok(g) => {
+            Ok(mut g) => {
+                if cache_hit {
+                    // Nothing ran: no model time, no prefix-cache reuse.
+                    g.prefill_ms = 0.0;
+                    g.decode_ms = 0.0;
+                    g.cached_prompt_tokens = 0;
+                }
                 self.ctx.calls.push(LlmCall {
+                    kind: "generate".into(),
                     prompt: g.prompt_text.clone(),
                     output: g.text.clone(),
                     prompt_tokens: g.prompt_tokens,
@@ -72,44 +136,119 @@ impl State {
                     finish_reason: format!("{:?}", g.finish_reason).to_lowercase(),
                     params: params_json,
                     error: None,
+                    cached_prompt_tokens: g.cached_prompt_tokens,
+                    cache_hit,
                 });
-                Ok(Generation {
-                    text: g.text,
-                    prompt_tokens: g.prompt_tokens,
-                    completion_tokens: g.completion_tokens,
-                    latency_ms,
-                    finish_reason: match g.finish_reason {
-                        engine::FinishReason::Stop => FinishReason::Stop,
-                        engine::FinishReason::Length => FinishReason::Length,
-                    },
-                })
+                Ok(g)
             }
             Err(e) => {
                 self.ctx.calls.push(LlmCall {
-                    prompt: match &prompt {
-                        Prompt::Raw(s) => s.clone(),
-                        Prompt::Chat(m) => serde_json::to_string(m).unwrap_or_default(),
-                    },
-                    output: String::new(),
-                    prompt_tokens: 0,
-                    completion_tokens: 0,
+                    kind: "generate".into(),
+                    prompt: prompt_record(&prompt),
                     latency_ms,
-                    prefill_ms: 0.0,
-                    decode_ms: 0.0,
                     finish_reason: "error".into(),
                     params: params_json,
                     error: Some(e.to_string()),
+                    ..LlmCall::default()
                 });
-                Err(match e {
-                    EngineError::InvalidParams(m) => InferenceError::InvalidParams(m),
-                    e @ EngineError::ContextOverflow { .. } => {
-                        InferenceError::ContextOverflow(e.to_string())
-                    }
-                    other => InferenceError::Backend(other.to_string()),
-                })
+                Err(to_guest_error(e))
             }
         }
     }
+
+    /// Continuation scoring, recorded as a call of kind `score` whose
+    /// output is the JSON list of scores.
+    async fn score(
+        &mut self,
+        prompt: Prompt,
+        continuations: Vec<String>,
+    ) -> Result<Vec<f64>, InferenceError> {
+        let Some(engine) = self.ctx.caps.engine.clone() else {
+            return Err(InferenceError::Backend(
+                "this plugin has no inference capability".into(),
+            ));
+        };
+        let started = Instant::now();
+        let result = engine
+            .score_continuations(prompt.clone(), continuations.clone())
+            .await;
+        let latency_ms = started.elapsed().as_secs_f64() * 1e3;
+        self.budget.in_host += started.elapsed();
+        self.ctx.calls.push(LlmCall {
+            kind: "score".into(),
+            prompt: prompt_record(&prompt),
+            output: result
+                .as_ref()
+                .map(|s| serde_json::to_string(s).unwrap_or_default())
+                .unwrap_or_default(),
+            latency_ms,
+            finish_reason: if result.is_ok() { "score" } else { "error" }.into(),
+            params: serde_json::json!({ "continuations": continuations }),
+            error: result.as_ref().err().map(|e| e.to_string()),
+            ..LlmCall::default()
+        });
+        result.map_err(to_guest_error)
+    }
+}
+
+/// A prompt as recorded when the engine did not render it (errors, scoring).
+fn prompt_record(prompt: &Prompt) -> String {
+    match prompt {
+        Prompt::Raw(s) => s.clone(),
+        Prompt::Chat(m) => serde_json::to_string(m).unwrap_or_default(),
+    }
+}
+
+fn to_guest_error(e: EngineError) -> InferenceError {
+    match e {
+        EngineError::InvalidParams(m) => InferenceError::InvalidParams(m),
+        e @ EngineError::ContextOverflow { .. } => InferenceError::ContextOverflow(e.to_string()),
+        other => InferenceError::Backend(other.to_string()),
+    }
+}
+
+fn to_guest_generation(g: &engine::Generation, latency_ms: f64) -> Generation {
+    Generation {
+        text: g.text.clone(),
+        prompt_tokens: g.prompt_tokens,
+        completion_tokens: g.completion_tokens,
+        latency_ms,
+        finish_reason: match g.finish_reason {
+            engine::FinishReason::Stop => FinishReason::Stop,
+            engine::FinishReason::Length => FinishReason::Length,
+        },
+    }
+}
+
+fn to_guest_ext(g: engine::Generation, latency_ms: f64) -> GenerationExt {
+    GenerationExt {
+        generation: to_guest_generation(&g, latency_ms),
+        tokens: g
+            .tokens
+            .into_iter()
+            .map(|t| TokenLogprob {
+                token: t.token,
+                id: t.id,
+                logprob: t.logprob,
+                top: t
+                    .top
+                    .into_iter()
+                    .map(|(token, logprob)| TopLogprob { token, logprob })
+                    .collect(),
+            })
+            .collect(),
+        cached_prompt_tokens: g.cached_prompt_tokens,
+    }
+}
+
+fn to_engine_messages(messages: Vec<Message>) -> Vec<engine::Message> {
+    messages
+        .into_iter()
+        .map(|m| engine::Message {
+            role: m.role,
+            content: m.content,
+        })
+        .collect()
 }
 
 /// SplitMix64 of (seed, n): well-spread per-call seeds from one example seed.
@@ -137,14 +276,10 @@ impl Host for State {
         messages: Vec<Message>,
         params: GenerateParams,
     ) -> wasmtime::Result<Result<Generation, InferenceError>> {
-        let messages = messages
-            .into_iter()
-            .map(|m| engine::Message {
-                role: m.role,
-                content: m.content,
-            })
-            .collect();
-        Ok(self.generate(Prompt::Chat(messages), params).await)
+        let prompt = Prompt::Chat(to_engine_messages(messages));
+        let started = Instant::now();
+        let g = self.generate(prompt, params, default_options()).await;
+        Ok(g.map(|g| to_guest_generation(&g, started.elapsed().as_secs_f64() * 1e3)))
     }
 
     async fn complete(
@@ -152,7 +287,51 @@ impl Host for State {
         prompt: String,
         params: GenerateParams,
     ) -> wasmtime::Result<Result<Generation, InferenceError>> {
-        Ok(self.generate(Prompt::Raw(prompt), params).await)
+        let started = Instant::now();
+        let g = self
+            .generate(Prompt::Raw(prompt), params, default_options())
+            .await;
+        Ok(g.map(|g| to_guest_generation(&g, started.elapsed().as_secs_f64() * 1e3)))
+    }
+
+    async fn chat_ext(
+        &mut self,
+        messages: Vec<Message>,
+        params: GenerateParams,
+        options: GenerateOptions,
+    ) -> wasmtime::Result<Result<GenerationExt, InferenceError>> {
+        let prompt = Prompt::Chat(to_engine_messages(messages));
+        let started = Instant::now();
+        let g = self.generate(prompt, params, options).await;
+        Ok(g.map(|g| to_guest_ext(g, started.elapsed().as_secs_f64() * 1e3)))
+    }
+
+    async fn complete_ext(
+        &mut self,
+        prompt: String,
+        params: GenerateParams,
+        options: GenerateOptions,
+    ) -> wasmtime::Result<Result<GenerationExt, InferenceError>> {
+        let started = Instant::now();
+        let g = self.generate(Prompt::Raw(prompt), params, options).await;
+        Ok(g.map(|g| to_guest_ext(g, started.elapsed().as_secs_f64() * 1e3)))
+    }
+
+    async fn score(
+        &mut self,
+        prompt: String,
+        continuations: Vec<String>,
+    ) -> wasmtime::Result<Result<Vec<f64>, InferenceError>> {
+        Ok(State::score(self, Prompt::Raw(prompt), continuations).await)
+    }
+
+    async fn score_chat(
+        &mut self,
+        messages: Vec<Message>,
+        continuations: Vec<String>,
+    ) -> wasmtime::Result<Result<Vec<f64>, InferenceError>> {
+        let prompt = Prompt::Chat(to_engine_messages(messages));
+        Ok(State::score(self, prompt, continuations).await)
     }
 }
 

@@ -3,6 +3,7 @@
 //! [`Capabilities`] (shared by all instances of an experiment), what one
 //! instance did with it lives in [`CallContext`] (stored with the run).
 
+pub mod embeddings;
 pub mod http;
 pub mod inference;
 pub mod log;
@@ -13,9 +14,11 @@ use std::sync::Arc;
 
 use crate::config::{GenerationConfig, HttpConfig};
 use crate::engine::EngineHandle;
+use crate::engine::call_cache::CallCache;
 use crate::retrieval::Indexes;
 use crate::store::LlmCall;
 
+pub use embeddings::TextEmbedder;
 pub use http::{HttpClient, HttpRecord};
 pub use retrieval::RetrievalRecord;
 pub use tools::{ToolBox, ToolCallRecord};
@@ -30,6 +33,11 @@ pub struct Capabilities {
     pub http: Arc<HttpClient>,
     /// Retrieval indexes built for the experiment.
     pub indexes: Indexes,
+    /// The `[embeddings]` model; None = the guest gets "no embedding model
+    /// configured".
+    pub embedder: Option<Arc<dyn TextEmbedder>>,
+    /// Completed calls by content address; None = every call runs.
+    pub call_cache: Option<Arc<CallCache>>,
 }
 
 impl Capabilities {
@@ -42,6 +50,8 @@ impl Capabilities {
             tools: Arc::new(ToolBox::default()),
             http: default_http(),
             indexes: Indexes::default(),
+            embedder: None,
+            call_cache: None,
         })
     }
 
@@ -54,6 +64,8 @@ impl Capabilities {
             tools: Arc::new(ToolBox::default()),
             http,
             indexes,
+            embedder: None,
+            call_cache: None,
         })
     }
 }

@@ -14,8 +14,11 @@ use super::chat_template::ChatTemplate;
 use super::gguf_tokenizer::tokenizer_from_gguf;
 use super::llama::{LlamaModel, WeightFormat};
 use super::model_source::ResolvedModel;
-use super::sampling::Sampler;
-use super::{Backend, EngineError, FinishReason, GenParams, Generation, ModelInfo, Prompt};
+use super::prefix_cache::{DEFAULT_PREFIX_CACHE_BYTES, PrefixCache, common_prefix};
+use super::sampling::{Sampler, log_softmax, top_n};
+use super::{
+    Backend, EngineError, FinishReason, GenParams, Generation, ModelInfo, Prompt, TokenLogprob,
+};
 
 /// Tokens that end a turn besides the declared EOS, when the vocabulary has
 /// them (as llama.cpp does: a raw prompt often ends in `<|endoftext|>`).
@@ -26,6 +29,9 @@ pub struct CandleOptions {
     /// CPU threads for candle's kernels (0 = candle's default).
     pub threads: usize,
     pub weights: WeightFormat,
+    /// Byte budget of the prefix cache's KV snapshots; 0 = no prefix cache
+    /// (every prompt is prefilled from scratch).
+    pub prefix_cache_bytes: usize,
 }
 
 impl Default for CandleOptions {
@@ -33,16 +39,22 @@ impl Default for CandleOptions {
         Self {
             threads: std::thread::available_parallelism().map_or(1, |n| n.get()),
             weights: WeightFormat::default(),
+            prefix_cache_bytes: DEFAULT_PREFIX_CACHE_BYTES,
         }
     }
 }
 
 pub struct CandleBackend {
     model: LlamaModel,
-    tokenizer: Tokenizer,
+    /// Shared so a decode stream can borrow it while the model runs.
+    tokenizer: std::sync::Arc<Tokenizer>,
     template: Option<ChatTemplate>,
     end_ids: Vec<u32>,
     info: ModelInfo,
+    /// The tokens whose KV state the model's cache holds right now (the
+    /// last prompt and what was decoded after it).
+    live: Vec<u32>,
+    prefix_cache: PrefixCache,
 }
 
 /// One finished generation with its token ids (for tests and analyses that
@@ -113,11 +125,105 @@ impl CandleBackend {
         tracing::debug!(load_ms = info.load_ms, weights = %info.weights, "model loaded");
         Ok(Self {
             model,
-            tokenizer,
+            tokenizer: std::sync::Arc::new(tokenizer),
             template,
             end_ids,
             info,
+            live: Vec::new(),
+            prefix_cache: PrefixCache::new(opts.prefix_cache_bytes),
         })
+    }
+
+    /// Runs `tokens` after the live sequence; logits of the last position,
+    /// or of every position when `all`.
+    fn extend(&mut self, tokens: &[u32], all: bool) -> Result<candle_core::Tensor, EngineError> {
+        let pos = self.live.len();
+        let out = if all {
+            self.model.forward_all(tokens, pos)
+        } else {
+            self.model.forward(tokens, pos)
+        };
+        match &out {
+            Ok(_) => self.live.extend_from_slice(tokens),
+            Err(_) => self.live.clear(), // the model cleared its cache
+        }
+        out
+    }
+
+    /// Leaves the model's cache holding exactly `ids` and returns the
+    /// logits after the last one, reusing the longest prefix of `ids` whose
+    /// KV state is live or in the prefix cache. Returns how many prompt
+    /// tokens were reused. At least one token is always run: its logits are
+    /// what the first new token is drawn from.
+    fn prefill(&mut self, ids: &[u32]) -> Result<(Vec<f32>, usize), EngineError> {
+        let max_reuse = ids.len() - 1;
+        let mut reused = 0;
+        if self.prefix_cache.enabled() {
+            let live = common_prefix(&self.live, ids).min(max_reuse);
+            let snap = self
+                .prefix_cache
+                .longest_prefix(ids)
+                .map(|(s, n)| (s, n.min(max_reuse)));
+            match snap {
+                Some((snap, n)) if n > live => {
+                    self.model.restore(snap, n)?;
+                    self.live = ids[..n].to_vec();
+                    reused = n;
+                }
+                _ => {
+                    self.model.truncate_cache(live);
+                    self.live.truncate(live);
+                    reused = live;
+                }
+            }
+        } else {
+            self.model.clear_cache();
+            self.live.clear();
+        }
+        let logits = self.extend(&ids[reused..], false)?;
+        if self.prefix_cache.enabled() && !self.prefix_cache.covers(ids) {
+            let snap = self.model.snapshot(ids.len())?;
+            self.prefix_cache.insert(ids.to_vec(), snap);
+        }
+        Ok((to_vec(&logits)?, reused))
+    }
+
+    /// Bytes and entries held by the prefix cache.
+    pub fn prefix_cache_usage(&self) -> (usize, usize) {
+        (self.prefix_cache.bytes_used(), self.prefix_cache.len())
+    }
+
+    /// The text of one token as it appears in output (` capital`, not
+    /// `Ġcapital`).
+    pub fn tokenizer_decode(&self, ids: &[u32]) -> String {
+        self.tokenizer.decode(ids, false).unwrap_or_default()
+    }
+
+    fn token_text(&self, id: u32) -> String {
+        self.tokenizer.decode(&[id], false).unwrap_or_default()
+    }
+
+    /// Token ids of `continuation` as they follow `prompt_text`. BPE merges
+    /// can cross the boundary, so the pair is tokenised together and the
+    /// prompt's own ids must be a prefix of the result; when a merge did
+    /// cross it (e.g. a prompt ending in a space), the continuation is
+    /// tokenised alone, which is what a model generating it token by token
+    /// after this exact prompt would have produced anyway.
+    fn continuation_ids(
+        &self,
+        prompt_text: &str,
+        prompt_ids: &[u32],
+        continuation: &str,
+    ) -> Result<Vec<u32>, EngineError> {
+        let joint = self.tokenize(&format!("{prompt_text}{continuation}"))?;
+        if joint.len() > prompt_ids.len() && joint.starts_with(prompt_ids) {
+            return Ok(joint[prompt_ids.len()..].to_vec());
+        }
+        tracing::debug!(
+            continuation,
+            "tokens merge across the prompt boundary; tokenising the continuation alone"
+        );
+        self.tokenize(continuation)
     }
 
     /// The exact text the model sees for `prompt`.
@@ -156,7 +262,7 @@ impl CandleBackend {
         if params.stop.iter().any(|s| s.is_empty()) {
             return Err(EngineError::InvalidParams("empty stop sequence".into()));
         }
-        let mut sampler = Sampler::new(params.temperature, params.top_p, params.seed)?;
+        let mut sampler = Sampler::from_params(params)?;
         let prompt_text = self.prompt_text(prompt)?;
         let prompt_ids = self.tokenize(&prompt_text)?;
         if prompt_ids.is_empty() {
@@ -172,31 +278,45 @@ impl CandleBackend {
             });
         }
 
-        // Prefix caching comes later: every request starts from scratch.
-        self.model.clear_cache();
         let start = Instant::now();
-        let mut logits = if max_new > 0 {
-            Some(self.model.forward(&prompt_ids, 0)?)
+        let (mut logits, cached_prompt_tokens) = if max_new > 0 {
+            let (l, reused) = self.prefill(&prompt_ids)?;
+            (Some(l), reused)
         } else {
-            None
+            (None, 0)
         };
         let prefill_ms = start.elapsed().as_secs_f64() * 1e3;
+        // Prompt and output so far, for the repetition penalty.
+        let mut history = prompt_ids.clone();
+        let mut token_logprobs = Vec::new();
 
         let decode_start = Instant::now();
         let mut completion_ids = Vec::new();
         let mut text = String::new();
-        let mut stream = self.tokenizer.decode_stream(false);
+        let tokenizer = self.tokenizer.clone();
+        let mut stream = tokenizer.decode_stream(false);
         let mut finish_reason = FinishReason::Length;
         let mut stop_at = None;
         while let Some(l) = logits.take() {
-            let l = l
-                .to_vec1::<f32>()
-                .map_err(|e| EngineError::Backend(e.to_string()))?;
-            let token = sampler.sample(&l);
+            let token = sampler.sample_with_history(&l, &history);
+            history.push(token);
             completion_ids.push(token);
             if self.end_ids.contains(&token) {
                 finish_reason = FinishReason::Stop;
                 break;
+            }
+            if let Some(n) = params.logprobs {
+                // Of the raw distribution, as OpenAI and llama.cpp report them.
+                let lp = log_softmax(&l);
+                token_logprobs.push(TokenLogprob {
+                    token: self.token_text(token),
+                    id: token,
+                    logprob: lp[token as usize],
+                    top: top_n(&lp, n as usize)
+                        .into_iter()
+                        .map(|(id, p)| (self.token_text(id), p))
+                        .collect(),
+                });
             }
             let chunk = stream
                 .step(token)
@@ -211,8 +331,7 @@ impl CandleBackend {
                 }
             }
             if completion_ids.len() < max_new {
-                let pos = prompt_ids.len() + completion_ids.len() - 1;
-                logits = Some(self.model.forward(&[token], pos)?);
+                logits = Some(to_vec(&self.extend(&[token], false)?)?);
             }
         }
         // The stream holds back incomplete UTF-8; a full decode of the
@@ -243,8 +362,8 @@ impl CandleBackend {
                 finish_reason,
                 prefill_ms,
                 decode_ms,
-                tokens: Vec::new(),
-                cached_prompt_tokens: 0,
+                tokens: token_logprobs,
+                cached_prompt_tokens: cached_prompt_tokens as u32,
             },
             prompt_ids,
             completion_ids,
@@ -260,6 +379,72 @@ impl Backend for CandleBackend {
     fn generate(&mut self, prompt: &Prompt, params: &GenParams) -> Result<Generation, EngineError> {
         self.generate_traced(prompt, params).map(|t| t.generation)
     }
+
+    /// The prompt is prefilled once (through the prefix cache); each
+    /// continuation then runs in one forward from the prompt's KV state,
+    /// which is truncated back to the prompt before the next.
+    fn score_continuations(
+        &mut self,
+        prompt: &Prompt,
+        continuations: &[String],
+    ) -> Result<Vec<f64>, EngineError> {
+        let _span = tracing::debug_span!("candle_score", n = continuations.len()).entered();
+        let prompt_text = self.prompt_text(prompt)?;
+        let prompt_ids = self.tokenize(&prompt_text)?;
+        if prompt_ids.is_empty() {
+            return Err(EngineError::InvalidParams("empty prompt".into()));
+        }
+        let conts = continuations
+            .iter()
+            .map(|c| {
+                if c.is_empty() {
+                    Ok(Vec::new())
+                } else {
+                    self.continuation_ids(&prompt_text, &prompt_ids, c)
+                }
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        let ctx = self.model.context_length();
+        if let Some(longest) = conts.iter().map(Vec::len).max()
+            && prompt_ids.len() + longest > ctx
+        {
+            return Err(EngineError::ContextOverflow {
+                prompt: prompt_ids.len(),
+                max_new: longest,
+                ctx,
+            });
+        }
+        let (first, _) = self.prefill(&prompt_ids)?;
+        let first = log_softmax(&first);
+        let vocab = first.len();
+        let mut scores = Vec::with_capacity(conts.len());
+        for ids in &conts {
+            let Some(&head) = ids.first() else {
+                scores.push(0.0);
+                continue;
+            };
+            let mut total = first[head as usize] as f64;
+            if ids.len() > 1 {
+                self.model.truncate_cache(prompt_ids.len());
+                self.live.truncate(prompt_ids.len());
+                // Logits at each continuation position but the last predict
+                // the next continuation token.
+                let rows = to_vec(&self.extend(&ids[..ids.len() - 1], true)?)?;
+                for (row, &next) in rows.chunks_exact(vocab).zip(&ids[1..]) {
+                    total += log_softmax(row)[next as usize] as f64;
+                }
+            }
+            scores.push(total);
+        }
+        Ok(scores)
+    }
+}
+
+/// A logits tensor (any shape) as a flat `Vec<f32>`.
+fn to_vec(t: &candle_core::Tensor) -> Result<Vec<f32>, EngineError> {
+    t.flatten_all()
+        .and_then(|t| t.to_vec1::<f32>())
+        .map_err(|e| EngineError::Backend(e.to_string()))
 }
 
 /// Byte offset of the earliest stop sequence in `text` that ends after

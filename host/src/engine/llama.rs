@@ -10,7 +10,6 @@ use std::io::{Read, Seek};
 use candle_core::quantized::gguf_file::Content;
 use candle_core::quantized::{GgmlDType, QMatMul, QTensor};
 use candle_core::{DType, Device, Module, Tensor};
-use candle_nn::kv_cache::KvCache;
 
 use super::EngineError;
 
@@ -24,9 +23,6 @@ pub enum WeightFormat {
     /// Keep every tensor in the file's own type.
     AsFile,
 }
-
-/// Initial KV cache capacity (tokens); it grows by this much when full.
-const KV_CHUNK: usize = 512;
 
 #[derive(Debug, Clone)]
 struct Hparams {
@@ -49,7 +45,67 @@ struct Block {
     w_gate: QMatMul,
     w_up: QMatMul,
     w_down: QMatMul,
-    cache: KvCache,
+    cache: LayerKv,
+}
+
+/// One layer's keys and values, position-major: position `j`, KV head `h`
+/// lives at `[(j * kv_heads + h) * head_dim..][..head_dim]`. Plain vectors,
+/// not tensors: truncating (the prefix cache keeps a shared prefix) is
+/// `Vec::truncate`, a snapshot is a copy of a slice, and attention reads
+/// them directly (see [`attend`]).
+#[derive(Default)]
+struct LayerKv {
+    k: Vec<f32>,
+    v: Vec<f32>,
+    /// Floats per position (kv_heads * head_dim).
+    stride: usize,
+}
+
+impl LayerKv {
+    fn len(&self) -> usize {
+        self.k.len().checked_div(self.stride).unwrap_or(0)
+    }
+
+    fn truncate(&mut self, n: usize) {
+        self.k.truncate(n * self.stride);
+        self.v.truncate(n * self.stride);
+    }
+}
+
+/// KV state of the first `len` positions of a sequence, every layer.
+pub struct KvSnapshot {
+    layers: Vec<(Vec<f32>, Vec<f32>)>,
+    stride: usize,
+    len: usize,
+}
+
+impl KvSnapshot {
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// A snapshot of zeros, 32 bytes per position (prefix-cache tests).
+    #[cfg(test)]
+    pub(crate) fn zeros(len: usize) -> Self {
+        let t = vec![0f32; len * 4];
+        Self {
+            layers: vec![(t.clone(), t)],
+            stride: 4,
+            len,
+        }
+    }
+
+    /// Memory held, for the prefix cache's byte budget.
+    pub fn bytes(&self) -> usize {
+        self.layers
+            .iter()
+            .map(|(k, v)| (k.len() + v.len()) * std::mem::size_of::<f32>())
+            .sum()
+    }
 }
 
 /// The model and its KV cache. Not `Sync`: one sequence at a time.
@@ -103,7 +159,7 @@ impl LlamaModel {
                     w_gate: loader.matmul(&format!("{p}.ffn_gate.weight"))?,
                     w_up: loader.matmul(&format!("{p}.ffn_up.weight"))?,
                     w_down: loader.matmul(&format!("{p}.ffn_down.weight"))?,
-                    cache: KvCache::new(2, KV_CHUNK),
+                    cache: LayerKv::default(),
                 })
             })
             .collect::<Result<Vec<_>, EngineError>>()?;
@@ -127,6 +183,21 @@ impl LlamaModel {
     /// the model; `pos` must equal the number of tokens already cached.
     /// Returns the logits (f32, vocabulary-sized) of the last position.
     pub fn forward(&mut self, tokens: &[u32], pos: usize) -> Result<Tensor, EngineError> {
+        self.forward_positions(tokens, pos, false)
+    }
+
+    /// As [`Self::forward`], but returns the logits of every position,
+    /// (tokens.len(), vocabulary): what scoring a continuation needs.
+    pub fn forward_all(&mut self, tokens: &[u32], pos: usize) -> Result<Tensor, EngineError> {
+        self.forward_positions(tokens, pos, true)
+    }
+
+    fn forward_positions(
+        &mut self,
+        tokens: &[u32],
+        pos: usize,
+        all: bool,
+    ) -> Result<Tensor, EngineError> {
         if tokens.is_empty() {
             return Err(EngineError::Backend("forward of zero tokens".into()));
         }
@@ -143,28 +214,40 @@ impl LlamaModel {
                 ctx: self.hp.context_length,
             });
         }
-        let out = self.forward_inner(tokens, pos).map_err(backend_err)?;
-        self.cached += tokens.len();
-        Ok(out)
+        let out = self.forward_inner(tokens, pos, all);
+        if out.is_err() {
+            // Some layers may have appended: the cache is no longer coherent.
+            self.clear_cache();
+        } else {
+            self.cached += tokens.len();
+        }
+        out.map_err(backend_err)
     }
 
-    fn forward_inner(&mut self, tokens: &[u32], pos: usize) -> candle_core::Result<Tensor> {
+    fn forward_inner(
+        &mut self,
+        tokens: &[u32],
+        pos: usize,
+        all: bool,
+    ) -> candle_core::Result<Tensor> {
         let t = tokens.len();
         let ids = Tensor::new(tokens, &self.device)?.unsqueeze(0)?;
         let mut x = self.tok_embd.embedding(&ids)?;
-        let mask = (t > 1).then(|| causal_mask(t, pos, self.n_rep(), &self.device));
-        let mask = mask.transpose()?;
         let cos = self.cos.narrow(0, pos, t)?;
         let sin = self.sin.narrow(0, pos, t)?;
         let hp = self.hp.clone();
         for block in &mut self.blocks {
             let h = candle_nn::ops::rms_norm(&x, &block.attn_norm, hp.rms_eps)?;
-            let h = block.attention(&h, &hp, &cos, &sin, mask.as_ref())?;
+            let h = block.attention(&h, &hp, &cos, &sin)?;
             x = (x + h)?;
             let h = candle_nn::ops::rms_norm(&x, &block.ffn_norm, hp.rms_eps)?;
             let gate = candle_nn::ops::silu(&block.w_gate.forward(&h)?)?;
             let h = block.w_down.forward(&(gate * block.w_up.forward(&h)?)?)?;
             x = (x + h)?;
+        }
+        if all {
+            let x = candle_nn::ops::rms_norm(&x, &self.out_norm, hp.rms_eps)?;
+            return self.output.forward(&x)?.squeeze(0)?.to_dtype(DType::F32);
         }
         let last = x.narrow(1, t - 1, 1)?;
         let last = candle_nn::ops::rms_norm(&last, &self.out_norm, hp.rms_eps)?;
@@ -174,10 +257,60 @@ impl LlamaModel {
             .to_dtype(DType::F32)
     }
 
+    /// Keeps the first `n` cached positions and forgets the rest (the next
+    /// forward starts at `n`).
+    pub fn truncate_cache(&mut self, n: usize) {
+        let n = n.min(self.cached);
+        for b in &mut self.blocks {
+            b.cache.truncate(n);
+        }
+        self.cached = n;
+    }
+
+    /// A copy of the KV state of the first `n` cached positions.
+    pub fn snapshot(&self, n: usize) -> Result<KvSnapshot, EngineError> {
+        let n = n.min(self.cached);
+        let stride = self.hp.n_head_kv * self.hp.head_dim;
+        let layers = self
+            .blocks
+            .iter()
+            .map(|b| {
+                (
+                    b.cache.k[..n * stride].to_vec(),
+                    b.cache.v[..n * stride].to_vec(),
+                )
+            })
+            .collect();
+        Ok(KvSnapshot {
+            layers,
+            stride,
+            len: n,
+        })
+    }
+
+    /// Replaces the cache with the first `n` positions of `snap`.
+    pub fn restore(&mut self, snap: &KvSnapshot, n: usize) -> Result<(), EngineError> {
+        let n = n.min(snap.len);
+        let stride = self.hp.n_head_kv * self.hp.head_dim;
+        if snap.stride != stride || snap.layers.len() != self.blocks.len() {
+            return Err(EngineError::Backend(
+                "KV snapshot of another model shape".into(),
+            ));
+        }
+        for (b, (k, v)) in self.blocks.iter_mut().zip(&snap.layers) {
+            b.cache.k.clear();
+            b.cache.v.clear();
+            b.cache.k.extend_from_slice(&k[..n * stride]);
+            b.cache.v.extend_from_slice(&v[..n * stride]);
+        }
+        self.cached = n;
+        Ok(())
+    }
+
     /// Forgets every cached position (next forward starts at 0).
     pub fn clear_cache(&mut self) {
         for b in &mut self.blocks {
-            b.cache.reset();
+            b.cache.truncate(0);
         }
         self.cached = 0;
     }
@@ -196,10 +329,6 @@ impl LlamaModel {
     pub fn weights(&self) -> &str {
         &self.weights
     }
-
-    fn n_rep(&self) -> usize {
-        self.hp.n_head / self.hp.n_head_kv
-    }
 }
 
 impl Block {
@@ -209,52 +338,135 @@ impl Block {
         hp: &Hparams,
         cos: &Tensor,
         sin: &Tensor,
-        mask: Option<&Tensor>,
     ) -> candle_core::Result<Tensor> {
         let (b, t, _) = x.dims3()?;
         let hd = hp.head_dim;
+        // (b, t, n, hd) -> (b, n, t, hd) for rope_i, then back to
+        // position-major (t, n, hd) for the cache and `attend`.
         let heads = |w: &QMatMul, n: usize| -> candle_core::Result<Tensor> {
             w.forward(x)?
                 .reshape((b, t, n, hd))?
                 .transpose(1, 2)?
                 .contiguous()
         };
-        let q = candle_nn::rotary_emb::rope_i(&heads(&self.wq, hp.n_head)?, cos, sin)?;
-        let k = candle_nn::rotary_emb::rope_i(&heads(&self.wk, hp.n_head_kv)?, cos, sin)?;
-        let v = heads(&self.wv, hp.n_head_kv)?;
-        let (k, v) = self.cache.append(&k, &v)?;
-
-        // GQA without copying K/V: query heads that share a KV head are
-        // stacked along the sequence axis, (b, kv, rep * t, hd).
-        let rep = hp.n_head / hp.n_head_kv;
-        let q = q.reshape((b, hp.n_head_kv, rep * t, hd))?;
-        let scale = 1.0 / (hd as f64).sqrt();
-        let scores = (q.matmul(&k.t()?)? * scale)?;
-        let scores = match mask {
-            Some(m) => scores.broadcast_add(m)?,
-            None => scores,
+        let position_major = |x: Tensor| -> candle_core::Result<Vec<f32>> {
+            x.transpose(1, 2)?.flatten_all()?.to_vec1::<f32>()
         };
-        let probs = candle_nn::ops::softmax_last_dim(&scores)?;
-        let out = probs.matmul(&v.contiguous()?)?;
-        let out = out
-            .reshape((b, hp.n_head, t, hd))?
-            .transpose(1, 2)?
-            .reshape((b, t, hp.n_head * hd))?;
+        let q = position_major(candle_nn::rotary_emb::rope_i(
+            &heads(&self.wq, hp.n_head)?,
+            cos,
+            sin,
+        )?)?;
+        let k = position_major(candle_nn::rotary_emb::rope_i(
+            &heads(&self.wk, hp.n_head_kv)?,
+            cos,
+            sin,
+        )?)?;
+        let v = position_major(heads(&self.wv, hp.n_head_kv)?)?;
+        let cache = &mut self.cache;
+        cache.stride = hp.n_head_kv * hd;
+        let pos = cache.len();
+        cache.k.extend_from_slice(&k);
+        cache.v.extend_from_slice(&v);
+        let out = attend(&q, &cache.k, &cache.v, pos, t, hp);
+        let out = Tensor::from_vec(out, (b, t, hp.n_head * hd), x.device())?;
         self.wo.forward(&out)
     }
 }
 
-/// Additive causal mask for `t` new tokens after `pos` cached ones, repeated
-/// for the `rep` query heads stacked per KV head: shape (rep * t, pos + t).
-fn causal_mask(t: usize, pos: usize, rep: usize, device: &Device) -> candle_core::Result<Tensor> {
-    let total = pos + t;
-    let mask: Vec<f32> = (0..rep * t)
-        .flat_map(|row| {
-            let i = row % t;
-            (0..total).map(move |j| if j > pos + i { f32::NEG_INFINITY } else { 0.0 })
-        })
-        .collect();
-    Tensor::from_vec(mask, (rep * t, total), device)
+/// Causal grouped-query attention of `t` new positions (after `pos` cached
+/// ones) over the cache, in plain Rust with a fixed summation order per
+/// output: each row's result is bit-identical whether it is computed alone
+/// (decode), in a full prefill, or after a prefix-cache hit. candle's
+/// batched matmul sums in an order that depends on the number of rows,
+/// which made greedy outputs differ with and without the prefix cache.
+/// Query heads are split across two threads when there is enough work;
+/// each output is still computed by the same sequential code.
+fn attend(q: &[f32], k: &[f32], v: &[f32], pos: usize, t: usize, hp: &Hparams) -> Vec<f32> {
+    let (nh, nkv, hd) = (hp.n_head, hp.n_head_kv, hp.head_dim);
+    let rep = nh / nkv;
+    let scale = 1.0 / (hd as f32).sqrt();
+    let mut out = vec![0f32; t * nh * hd];
+    // One head over all new positions; writes out[i][h].
+    let head = |h: usize, out_h: &mut dyn FnMut(usize, &[f32])| {
+        let g = h / rep;
+        let mut scores = Vec::with_capacity(pos + t);
+        let mut acc = vec![0f32; hd];
+        for i in 0..t {
+            let qi = &q[(i * nh + h) * hd..][..hd];
+            let visible = pos + i + 1;
+            scores.clear();
+            let mut max = f32::NEG_INFINITY;
+            for j in 0..visible {
+                let s = dot(qi, &k[(j * nkv + g) * hd..][..hd]) * scale;
+                max = max.max(s);
+                scores.push(s);
+            }
+            let mut sum = 0f32;
+            for s in scores.iter_mut() {
+                *s = (*s - max).exp();
+                sum += *s;
+            }
+            acc.iter_mut().for_each(|a| *a = 0.0);
+            for (j, &p) in scores.iter().enumerate() {
+                let vj = &v[(j * nkv + g) * hd..][..hd];
+                for (a, &x) in acc.iter_mut().zip(vj) {
+                    *a += p * x;
+                }
+            }
+            let inv = 1.0 / sum;
+            acc.iter_mut().for_each(|a| *a *= inv);
+            out_h(i, &acc);
+        }
+    };
+    let work = t * (pos + t) * nh;
+    if work < 64 * 1024 || nh < 2 {
+        for h in 0..nh {
+            head(h, &mut |i, row| {
+                out[(i * nh + h) * hd..][..hd].copy_from_slice(row)
+            });
+        }
+        return out;
+    }
+    // Two halves of the heads, each into its own buffer, then interleaved.
+    let split = nh / 2;
+    let run = |hs: std::ops::Range<usize>| {
+        let width = hs.len();
+        let mut buf = vec![0f32; t * width * hd];
+        for (local, h) in hs.enumerate() {
+            head(h, &mut |i, row| {
+                buf[(i * width + local) * hd..][..hd].copy_from_slice(row)
+            });
+        }
+        buf
+    };
+    let (a, b) = std::thread::scope(|s| {
+        let other = s.spawn(|| run(split..nh));
+        (run(0..split), other.join().expect("attention thread"))
+    });
+    for i in 0..t {
+        let row = &mut out[i * nh * hd..][..nh * hd];
+        row[..split * hd].copy_from_slice(&a[i * split * hd..][..split * hd]);
+        row[split * hd..].copy_from_slice(&b[i * (nh - split) * hd..][..(nh - split) * hd]);
+    }
+    out
+}
+
+/// Dot product with eight independent accumulators (vectorises; the order
+/// depends only on the length).
+fn dot(a: &[f32], b: &[f32]) -> f32 {
+    let mut acc = [0f32; 8];
+    let chunks = a.len() / 8;
+    for c in 0..chunks {
+        for l in 0..8 {
+            acc[l] += a[c * 8 + l] * b[c * 8 + l];
+        }
+    }
+    let mut s = 0f32;
+    for i in chunks * 8..a.len() {
+        s += a[i] * b[i];
+    }
+    ((acc[0] + acc[4]) + (acc[1] + acc[5])) + ((acc[2] + acc[6]) + (acc[3] + acc[7])) + s
 }
 
 /// cos/sin for every position in the context, (ctx, head_dim / 2).

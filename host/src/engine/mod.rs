@@ -6,6 +6,7 @@
 //! tasks submit requests. A later scheduler can gather those requests into
 //! batches without changing the plugin contract.
 
+pub mod call_cache;
 pub mod candle_backend;
 pub mod chat_template;
 pub mod concurrent;
@@ -13,6 +14,7 @@ pub mod gguf_tokenizer;
 pub mod llama;
 pub mod model_source;
 pub mod openai_backend;
+pub mod prefix_cache;
 pub mod sampling;
 mod worker;
 

@@ -139,6 +139,33 @@ pub fn summary_text(e: &Experiment, s: &Summary) -> String {
     if let Some(rss) = s.peak_rss_mib {
         o += &format!("memory      peak RSS {rss:.0} MiB (the whole process)\n");
     }
+    if let Some(gpu) = s.gpu_peak_mib {
+        o += &format!(
+            "gpu         peak {gpu:.0} MiB, {:.1} s\n",
+            s.gpu_s.unwrap_or(0.0)
+        );
+    }
+    let c = &s.engine;
+    if c.generate > 0 {
+        o += &format!(
+            "model time  prefill {:.1} s, decode {:.1} s\n",
+            c.prefill_ms / 1e3,
+            c.decode_ms / 1e3
+        );
+        o += &format!(
+            "caches      call cache {} hits / {} misses ({:.0}%)   prefix cache {} hits, {} prefill tokens saved ({:.0}% of prompt tokens)\n",
+            c.call_cache_hits,
+            c.generate - c.call_cache_hits,
+            100.0 * c.call_cache_hits as f64 / c.generate as f64,
+            c.prefix_hits,
+            c.prefill_tokens_saved,
+            if s.prompt_tokens > 0 {
+                100.0 * c.prefill_tokens_saved as f64 / s.prompt_tokens as f64
+            } else {
+                0.0
+            }
+        );
+    }
     if let Some(a) = &s.agent {
         o += &format!(
             "agent       answered {:.0}%   stuck {:.0}%   hit max iterations {:.0}%   parse failures {:.0}%\n            {:.2} tool calls per example, {:.0}% of them failed\n",

@@ -1,0 +1,65 @@
+//! `forge:plugin/embeddings` (since 0.1.2): text embeddings by the
+//! experiment's embedding model. The model itself lives elsewhere (the
+//! retrieval module's MiniLM); this module is the capability boundary:
+//! the trait, the missing-model error and the record of each call.
+
+use std::time::Instant;
+
+use crate::plugins::State;
+use crate::plugins::bindings::embeddings::Host;
+use crate::store::LlmCall;
+
+/// A model that turns texts into vectors.
+pub trait TextEmbedder: Send + Sync {
+    /// What the config named (recorded with each call).
+    fn model_id(&self) -> &str;
+    /// One vector per text, in order.
+    fn embed(&self, texts: &[String]) -> Result<Vec<Vec<f32>>, String>;
+}
+
+/// The guest-visible error when the experiment has no embedding model.
+pub const NO_EMBEDDER: &str = "no embedding model configured: add [embeddings] model = ...";
+
+impl Host for State {
+    async fn embed(
+        &mut self,
+        texts: Vec<String>,
+    ) -> wasmtime::Result<Result<Vec<Vec<f32>>, String>> {
+        let started = Instant::now();
+        let (model, texts, result) = match self.ctx.caps.embedder.clone() {
+            None => (String::new(), texts, Err(NO_EMBEDDER.to_string())),
+            Some(embedder) => {
+                // (bindgen's `tracing` option gives this call its span.)
+                // Embedding is CPU-bound: off the async workers.
+                let model = embedder.model_id().to_string();
+                let (texts, r) = tokio::task::spawn_blocking(move || {
+                    let r = embedder.embed(&texts);
+                    (texts, r)
+                })
+                .await?;
+                (model, texts, r)
+            }
+        };
+        let latency_ms = started.elapsed().as_secs_f64() * 1e3;
+        self.budget.in_host += started.elapsed();
+        let output = match &result {
+            Ok(v) => format!(
+                "{} vectors of dimension {}",
+                v.len(),
+                v.first().map_or(0, Vec::len)
+            ),
+            Err(_) => String::new(),
+        };
+        self.ctx.calls.push(LlmCall {
+            kind: "embed".into(),
+            prompt: serde_json::to_string(&texts).unwrap_or_default(),
+            output,
+            latency_ms,
+            finish_reason: if result.is_ok() { "embed" } else { "error" }.into(),
+            params: serde_json::json!({ "model": model }),
+            error: result.as_ref().err().cloned(),
+            ..LlmCall::default()
+        });
+        Ok(result)
+    }
+}
