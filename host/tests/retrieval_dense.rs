@@ -118,7 +118,7 @@ async fn dense_and_hybrid_find_the_document_bm25_misses_and_the_store_reloads() 
     let models = models();
 
     // No word in common with the right passage: BM25 finds nothing useful.
-    let q = "Which pet chases rodents after dark?";
+    let q = "Which furry hunter chases rodents after dark?";
     let bm25 = Index::load(
         &spec(&path, Strategy::Bm25, ChunkParams::WHOLE),
         &home,
