@@ -134,11 +134,11 @@ pub struct BertEmbedder {
     dim: usize,
     model: BertModel,
     /// Truncating to [`MAX_TOKENS`], padding to the longest of a batch.
-    tokenizer: Tokenizer,
+    batch_tokenizer: Tokenizer,
     /// Unpadded, untruncated: for chunking.
     plain: Tokenizer,
-    /// candle's CPU kernels are not re-entrant-safe across our batching
-    /// state; one embedding call at a time.
+    /// One embedding call at a time: concurrent batches would only fight
+    /// over the same cores (candle already uses them all).
     lock: Mutex<()>,
 }
 
@@ -177,7 +177,7 @@ impl BertEmbedder {
             sha256,
             dim: config.hidden_size,
             model,
-            tokenizer,
+            batch_tokenizer: tokenizer,
             plain,
             lock: Mutex::new(()),
         })
@@ -190,7 +190,7 @@ impl BertEmbedder {
 
     fn embed_batch(&self, texts: &[String]) -> candle_core::Result<Vec<Vec<f32>>> {
         let enc = self
-            .tokenizer
+            .batch_tokenizer
             .encode_batch(texts.to_vec(), true)
             .map_err(candle_core::Error::msg)?;
         let ids: Vec<Vec<u32>> = enc.iter().map(|e| e.get_ids().to_vec()).collect();
