@@ -308,10 +308,15 @@ impl Index {
                         weights_sha256: emb.weights_sha256().into(),
                     };
                     let key = parts.key();
+                    // Held only to read or write, never while embedding: other
+                    // processes (sweep cells, `index build`) share the file.
                     let store = IndexStore::open(home)?;
                     let t = Instant::now();
-                    let (meta, chunks, mut vectors) = match store.meta(&key)? {
+                    let found = store.meta(&key)?;
+                    drop(store);
+                    let (meta, chunks, mut vectors) = match found {
                         Some(m) => {
+                            let store = IndexStore::open(home)?;
                             let c = store.chunks(&key)?.unwrap_or_default();
                             let v = store.vectors(&key)?;
                             (m, c, v)
@@ -329,13 +334,13 @@ impl Index {
                                 embed_ms: 0.0,
                                 created: now_rfc3339(),
                             };
-                            store.put(&m, &c, None)?;
+                            IndexStore::open(home)?.put(&m, &c, None)?;
                             (m, c, None)
                         }
                     };
                     let mut embedded = 0;
                     if needs_vectors && vectors.is_none() {
-                        let (v, m) = embed_and_store(&store, meta, &chunks, &*emb, spec.progress)?;
+                        let (v, m) = embed_and_store(home, meta, &chunks, &*emb, spec.progress)?;
                         embedded = m.chunks;
                         vectors = Some(v);
                     }
@@ -362,6 +367,7 @@ impl Index {
                 let meta = store.meta(&key)?.ok_or_else(not_stored)?;
                 let chunks = store.chunks(&key)?.unwrap_or_default();
                 let mut vectors = store.vectors(&key)?;
+                drop(store);
                 let mut embedder = None;
                 let mut embedded = 0;
                 if needs_vectors {
@@ -376,7 +382,7 @@ impl Index {
                     }
                     if vectors.is_none() {
                         let (v, m) =
-                            embed_and_store(&store, meta.clone(), &chunks, &*emb, spec.progress)?;
+                            embed_and_store(home, meta.clone(), &chunks, &*emb, spec.progress)?;
                         embedded = m.chunks;
                         vectors = Some(v);
                     }
@@ -517,7 +523,7 @@ impl Index {
 }
 
 fn embed_and_store(
-    store: &IndexStore,
+    home: &Path,
     mut meta: Meta,
     chunks: &[Chunk],
     emb: &dyn TextEmbedder,
@@ -529,7 +535,7 @@ fn embed_and_store(
     meta.dim = emb.dim();
     meta.embed_ms = t.elapsed().as_secs_f64() * 1e3;
     tracing::info!(chunks = chunks.len(), embed_ms = meta.embed_ms, "embedded");
-    store.put(&meta, chunks, Some(&v))?;
+    IndexStore::open(home)?.put(&meta, chunks, Some(&v))?;
     Ok((v, meta))
 }
 

@@ -76,7 +76,20 @@ impl IndexStore {
             message: m,
         };
         std::fs::create_dir_all(home).map_err(|e| err(e.to_string()))?;
-        let db = Database::create(&path).map_err(|e| err(e.to_string()))?;
+        // Another process may hold the file for a moment (a read or a
+        // write; never an embedding run): wait for it rather than fail.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+        let db = loop {
+            match Database::create(&path) {
+                Ok(db) => break db,
+                Err(redb::DatabaseError::DatabaseAlreadyOpen)
+                    if std::time::Instant::now() < deadline =>
+                {
+                    std::thread::sleep(std::time::Duration::from_millis(100));
+                }
+                Err(e) => return Err(err(e.to_string())),
+            }
+        };
         let s = Self { db, path };
         s.write(|t| {
             t.open_table(META)?;
