@@ -2,7 +2,8 @@
 //! word pieces): MiniLM embedding throughput, HNSW build time, query
 //! latency of HNSW vs exact search on the same vectors, recall@10 of HNSW
 //! against exact, and BM25 query throughput. The chunk vectors are embedded
-//! once and kept in `target/bench-home/indexes.redb`, as `index build` does.
+//! once and kept in `target/bench-home/indexes.redb` (or `$FORGE_BENCH_HOME`),
+//! as `index build` does.
 //!
 //!   cargo bench -p forge-host --bench retrieval --profile dev
 
@@ -55,7 +56,10 @@ fn fixture() -> Fixture {
         progress: true,
     };
     let t = Instant::now();
-    let index = Index::load(&spec, &repo().join("target/bench-home"), &models).unwrap();
+    let home = std::env::var_os("FORGE_BENCH_HOME")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| repo().join("target/bench-home"));
+    let index = Index::load(&spec, &home, &models).unwrap();
     eprintln!(
         "squad-128: {} docs, {} chunks, loaded in {:.1} s ({} embedded now)",
         index.documents,
@@ -93,14 +97,14 @@ fn benches(c: &mut Criterion) {
     let dense = f.index.dense.as_ref().unwrap();
     let (dim, vectors) = (dense.dim, dense.vectors().to_vec());
 
-    // Embedding: 64 chunks of the corpus per iteration.
-    let sample: Vec<String> = f.index.chunks[..64]
+    // Embedding: 32 chunks of the corpus per iteration.
+    let sample: Vec<String> = f.index.chunks[..32]
         .iter()
         .map(|c| c.indexed_text())
         .collect();
     let mut g = c.benchmark_group("embed");
-    g.sample_size(10).throughput(Throughput::Elements(64));
-    g.bench_function("minilm_64_chunks", |b| {
+    g.sample_size(10).throughput(Throughput::Elements(32));
+    g.bench_function("minilm_32_chunks", |b| {
         b.iter(|| embed_all(&f.embedder, &sample, false).unwrap())
     });
     g.finish();
