@@ -81,6 +81,9 @@ fn run(i: usize, flip: bool) -> RunRecord {
             finish_reason: "stop".into(),
             params: serde_json::json!({"max_tokens": 48, "temperature": 0.0}),
             error: None,
+            kind: "generate".into(),
+            cached_prompt_tokens: 0,
+            cache_hit: false,
         }],
         logs: vec![],
         scores: BTreeMap::from([

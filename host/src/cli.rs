@@ -154,6 +154,72 @@ enum Command {
         #[command(subcommand)]
         command: PluginsCommand,
     },
+    /// Build, inspect, search and evaluate stored retrieval indexes
+    Index {
+        #[command(subcommand)]
+        command: IndexCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum IndexCommand {
+    /// Chunk and embed a corpus and store it under <name> (in
+    /// <home>/indexes.redb); a config's `[[indexes]] name = "<name>"`
+    /// without `corpus` then uses it
+    Build {
+        name: String,
+        /// A .jsonl of {id, title?, text} (or the packaged `wiki-offline`)
+        #[arg(long)]
+        corpus: String,
+        /// Word pieces per chunk (0: whole documents)
+        #[arg(long, default_value_t = 0)]
+        chunk_tokens: usize,
+        /// Word pieces shared by consecutive chunks
+        #[arg(long, default_value_t = 0)]
+        chunk_overlap: usize,
+        /// `all-minilm-l6-v2`, a model directory or a Hugging Face id
+        #[arg(long, default_value = "all-minilm-l6-v2")]
+        embedding: String,
+    },
+    /// Stored indexes
+    List,
+    /// Documents, chunks, dimensions, build time and key of a stored index
+    Show { name: String },
+    /// Search a stored index
+    Search {
+        name: String,
+        query: String,
+        /// bm25 | dense | hybrid[-rrf|-weighted] | reranked | none
+        #[arg(long, default_value = "hybrid")]
+        strategy: String,
+        #[arg(short, long, default_value_t = 5)]
+        k: usize,
+        /// The model `reranked` asks
+        #[arg(long, default_value = "smollm2-135m-instruct")]
+        model: String,
+    },
+    /// Recall@{1,3,5,10}, MRR@10 and nDCG@10 of each strategy against the
+    /// gold document id of every question of a dataset
+    Eval {
+        name: String,
+        #[arg(long)]
+        dataset: PathBuf,
+        /// Dotted path to the gold document id in each row
+        #[arg(long, default_value = "meta.para_id")]
+        gold_field: String,
+        #[arg(
+            long,
+            value_delimiter = ',',
+            default_value = "bm25,dense,hybrid-rrf,hybrid-weighted"
+        )]
+        strategies: Vec<String>,
+        /// Only the first N questions
+        #[arg(long)]
+        limit: Option<usize>,
+        /// The model `reranked` asks
+        #[arg(long, default_value = "smollm2-135m-instruct")]
+        model: String,
+    },
 }
 
 #[derive(Subcommand)]
@@ -243,6 +309,57 @@ async fn dispatch(cli: Cli) -> anyhow::Result<()> {
                     report.group.id,
                     report.group.id
                 );
+            }
+        }
+        Command::Index { command } => {
+            use crate::index_cli;
+            let json = cli.json;
+            match command {
+                IndexCommand::Build {
+                    name,
+                    corpus,
+                    chunk_tokens,
+                    chunk_overlap,
+                    embedding,
+                } => {
+                    let chunk = crate::retrieval::ChunkParams {
+                        tokens: chunk_tokens,
+                        overlap: chunk_overlap,
+                    };
+                    tokio::task::spawn_blocking(move || {
+                        index_cli::build(&paths, &name, &corpus, chunk, &embedding, json)
+                    })
+                    .await??
+                }
+                IndexCommand::List => index_cli::list(&paths, json)?,
+                IndexCommand::Show { name } => index_cli::show(&paths, &name, json)?,
+                IndexCommand::Search {
+                    name,
+                    query,
+                    strategy,
+                    k,
+                    model,
+                } => index_cli::search(&paths, &name, &query, &strategy, k, &model, json).await?,
+                IndexCommand::Eval {
+                    name,
+                    dataset,
+                    gold_field,
+                    strategies,
+                    limit,
+                    model,
+                } => {
+                    index_cli::evaluate(
+                        &paths,
+                        &name,
+                        &dataset,
+                        &gold_field,
+                        &strategies,
+                        limit,
+                        &model,
+                        json,
+                    )
+                    .await?
+                }
             }
         }
         Command::Run {

@@ -75,13 +75,19 @@ pub struct ExperimentConfig {
     pub http: HttpConfig,
 }
 
-/// A BM25 index over a corpus, searchable by plugins by `name`:
+/// A retrieval index, searchable by plugins by `name`:
 ///
 /// ```toml
 /// [[indexes]]
 /// name = "wiki"
 /// corpus = "wiki-offline"   # packaged (scripts/fetch-data.sh), or a .json/.jsonl path
+/// strategy = "hybrid"       # bm25 (default) | dense | hybrid | reranked | none
+/// chunk_tokens = 256        # word pieces per chunk; 0 (default): whole documents
 /// ```
+///
+/// Without `corpus`, `name` refers to an index stored by
+/// `forge-host index build <name> --corpus FILE` (its chunks, embedding
+/// model and vectors are reused; the chunking fields are then ignored).
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct IndexConfig {
@@ -89,7 +95,8 @@ pub struct IndexConfig {
     /// A packaged corpus alias (`wiki-offline`) or a path, relative to the
     /// config file, to a `.jsonl` of `{id, title?, text}` passages or a
     /// `.json` object of `{title, extract}` summaries keyed by title.
-    pub corpus: String,
+    #[serde(default)]
+    pub corpus: Option<String>,
     #[serde(default = "default_k1")]
     pub k1: f64,
     #[serde(default = "default_b")]
@@ -97,8 +104,66 @@ pub struct IndexConfig {
     /// Drop common English words from documents and queries.
     #[serde(default = "default_true")]
     pub stopwords: bool,
+    #[serde(default)]
+    pub strategy: crate::retrieval::Strategy,
+    /// Word pieces (of the embedding tokenizer) per chunk; 0: whole documents.
+    #[serde(default)]
+    pub chunk_tokens: usize,
+    /// Word pieces shared by consecutive chunks of a document.
+    #[serde(default)]
+    pub chunk_overlap: usize,
+    /// `all-minilm-l6-v2` (packaged), a model directory, or a Hugging Face
+    /// sentence-transformers id.
+    #[serde(default = "default_embedding")]
+    pub embedding: String,
+    /// How `hybrid` and `reranked` combine dense and BM25: `rrf` | `weighted`.
+    #[serde(default)]
+    pub fusion: crate::retrieval::Fusion,
+    #[serde(default = "default_rrf_k")]
+    pub rrf_k: f64,
+    /// Weight of the dense scores in weighted fusion (BM25 gets 1 − w).
+    #[serde(default = "default_dense_weight")]
+    pub dense_weight: f64,
+    /// `llm` (the experiment's model: log P(yes) − log P(no)) or a
+    /// cross-encoder id (not available yet).
+    #[serde(default = "default_rerank")]
+    pub rerank: String,
+    /// Fused candidates the reranker re-scores (and each first stage's depth).
+    #[serde(default = "default_rerank_candidates")]
+    pub rerank_candidates: usize,
+    #[serde(default)]
+    pub hnsw: crate::retrieval::HnswParams,
 }
 
+impl IndexConfig {
+    /// The search options these fields describe.
+    pub fn search_options(&self) -> crate::retrieval::SearchOptions {
+        crate::retrieval::SearchOptions {
+            strategy: self.strategy,
+            fusion: self.fusion,
+            rrf_k: self.rrf_k,
+            dense_weight: self.dense_weight,
+            rerank: self.rerank.clone(),
+            candidates: self.rerank_candidates,
+        }
+    }
+}
+
+fn default_embedding() -> String {
+    crate::retrieval::embed::DEFAULT_MODEL.into()
+}
+fn default_rrf_k() -> f64 {
+    crate::retrieval::fusion::DEFAULT_RRF_K
+}
+fn default_dense_weight() -> f64 {
+    0.5
+}
+fn default_rerank() -> String {
+    "llm".into()
+}
+fn default_rerank_candidates() -> usize {
+    20
+}
 fn default_k1() -> f64 {
     1.2
 }
@@ -547,28 +612,70 @@ impl ConfigFile {
                     &format!("index {:?} is defined twice", ix.name),
                 );
             }
-            if crate::retrieval::corpus::packaged(&ix.corpus).is_none() {
+            if let Some(corpus) = &ix.corpus
+                && crate::retrieval::corpus::packaged(corpus).is_none()
+            {
                 let aliases: Vec<&str> = crate::retrieval::corpus::PACKAGED
                     .iter()
                     .map(|p| p.alias)
                     .collect();
-                if !(ix.corpus.ends_with(".json") || ix.corpus.ends_with(".jsonl")) {
+                if !(corpus.ends_with(".json") || corpus.ends_with(".jsonl")) {
                     return bad(
                         &at("corpus"),
                         &format!(
                             "unknown corpus {:?}: name a packaged corpus ({}) or a .json/.jsonl file",
-                            ix.corpus,
+                            corpus,
                             aliases.join(", ")
                         ),
                     );
                 }
-                let p = self.resolve(&ix.corpus);
+                let p = self.resolve(corpus);
                 if !p.is_file() {
                     return Err(self.error_at(
                         &at("corpus"),
                         format!("corpus file not found: {}", p.display()),
                     ));
                 }
+            }
+            if ix.chunk_tokens > 0 && ix.chunk_overlap >= ix.chunk_tokens {
+                return bad(&at("chunk_overlap"), "must be smaller than chunk_tokens");
+            }
+            if ix.chunk_tokens == 0 && ix.chunk_overlap > 0 {
+                return bad(
+                    &at("chunk_overlap"),
+                    "needs chunk_tokens > 0 (whole documents do not overlap)",
+                );
+            }
+            if !(ix.rrf_k.is_finite() && ix.rrf_k >= 0.0) {
+                return bad(&at("rrf_k"), "must be a number >= 0");
+            }
+            if !(0.0..=1.0).contains(&ix.dense_weight) {
+                return bad(&at("dense_weight"), "must be between 0 and 1");
+            }
+            if !(1..=1000).contains(&ix.rerank_candidates) {
+                return bad(&at("rerank_candidates"), "must be between 1 and 1000");
+            }
+            if ix.embedding.is_empty() {
+                return bad(&at("embedding"), "must name a model");
+            }
+            if ix.strategy == crate::retrieval::Strategy::Reranked && ix.rerank != "llm" {
+                return bad(
+                    &at("rerank"),
+                    &format!(
+                        "reranker {:?} is not available (cross-encoders are not implemented yet); use \"llm\"",
+                        ix.rerank
+                    ),
+                );
+            }
+            let hn = &ix.hnsw;
+            if !(2..=256).contains(&hn.m) {
+                return bad(&at("hnsw.m"), "must be between 2 and 256");
+            }
+            if hn.ef_construction == 0 || hn.ef_search == 0 {
+                return bad(
+                    &at("hnsw"),
+                    "ef_construction and ef_search must be at least 1",
+                );
             }
             if !(ix.k1.is_finite() && (0.0..=10.0).contains(&ix.k1)) {
                 return bad(&at("k1"), "must be between 0 and 10");
@@ -805,6 +912,81 @@ plugin = "f1"
         assert!(e.message.contains("nmae"), "{e}");
         let e = err(&format!("{GOOD}[http]\ntimeout_ms = 0\n"));
         assert_eq!((e.line, e.field.as_str()), (12, "http.timeout_ms"), "{e}");
+    }
+
+    #[test]
+    fn retrieval_strategy_fields_default_to_bm25_and_errors_name_the_field() {
+        use crate::retrieval::{Fusion, Strategy};
+        let d = tempfile::tempdir().unwrap();
+        let body = format!("{GOOD}[[indexes]]\nname = \"wiki\"\ncorpus = \"wiki-offline\"\n");
+        let f = ConfigFile::load(&write_cfg(d.path(), &body)).unwrap();
+        let ix = &f.config.indexes[0];
+        assert_eq!(ix.strategy, Strategy::Bm25);
+        assert_eq!((ix.chunk_tokens, ix.chunk_overlap), (0, 0));
+        assert_eq!(ix.embedding, "all-minilm-l6-v2");
+        assert_eq!(
+            (ix.fusion, ix.rrf_k, ix.dense_weight),
+            (Fusion::Rrf, 60.0, 0.5)
+        );
+        assert_eq!((ix.rerank.as_str(), ix.rerank_candidates), ("llm", 20));
+        assert_eq!(ix.hnsw, crate::retrieval::HnswParams::default());
+
+        let full = format!(
+            "{body}strategy = \"reranked\"\nchunk_tokens = 256\nchunk_overlap = 32\nfusion = \"weighted\"\ndense_weight = 0.7\nrerank_candidates = 10\nhnsw = {{ m = 32, ef_search = 128 }}\n"
+        );
+        let f = ConfigFile::load(&write_cfg(d.path(), &full)).unwrap();
+        let ix = &f.config.indexes[0];
+        assert_eq!(
+            (ix.strategy, ix.fusion),
+            (Strategy::Reranked, Fusion::Weighted)
+        );
+        assert_eq!(
+            (ix.hnsw.m, ix.hnsw.ef_search, ix.hnsw.ef_construction),
+            (32, 128, 200)
+        );
+        // No corpus: a stored index.
+        let f = ConfigFile::load(&write_cfg(
+            d.path(),
+            &format!("{GOOD}[[indexes]]\nname = \"squad-256\"\nstrategy = \"dense\"\n"),
+        ))
+        .unwrap();
+        assert!(f.config.indexes[0].corpus.is_none());
+
+        let e = err(&format!("{body}strategy = \"semantic\"\n"));
+        assert_eq!(
+            (e.line, e.field.as_str()),
+            (14, "indexes[0].strategy"),
+            "{e}"
+        );
+        assert!(
+            e.message.contains("bm25") && e.message.contains("reranked"),
+            "{e}"
+        );
+        let e = err(&format!("{body}chunk_tokens = 128\nchunk_overlap = 128\n"));
+        assert_eq!(
+            (e.line, e.field.as_str()),
+            (15, "indexes[0].chunk_overlap"),
+            "{e}"
+        );
+        let e = err(&format!("{body}chunk_overlap = 8\n"));
+        assert!(e.message.contains("needs chunk_tokens"), "{e}");
+        let e = err(&format!("{body}dense_weight = 1.5\n"));
+        assert_eq!(
+            (e.line, e.field.as_str()),
+            (14, "indexes[0].dense_weight"),
+            "{e}"
+        );
+        let e = err(&format!("{body}fusion = \"max\"\n"));
+        assert_eq!((e.line, e.field.as_str()), (14, "indexes[0].fusion"), "{e}");
+        let e = err(&format!(
+            "{body}strategy = \"reranked\"\nrerank = \"cross-encoder/ms-marco-MiniLM-L-6-v2\"\n"
+        ));
+        assert_eq!((e.line, e.field.as_str()), (15, "indexes[0].rerank"), "{e}");
+        assert!(e.message.contains("not available"), "{e}");
+        let e = err(&format!("{body}hnsw = {{ m = 1 }}\n"));
+        assert_eq!(e.field.as_str(), "indexes[0].hnsw.m", "{e}");
+        let e = err(&format!("{body}hnsw = {{ M = 4 }}\n"));
+        assert!(e.message.contains("M"), "{e}");
     }
 
     #[test]

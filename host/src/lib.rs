@@ -11,6 +11,7 @@ pub mod compare;
 pub mod config;
 pub mod datasets;
 pub mod engine;
+pub mod index_cli;
 pub mod plan;
 pub mod plugins;
 pub mod progress;

@@ -233,6 +233,11 @@ impl Plan {
         }
         for ix in &caps.indexes.list {
             h.update(ix.corpus_sha256.as_bytes());
+            // The stored chunks/vectors (a name may point at a rebuilt index).
+            h.update(ix.key.as_deref().unwrap_or("-").as_bytes());
+            if let Some(e) = &ix.embedder {
+                h.update(e.weights_sha256().as_bytes());
+            }
         }
         h.update(format!("{indices:?}").as_bytes());
         let plan_sha256 = hex::encode(h.finalize());
@@ -360,39 +365,80 @@ pub async fn start_engine(config: &ConfigFile, paths: &Paths) -> anyhow::Result<
 }
 
 /// Builds the `[[indexes]]` of a config (each on the blocking pool): a
-/// packaged corpus from the models directory, its pinned sha256 checked, or
-/// a file relative to the config.
+/// packaged corpus from the models directory, its pinned sha256 checked, a
+/// file relative to the config, or (no `corpus`) an index stored by
+/// `forge-host index build`. The embedding model loads only when the
+/// strategy or the chunking needs it; embeddings are reused from
+/// `<home>/indexes.redb` when the same corpus, chunking and model were
+/// embedded before.
 pub async fn build_indexes(config: &ConfigFile, paths: &Paths) -> anyhow::Result<Indexes> {
     let mut list = Vec::new();
     for (i, ix) in config.config.indexes.iter().enumerate() {
-        let (path, sha) = match retrieval::corpus::packaged(&ix.corpus) {
-            Some(p) => (paths.models_dir.join(p.file), Some(p.sha256)),
-            None => (config.resolve(&ix.corpus), None),
+        let source = match &ix.corpus {
+            None => retrieval::Source::Stored(ix.name.clone()),
+            Some(corpus) => {
+                let (path, sha) = match retrieval::corpus::packaged(corpus) {
+                    Some(p) => (paths.models_dir.join(p.file), Some(p.sha256.to_string())),
+                    None => (config.resolve(corpus), None),
+                };
+                if !path.is_file() {
+                    return Err(config
+                        .error_at(
+                            &format!("indexes[{i}].corpus"),
+                            format!(
+                                "corpus {corpus:?} is not fetched: no {} (run scripts/fetch-data.sh)",
+                                path.display()
+                            ),
+                        )
+                        .into());
+                }
+                retrieval::Source::Corpus {
+                    path,
+                    expected_sha256: sha,
+                }
+            }
         };
-        if !path.is_file() {
-            return Err(config
-                .error_at(
-                    &format!("indexes[{i}].corpus"),
-                    format!(
-                        "corpus {:?} is not fetched: no {} (run scripts/fetch-data.sh)",
-                        ix.corpus,
-                        path.display()
-                    ),
-                )
-                .into());
-        }
-        let params = retrieval::Params { k1: ix.k1, b: ix.b };
-        let tokenizer = retrieval::Tokenizer {
-            stopwords: ix.stopwords,
-        };
-        let name = ix.name.clone();
-        let built =
-            tokio::task::spawn_blocking(move || Index::build(&name, &path, sha, params, tokenizer))
-                .await?
-                .map_err(|e| config.error_at(&format!("indexes[{i}].corpus"), e.to_string()))?;
+        let spec = index_spec(ix, source, false);
+        let (home, models) = (paths.home.clone(), paths.models_dir.clone());
+        let built = tokio::task::spawn_blocking(move || Index::load(&spec, &home, &models))
+            .await?
+            .map_err(|e| {
+                let field = match (&e, &ix.corpus) {
+                    (retrieval::BuildError::Embed(_), _) => "embedding",
+                    (retrieval::BuildError::Chunk(_), _) => "chunk_tokens",
+                    (_, None) => "name",
+                    _ => "corpus",
+                };
+                config.error_at(&format!("indexes[{i}].{field}"), e.to_string())
+            })?;
         list.push(Arc::new(built));
     }
     Ok(Indexes { list })
+}
+
+/// What `[[indexes]]` fields ask `retrieval::Index::build` for.
+pub fn index_spec(
+    ix: &crate::config::IndexConfig,
+    source: retrieval::Source,
+    embed_always: bool,
+) -> retrieval::BuildSpec {
+    retrieval::BuildSpec {
+        name: ix.name.clone(),
+        source,
+        chunk: retrieval::ChunkParams {
+            tokens: ix.chunk_tokens,
+            overlap: ix.chunk_overlap,
+        },
+        embedding: ix.embedding.clone(),
+        bm25: retrieval::Params { k1: ix.k1, b: ix.b },
+        tokenizer: retrieval::Tokenizer {
+            stopwords: ix.stopwords,
+        },
+        hnsw: ix.hnsw,
+        options: ix.search_options(),
+        embed_always,
+        progress: true,
+    }
 }
 
 /// How a bound plugin is recorded with an experiment.

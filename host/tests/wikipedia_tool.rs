@@ -231,11 +231,11 @@ async fn offline_mode_answers_through_the_hosts_bm25_index() {
     // build_ms: reading + hashing + parsing the 6.5 MB file and indexing.
     eprintln!(
         "wiki index: {} documents, {} terms, built in {:.0} ms",
-        index.documents.len(),
+        index.chunks.len(),
         index.bm25.vocabulary(),
         index.build_ms,
     );
-    assert_eq!(index.documents.len(), 10_033);
+    assert_eq!(index.chunks.len(), 10_033);
     assert!(index.build_ms < 5_000.0, "{} ms", index.build_ms);
 
     let host = PluginHost::new(None).unwrap();

@@ -1,13 +1,18 @@
-//! `forge:plugin/retrieval`: BM25 search over the indexes the experiment
-//! config names (`[[indexes]]`, built by [`crate::retrieval`]). Every search
-//! is recorded with the run (index, query, the ids found, latency).
+//! `forge:plugin/retrieval`: search over the indexes the experiment config
+//! names (`[[indexes]]`, built by [`crate::retrieval`]) with each index's
+//! configured strategy (`reranked` asks the experiment's model). Passage ids
+//! are chunk ids (`<doc id>#<n>`, or the doc id for whole documents). Every
+//! search is recorded with the run (index, strategy, query, ids, latency).
 
 use std::time::Instant;
 
 use serde::{Deserialize, Serialize};
 
+use tracing::Instrument;
+
 use crate::plugins::State;
 use crate::plugins::bindings::retrieval::{Host, Passage, RetrievalError};
+use crate::retrieval::{Strategy, rerank};
 
 /// Results past this many are not returned (k is the guest's choice).
 const MAX_K: u32 = 100;
@@ -16,6 +21,9 @@ const MAX_K: u32 = 100;
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct RetrievalRecord {
     pub index: String,
+    /// bm25 | dense | hybrid | reranked | none (empty in older records).
+    #[serde(default)]
+    pub strategy: String,
     pub query: String,
     pub k: u32,
     /// Ids of the passages returned, best first.
@@ -33,6 +41,13 @@ impl Host for State {
     ) -> wasmtime::Result<Result<Vec<Passage>, RetrievalError>> {
         let started = Instant::now();
         let caps = self.ctx.caps.clone();
+        let strategy = caps
+            .indexes
+            .get(&index)
+            .map(|ix| ix.options.strategy.name())
+            .unwrap_or("")
+            .to_string();
+        let span = tracing::info_span!("retrieval.search", index = %index, strategy = %strategy, k);
         let result = match caps.indexes.get(&index) {
             None => Err(RetrievalError::UnknownIndex(format!(
                 "no index named {index:?}; configured: {} (add [[indexes]] name = {index:?} to the experiment config)",
@@ -41,21 +56,40 @@ impl Host for State {
                     n => n.join(", "),
                 }
             ))),
-            Some(ix) => Ok(ix
-                .search(&query, k.min(MAX_K) as usize)
-                .into_iter()
-                .map(|h| Passage {
-                    id: h.document.id.clone(),
-                    title: h.document.title.clone(),
-                    text: h.document.text.clone(),
-                    score: h.score,
-                })
-                .collect::<Vec<_>>()),
+            Some(ix) => {
+                let reranker = match ix.options.strategy {
+                    Strategy::Reranked => {
+                        rerank::named(&ix.options.rerank, caps.engine.as_ref()).map(Some)
+                    }
+                    _ => Ok(None),
+                };
+                let found = match reranker {
+                    Err(e) => Err(e.to_string()),
+                    Ok(r) => ix
+                        .search_with(&query, k.min(MAX_K) as usize, &ix.options, r.as_deref())
+                        .instrument(span)
+                        .await
+                        .map_err(|e| e.to_string()),
+                };
+                found
+                    .map(|hits| {
+                        hits.into_iter()
+                            .map(|h| Passage {
+                                id: h.chunk.id.clone(),
+                                title: h.chunk.title.clone(),
+                                text: h.chunk.text.clone(),
+                                score: h.score,
+                            })
+                            .collect::<Vec<_>>()
+                    })
+                    .map_err(RetrievalError::Failed)
+            }
         };
         let elapsed = started.elapsed();
         self.budget.in_host += elapsed;
         self.ctx.retrievals.push(RetrievalRecord {
             index,
+            strategy,
             query,
             k,
             hits: result

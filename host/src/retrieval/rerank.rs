@@ -1,0 +1,132 @@
+//! Re-scoring a first-stage candidate list. The LLM reranker asks the
+//! experiment's own model, pointwise, whether a passage answers the query
+//! and scores it log P(" yes") − log P(" no") from the engine's
+//! log-probabilities; a cross-encoder (a BERT classification head) would
+//! plug in through the same [`Reranker`] trait.
+
+use std::future::Future;
+use std::pin::Pin;
+
+use crate::engine::{EngineHandle, Prompt};
+
+#[derive(Debug, thiserror::Error)]
+pub enum RerankError {
+    #[error("reranking with the LLM failed: {0}")]
+    Engine(String),
+    #[error(
+        "reranker {0:?} is not available: cross-encoders are not implemented yet; use rerank = \"llm\""
+    )]
+    Unavailable(String),
+    #[error("reranker returned {got} scores for {want} passages")]
+    Count { got: usize, want: usize },
+}
+
+pub type ScoreFuture<'a> = Pin<Box<dyn Future<Output = Result<Vec<f64>, RerankError>> + Send + 'a>>;
+
+/// Scores passages for a query, higher = more relevant.
+pub trait Reranker: Send + Sync {
+    fn name(&self) -> &str;
+    fn score<'a>(&'a self, query: &'a str, passages: &'a [String]) -> ScoreFuture<'a>;
+}
+
+/// The prompt the LLM reranker scores " yes" / " no" after.
+pub fn relevance_prompt(query: &str, passage: &str) -> String {
+    format!(
+        "Passage: {passage}\n\nQuestion: {query}\n\nDoes the passage contain the answer to the question? Answer yes or no.\nAnswer:"
+    )
+}
+
+/// Pointwise relevance from the experiment's model.
+pub struct LlmReranker {
+    engine: EngineHandle,
+}
+
+impl LlmReranker {
+    pub fn new(engine: EngineHandle) -> Self {
+        Self { engine }
+    }
+}
+
+impl Reranker for LlmReranker {
+    fn name(&self) -> &str {
+        "llm"
+    }
+
+    fn score<'a>(&'a self, query: &'a str, passages: &'a [String]) -> ScoreFuture<'a> {
+        Box::pin(async move {
+            let mut out = Vec::with_capacity(passages.len());
+            for p in passages {
+                let lp = self
+                    .engine
+                    .score_continuations(
+                        Prompt::Raw(relevance_prompt(query, p)),
+                        vec![" yes".into(), " no".into()],
+                    )
+                    .await
+                    .map_err(|e| RerankError::Engine(e.to_string()))?;
+                match lp.as_slice() {
+                    [yes, no] => out.push(yes - no),
+                    _ => {
+                        return Err(RerankError::Count {
+                            got: lp.len(),
+                            want: 2,
+                        });
+                    }
+                }
+            }
+            Ok(out)
+        })
+    }
+}
+
+/// The reranker a config names: `llm`, or a cross-encoder id (not yet).
+pub fn named(spec: &str, engine: Option<&EngineHandle>) -> Result<Box<dyn Reranker>, RerankError> {
+    match (spec, engine) {
+        ("llm", Some(e)) => Ok(Box::new(LlmReranker::new(e.clone()))),
+        ("llm", None) => Err(RerankError::Engine("no model loaded".into())),
+        (other, _) => Err(RerankError::Unavailable(other.into())),
+    }
+}
+
+/// Reorders `candidates` by `scores` (same order), best first; equal scores
+/// keep the first stage's order.
+pub fn reorder(candidates: &[(u32, f64)], scores: &[f64]) -> Result<Vec<(u32, f64)>, RerankError> {
+    if scores.len() != candidates.len() {
+        return Err(RerankError::Count {
+            got: scores.len(),
+            want: candidates.len(),
+        });
+    }
+    let mut out: Vec<(u32, f64)> = candidates
+        .iter()
+        .zip(scores)
+        .map(|(&(i, _), &s)| (i, s))
+        .collect();
+    out.sort_by(|a, b| b.1.total_cmp(&a.1));
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reorder_by_scores_stable_on_ties() {
+        let c = [(7, 0.9), (3, 0.8), (5, 0.7), (1, 0.6)];
+        let r = reorder(&c, &[-1.0, 2.0, -1.0, 0.5]).unwrap();
+        assert_eq!(r, [(3, 2.0), (1, 0.5), (7, -1.0), (5, -1.0)]);
+        assert!(reorder(&c, &[1.0]).is_err());
+    }
+
+    #[test]
+    fn cross_encoders_say_they_are_not_available() {
+        let e = named("cross-encoder/ms-marco-MiniLM-L-6-v2", None)
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(
+            e.contains("not available") && e.contains("rerank = \"llm\""),
+            "{e}"
+        );
+    }
+}
