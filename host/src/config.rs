@@ -73,6 +73,20 @@ pub struct ExperimentConfig {
     /// The host's HTTP client for the `http` capability.
     #[serde(default)]
     pub http: HttpConfig,
+    /// The model behind the `embeddings` capability (answer relevance, ...).
+    #[serde(default)]
+    pub embeddings: EmbeddingsConfig,
+}
+
+/// `[embeddings] model = "all-minilm-l6-v2"`: the sentence encoder plugins
+/// reach through `forge:plugin/embeddings` (the packaged alias, a model
+/// directory, or a Hugging Face id fetched with hf-hub). Unset: plugins get
+/// a clear "no embedding model configured" error.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EmbeddingsConfig {
+    #[serde(default)]
+    pub model: Option<String>,
 }
 
 /// A retrieval index, searchable by plugins by `name`:

@@ -196,6 +196,15 @@ impl Plan {
 
         let engine = start_engine(&config, paths).await?;
 
+        let embedder = match &c.embeddings.model {
+            None => None,
+            Some(spec) => Some(
+                load_embedder(spec, &indexes, paths)
+                    .await
+                    .map_err(|e| config.error_at("embeddings.model", format!("{spec:?}: {e}")))?,
+            ),
+        };
+
         let http = Arc::new(HttpClient::new(&c.http));
         let caps = Arc::new(Capabilities {
             engine: Some(engine.clone()),
@@ -207,8 +216,7 @@ impl Plan {
             }),
             http,
             indexes,
-            // The lead wires the `[embeddings]` model (retrieval's MiniLM).
-            embedder: None,
+            embedder,
             call_cache: match (&paths.call_cache, c.run.cache) {
                 (Some(path), true) => Some(CallCache::open(path)?),
                 _ => None,
@@ -230,6 +238,9 @@ impl Plan {
         }
         for t in &caps.tools.tools {
             h.update(t.component.plugin.sha256.as_bytes());
+        }
+        if let Some(e) = &caps.embedder {
+            h.update(e.weights_sha256().as_bytes());
         }
         for ix in &caps.indexes.list {
             h.update(ix.corpus_sha256.as_bytes());
@@ -362,6 +373,31 @@ pub async fn start_engine(config: &ConfigFile, paths: &Paths) -> anyhow::Result<
     .await?
     .context("loading the model")?;
     Ok(EngineHandle::spawn(Box::new(backend)))
+}
+
+/// The `[embeddings]` model: an index's already loaded encoder when it is
+/// the same model, else loaded (on the blocking pool).
+async fn load_embedder(
+    spec: &str,
+    indexes: &Indexes,
+    paths: &Paths,
+) -> Result<Arc<dyn retrieval::embed::TextEmbedder>, retrieval::embed::EmbedError> {
+    if let Some(e) = indexes
+        .list
+        .iter()
+        .filter_map(|ix| ix.embedder.clone())
+        .find(|e| e.model_id() == spec)
+    {
+        return Ok(e);
+    }
+    let spec = spec.to_string();
+    let models_dir = paths.models_dir.clone();
+    let loaded = tokio::task::spawn_blocking(move || {
+        retrieval::embed::BertEmbedder::load(&spec, &models_dir)
+    })
+    .await
+    .map_err(|e| retrieval::embed::EmbedError::Run(format!("embedding thread: {e}")))??;
+    Ok(Arc::new(loaded))
 }
 
 /// Builds the `[[indexes]]` of a config (each on the blocking pool): a

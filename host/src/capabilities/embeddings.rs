@@ -1,7 +1,7 @@
 //! `forge:plugin/embeddings` (since 0.1.2): text embeddings by the
-//! experiment's embedding model. The model itself lives elsewhere (the
-//! retrieval module's MiniLM); this module is the capability boundary:
-//! the trait, the missing-model error and the record of each call.
+//! experiment's `[embeddings] model` (a [`TextEmbedder`] from the retrieval
+//! module: MiniLM by default). This module is the capability boundary: the
+//! missing-model error and the record of each call.
 
 use std::time::Instant;
 
@@ -9,16 +9,10 @@ use crate::plugins::State;
 use crate::plugins::bindings::embeddings::Host;
 use crate::store::LlmCall;
 
-/// A model that turns texts into vectors.
-pub trait TextEmbedder: Send + Sync {
-    /// What the config named (recorded with each call).
-    fn model_id(&self) -> &str;
-    /// One vector per text, in order.
-    fn embed(&self, texts: &[String]) -> Result<Vec<Vec<f32>>, String>;
-}
+pub use crate::retrieval::embed::TextEmbedder;
 
 /// The guest-visible error when the experiment has no embedding model.
-pub const NO_EMBEDDER: &str = "no embedding model configured: add [embeddings] model = ...";
+pub const NO_EMBEDDER: &str = "no embedding model configured: add [embeddings] model = \"all-minilm-l6-v2\" to the experiment config";
 
 impl Host for State {
     async fn embed(
@@ -33,7 +27,7 @@ impl Host for State {
                 // Embedding is CPU-bound: off the async workers.
                 let model = embedder.model_id().to_string();
                 let (texts, r) = tokio::task::spawn_blocking(move || {
-                    let r = embedder.embed(&texts);
+                    let r = embedder.embed(&texts).map_err(|e| e.to_string());
                     (texts, r)
                 })
                 .await?;
