@@ -285,12 +285,39 @@ fn label_of(v: toml::Value) -> (String, toml::Value) {
 }
 
 /// Sets `a.b.c` in `table`, creating missing tables. A numeric part indexes
-/// an existing array of tables (`indexes.0.strategy`).
+/// an existing array of tables (`indexes.0.strategy`); a numeric last part
+/// replaces that element whole (`"indexes.0" = [{ strategy = "bm25" }, ...]`).
 fn set_path(table: &mut toml::Table, dotted: &str, value: toml::Value) -> Result<(), String> {
     let parts: Vec<&str> = dotted.split('.').collect();
     let Some((last, walk)) = parts.split_last() else {
         return Err("empty path".into());
     };
+    if let (Ok(n), Some((array, parent))) = (last.parse::<usize>(), walk.split_last()) {
+        let t = table_at(table, parent, dotted)?;
+        let Some(toml::Value::Array(items)) = t.get_mut(*array) else {
+            return Err(format!("{array:?} in {dotted:?} is not an array"));
+        };
+        let len = items.len();
+        return match items.get_mut(n) {
+            Some(slot) => {
+                *slot = value;
+                Ok(())
+            }
+            None => Err(format!(
+                "{array}.{n} in {dotted:?}: the config has {len} {array} entries"
+            )),
+        };
+    }
+    table_at(table, walk, dotted)?.insert(last.to_string(), value);
+    Ok(())
+}
+
+/// The table at `walk` (numeric parts index arrays of tables).
+fn table_at<'a>(
+    table: &'a mut toml::Table,
+    walk: &[&str],
+    dotted: &str,
+) -> Result<&'a mut toml::Table, String> {
     let mut t = table;
     let mut i = 0;
     while i < walk.len() {
@@ -322,8 +349,7 @@ fn set_path(table: &mut toml::Table, dotted: &str, value: toml::Value) -> Result
         };
         i += 1;
     }
-    t.insert(last.to_string(), value);
-    Ok(())
+    Ok(t)
 }
 
 /// An error placed on the line where `key` is written inside `[sweep]`.
@@ -357,6 +383,12 @@ mod tests {
         assert!(e.contains("has 2 indexes entries"), "{e}");
         let e = set_path(&mut t, "indexes.k1", toml::Value::Float(0.9)).unwrap_err();
         assert!(e.contains("name an element"), "{e}");
+        let mut whole = toml::Table::new();
+        whole.insert("name".into(), toml::Value::String("c".into()));
+        set_path(&mut t, "indexes.0", toml::Value::Table(whole)).unwrap();
+        assert_eq!(t["indexes"][0]["name"].as_str(), Some("c"));
+        assert!(t["indexes"][0].get("k1").is_none());
+        assert!(set_path(&mut t, "indexes.5", toml::Value::Integer(1)).is_err());
         set_path(&mut t, "method.params.k", toml::Value::Integer(3)).unwrap();
         assert_eq!(t["method"]["params"]["k"].as_integer(), Some(3));
     }
