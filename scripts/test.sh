@@ -11,7 +11,7 @@ trap 'rm -f "$log"' EXIT
 # against the official definition by scripts/oracles, the
 # calculator's evaluator, CoT answer extraction, the MediaWiki answers of
 # wikipedia_search) is unit-tested natively.
-cargo test -p squad-text -p method-kit -p calculator -p wikipedia_search -p rag-eval -p rag -p retrieval -p context -p faithfulness --tests 2>&1 | tee -a "$log"
+cargo test -p squad-text -p method-kit -p calculator -p wikipedia_search -p rag-eval -p rag -p retrieval -p context -p faithfulness -p answer_relevance --tests 2>&1 | tee -a "$log"
 cargo test -p forge-host -- --test-threads 2 2>&1 | tee -a "$log"
 # One closing line over every test binary above.
 awk '/^test result:/ { for (i = 1; i <= NF; i++) { if ($(i+1) ~ /^passed/) p += $i; if ($(i+1) ~ /^failed/) f += $i } }
