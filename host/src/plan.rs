@@ -212,7 +212,16 @@ impl Plan {
             tools: Arc::new(ToolBox {
                 host: Some(host.clone()),
                 tools,
-                caps: Some(Capabilities::for_tools(http.clone(), indexes.clone())),
+                caps: Some({
+                    let mut t = Capabilities::for_tools(http.clone(), indexes.clone());
+                    // The host's reranker (`strategy = "reranked"`) scores
+                    // with the experiment's model when a tool searches; the
+                    // tool world imports no inference, so tools get none.
+                    if let Some(c) = Arc::get_mut(&mut t) {
+                        c.engine = Some(engine.clone());
+                    }
+                    t
+                }),
             }),
             http,
             indexes,

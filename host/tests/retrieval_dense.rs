@@ -358,10 +358,8 @@ fn an_experiment_searches_its_index_with_the_configured_strategy() {
     assert_eq!(r["hits"].as_array().unwrap().len(), 0, "{r}");
 }
 
-/// Needs the candle backend's `score_continuations` (the engine work);
-/// run with `--ignored` once it is merged.
+/// The reranker scores with the experiment's model when a tool searches.
 #[test]
-#[ignore = "needs Backend::score_continuations in the candle backend"]
 fn reranked_asks_the_real_model_whether_each_passage_answers() {
     let r = run_with_strategy(
         "strategy = \"reranked\"\nrerank_candidates = 4",
