@@ -2,11 +2,9 @@
 //! cache of the candle engine, on the packaged SmolLM2 model (skipped with a
 //! message when it is not fetched).
 
-use std::path::{Path, PathBuf};
 use std::sync::{LazyLock, Mutex, MutexGuard};
 
 use forge_host::engine::candle_backend::{CandleBackend, CandleOptions};
-use forge_host::engine::model_source::{self, ResolvedModel};
 use forge_host::engine::{Backend, GenParams, Message, Prompt};
 
 /// Bounds on |forge − llama.cpp| log-probability of the same token at the
@@ -19,23 +17,8 @@ use forge_host::engine::{Backend, GenParams, Message, Prompt};
 const GOLDEN_LOGPROB_MAX_TOL: f64 = 0.5;
 const GOLDEN_LOGPROB_MEAN_TOL: f64 = 0.1;
 
-fn repo_root() -> &'static Path {
-    Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/.."))
-}
-
-fn golden_path(name: &str) -> PathBuf {
-    repo_root().join("../shared/data/golden").join(name)
-}
-
-fn resolved() -> Option<ResolvedModel> {
-    match model_source::resolve("smollm2-135m-instruct", &repo_root().join("models")) {
-        Ok(r) => Some(r),
-        Err(e) => {
-            eprintln!("skipping engine tests: {e}");
-            None
-        }
-    }
-}
+mod common;
+use common::{default_model as resolved, golden_path};
 
 fn load(prefix_cache_bytes: usize) -> Option<CandleBackend> {
     let opts = CandleOptions {

@@ -3,36 +3,19 @@
 //!
 //! The model is loaded once and shared; every test locks it in turn.
 
-use std::path::{Path, PathBuf};
 use std::sync::{LazyLock, Mutex, MutexGuard};
 use std::time::Instant;
 
 use forge_host::engine::candle_backend::{CandleBackend, CandleOptions};
 use forge_host::engine::llama::WeightFormat;
-use forge_host::engine::model_source::{self, ResolvedModel};
 use forge_host::engine::{Backend, FinishReason, GenParams, Message, Prompt};
 
 /// llama.cpp's log-probability lead over forge's pick below which a
 /// different greedy token counts as a near-tie (quantised kernels differ).
 const NEAR_TIE: f64 = 0.5;
 
-fn repo_root() -> &'static Path {
-    Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/.."))
-}
-
-fn golden_path(name: &str) -> PathBuf {
-    repo_root().join("../shared/data/golden").join(name)
-}
-
-fn resolved() -> Option<ResolvedModel> {
-    match model_source::resolve("smollm2-135m-instruct", &repo_root().join("models")) {
-        Ok(r) => Some(r),
-        Err(e) => {
-            eprintln!("skipping engine tests: {e}");
-            None
-        }
-    }
-}
+mod common;
+use common::{default_model as resolved, golden_path};
 
 static BACKEND: LazyLock<Option<Mutex<CandleBackend>>> = LazyLock::new(|| {
     let opts = CandleOptions {

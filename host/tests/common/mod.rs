@@ -19,6 +19,24 @@ pub fn shared_data(name: &str) -> PathBuf {
     repo().join("../shared/data").join(name)
 }
 
+/// llama.cpp's oracle files for the default model (`../shared/data/golden`).
+pub fn golden_path(name: &str) -> PathBuf {
+    shared_data("golden").join(name)
+}
+
+/// The packaged default model, or `None` (said on stderr) when it is not
+/// fetched: the engine tests then skip instead of failing.
+pub fn default_model() -> Option<forge_host::engine::model_source::ResolvedModel> {
+    match forge_host::engine::model_source::resolve("smollm2-135m-instruct", &repo().join("models"))
+    {
+        Ok(r) => Some(r),
+        Err(e) => {
+            eprintln!("skipping engine tests: {e}");
+            None
+        }
+    }
+}
+
 /// Builds every plugin component once per test binary (its own target dir,
 /// so it does not wait on the `cargo test` that runs us) and fetches the
 /// packaged model and corpora if they are missing. Returns the plugin directory.
