@@ -208,7 +208,7 @@ pub async fn search(
         .transpose()?;
     let reranker = engine
         .as_ref()
-        .map(|e| retrieval::rerank::named(&o.rerank, Some(e)))
+        .map(|e| retrieval::rerank::named(&o.rerank, Some(e), call_cache(paths)))
         .transpose()?;
     let hits = ix.search_with(query, k, &o, reranker.as_deref()).await?;
     for (i, h) in hits.iter().enumerate() {
@@ -258,7 +258,7 @@ pub async fn evaluate(
             .transpose()?;
         let reranker = engine
             .as_ref()
-            .map(|e| retrieval::rerank::named(&o.rerank, Some(e)))
+            .map(|e| retrieval::rerank::named(&o.rerank, Some(e), call_cache(paths)))
             .transpose()?;
         // Enough chunks for ten distinct documents in most cases.
         let depth = (10 * ix.chunks.len()).div_ceil(ix.documents.max(1)).max(10) * 2;
@@ -305,4 +305,13 @@ pub async fn evaluate(
         }
     }
     Ok(())
+}
+
+/// The call cache, so reranker scores computed once (here or by a run on
+/// the same home) are read back; unusable caches only cost recomputation.
+fn call_cache(paths: &Paths) -> Option<std::sync::Arc<crate::engine::call_cache::CallCache>> {
+    let path = paths.call_cache.as_deref()?;
+    crate::engine::call_cache::CallCache::open(path)
+        .inspect_err(|e| tracing::warn!("{e}"))
+        .ok()
 }

@@ -369,3 +369,49 @@ fn reranked_asks_the_real_model_whether_each_passage_answers() {
     assert!(r["error"].is_null(), "{r}");
     assert!(r["hits"][0].as_str().unwrap().starts_with("bridge#"), "{r}");
 }
+
+/// The LLM reranker writes its yes/no log-probabilities to the call cache
+/// and reads them back, so sweep cells that rerank the same candidates (the
+/// `k` axis of an ablation) score each passage once.
+#[tokio::test(flavor = "multi_thread")]
+async fn llm_reranker_scores_go_through_the_call_cache() {
+    use forge_host::engine::call_cache::{CallCache, ScoreKey, engine_version};
+    use forge_host::engine::candle_backend::{CandleBackend, CandleOptions};
+    use forge_host::engine::{EngineHandle, Prompt};
+    use forge_host::retrieval::rerank::{LlmReranker, Reranker, relevance_prompt};
+
+    let Some(model) = common::default_model() else {
+        return;
+    };
+    let backend = CandleBackend::load(&model, CandleOptions::default()).unwrap();
+    let engine = EngineHandle::spawn(Box::new(backend));
+    let tmp = tempfile::tempdir().unwrap();
+    let cache = CallCache::open(&tmp.path().join("calls.redb")).unwrap();
+    let reranker = LlmReranker::new(engine.clone(), Some(cache.clone()));
+    let q = "When did the Golden Gate Bridge open?";
+    let passages = vec![
+        "The Golden Gate Bridge opened in 1937.".to_string(),
+        "Cats hunt mice at night.".to_string(),
+    ];
+    let first = reranker.score(q, &passages).await.unwrap();
+
+    let version = engine_version(engine.info());
+    let key = |p: &str| {
+        ScoreKey {
+            model_sha256: &engine.info().sha256,
+            engine_version: &version,
+            prompt: &Prompt::Raw(relevance_prompt(q, p)),
+            continuations: &[" yes".to_string(), " no".to_string()],
+        }
+        .digest()
+    };
+    let stored = cache.get_scores(&key(&passages[0])).unwrap().unwrap();
+    assert_eq!(stored.len(), 2);
+    assert_eq!(stored[0] - stored[1], first[0]);
+
+    // A planted entry is what the reranker returns next time: it reads the
+    // cache instead of asking the model.
+    cache.put_scores(&key(&passages[1]), &[5.0, -5.0]).unwrap();
+    let again = reranker.score(q, &passages).await.unwrap();
+    assert_eq!(again, vec![first[0], 10.0]);
+}

@@ -58,9 +58,12 @@ impl Host for State {
             ))),
             Some(ix) => {
                 let reranker = match ix.options.strategy {
-                    Strategy::Reranked => {
-                        rerank::named(&ix.options.rerank, caps.engine.as_ref()).map(Some)
-                    }
+                    Strategy::Reranked => rerank::named(
+                        &ix.options.rerank,
+                        caps.engine.as_ref(),
+                        caps.call_cache.clone(),
+                    )
+                    .map(Some),
                     _ => Ok(None),
                 };
                 let found = match reranker {

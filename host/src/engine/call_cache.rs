@@ -24,6 +24,9 @@ use sha2::{Digest, Sha256};
 use super::{GenParams, Generation, ModelInfo, Prompt};
 
 const CALLS: TableDefinition<&[u8], &[u8]> = TableDefinition::new("calls");
+/// Log-probabilities of continuations (LLM rerankers, judges): a sweep
+/// whose cells rerank the same candidates (the `k` axis) scores them once.
+const SCORES: TableDefinition<&[u8], &[u8]> = TableDefinition::new("scores");
 
 #[derive(Debug, thiserror::Error)]
 #[error("call cache {path}: {message}")]
@@ -58,10 +61,31 @@ pub struct CallKey<'a> {
 
 impl CallKey<'_> {
     pub fn digest(&self) -> [u8; 32] {
-        // serde_json writes struct fields in declaration order: stable.
-        let bytes = serde_json::to_vec(self).expect("call key serialises");
-        Sha256::digest(&bytes).into()
+        digest(self)
     }
+}
+
+/// Everything a cached score (log-probability of each continuation)
+/// depends on.
+#[derive(Serialize)]
+pub struct ScoreKey<'a> {
+    pub model_sha256: &'a str,
+    pub engine_version: &'a str,
+    pub prompt: &'a Prompt,
+    pub continuations: &'a [String],
+}
+
+impl ScoreKey<'_> {
+    pub fn digest(&self) -> [u8; 32] {
+        // Tagged, so a score key can never equal a generation key.
+        digest(&("score", self))
+    }
+}
+
+fn digest(key: &impl Serialize) -> [u8; 32] {
+    // serde_json writes struct fields in declaration order: stable.
+    let bytes = serde_json::to_vec(key).expect("cache key serialises");
+    Sha256::digest(&bytes).into()
 }
 
 pub struct CallCache {
@@ -90,6 +114,7 @@ impl CallCache {
         let db = Database::create(path).map_err(|e| err(e.to_string()))?;
         let txn = db.begin_write().map_err(|e| err(e.to_string()))?;
         txn.open_table(CALLS).map_err(|e| err(e.to_string()))?;
+        txn.open_table(SCORES).map_err(|e| err(e.to_string()))?;
         txn.commit().map_err(|e| err(e.to_string()))?;
         let cache = Arc::new(Self {
             db,
@@ -111,8 +136,28 @@ impl CallCache {
     }
 
     pub fn get(&self, key: &[u8; 32]) -> Result<Option<Generation>, CallCacheError> {
+        self.read(CALLS, key)
+    }
+
+    pub fn put(&self, key: &[u8; 32], generation: &Generation) -> Result<(), CallCacheError> {
+        self.write(CALLS, key, generation)
+    }
+
+    pub fn get_scores(&self, key: &[u8; 32]) -> Result<Option<Vec<f64>>, CallCacheError> {
+        self.read(SCORES, key)
+    }
+
+    pub fn put_scores(&self, key: &[u8; 32], scores: &[f64]) -> Result<(), CallCacheError> {
+        self.write(SCORES, key, &scores)
+    }
+
+    fn read<T: serde::de::DeserializeOwned>(
+        &self,
+        table: TableDefinition<&[u8], &[u8]>,
+        key: &[u8; 32],
+    ) -> Result<Option<T>, CallCacheError> {
         let txn = self.db.begin_read().map_err(|e| self.err(e))?;
-        let table = txn.open_table(CALLS).map_err(|e| self.err(e))?;
+        let table = txn.open_table(table).map_err(|e| self.err(e))?;
         let Some(v) = table.get(key.as_slice()).map_err(|e| self.err(e))? else {
             return Ok(None);
         };
@@ -120,11 +165,16 @@ impl CallCache {
         Ok(serde_json::from_slice(v.value()).ok())
     }
 
-    pub fn put(&self, key: &[u8; 32], generation: &Generation) -> Result<(), CallCacheError> {
-        let bytes = serde_json::to_vec(generation).expect("generation serialises");
+    fn write(
+        &self,
+        table: TableDefinition<&[u8], &[u8]>,
+        key: &[u8; 32],
+        value: &impl Serialize,
+    ) -> Result<(), CallCacheError> {
+        let bytes = serde_json::to_vec(value).expect("cache value serialises");
         let txn = self.db.begin_write().map_err(|e| self.err(e))?;
         {
-            let mut table = txn.open_table(CALLS).map_err(|e| self.err(e))?;
+            let mut table = txn.open_table(table).map_err(|e| self.err(e))?;
             table
                 .insert(key.as_slice(), bytes.as_slice())
                 .map_err(|e| self.err(e))?;
@@ -283,5 +333,41 @@ mod tests {
         let c = CallCache::open(&path).unwrap();
         assert_eq!(c.get(&k).unwrap(), Some(g));
         assert_eq!(c.get(&[2u8; 32]).unwrap(), None);
+        // Scores live in their own table: the same key is a miss there.
+        assert_eq!(c.get_scores(&k).unwrap(), None);
+        c.put_scores(&k, &[-0.25, -1.5]).unwrap();
+        assert_eq!(c.get_scores(&k).unwrap(), Some(vec![-0.25, -1.5]));
+    }
+
+    #[test]
+    fn score_keys_miss_on_any_field_and_differ_from_call_keys() {
+        let prompt = Prompt::Raw("Passage: p\nAnswer:".into());
+        let conts = [" yes".to_string(), " no".to_string()];
+        let key = |m: &str, e: &str, p: &Prompt, c: &[String]| {
+            ScoreKey {
+                model_sha256: m,
+                engine_version: e,
+                prompt: p,
+                continuations: c,
+            }
+            .digest()
+        };
+        let base = key("abc", "v1", &prompt, &conts);
+        assert_eq!(base, key("abc", "v1", &prompt, &conts));
+        assert_ne!(base, key("abd", "v1", &prompt, &conts));
+        assert_ne!(base, key("abc", "v2", &prompt, &conts));
+        assert_ne!(base, key("abc", "v1", &Prompt::Raw("x".into()), &conts));
+        assert_ne!(base, key("abc", "v1", &prompt, &conts[..1]));
+        assert_ne!(
+            base,
+            key("abc", "v1", &prompt, &[" no".into(), " yes".into()])
+        );
+        let call = CallKey {
+            model_sha256: "abc",
+            engine_version: "v1",
+            prompt: &prompt,
+            params: &params(),
+        };
+        assert_ne!(base, call.digest());
     }
 }

@@ -6,7 +6,9 @@
 
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::Arc;
 
+use crate::engine::call_cache::{CallCache, ScoreKey, engine_version};
 use crate::engine::{EngineHandle, Prompt};
 
 #[derive(Debug, thiserror::Error)]
@@ -39,11 +41,46 @@ pub fn relevance_prompt(query: &str, passage: &str) -> String {
 /// Pointwise relevance from the experiment's model.
 pub struct LlmReranker {
     engine: EngineHandle,
+    /// Scores already computed (by this run or an earlier one) are read
+    /// back: sweep cells that rerank the same candidates score them once.
+    cache: Option<Arc<CallCache>>,
 }
 
 impl LlmReranker {
-    pub fn new(engine: EngineHandle) -> Self {
-        Self { engine }
+    pub fn new(engine: EngineHandle, cache: Option<Arc<CallCache>>) -> Self {
+        Self { engine, cache }
+    }
+
+    async fn yes_no(&self, prompt: Prompt) -> Result<Vec<f64>, RerankError> {
+        let continuations = vec![" yes".to_string(), " no".to_string()];
+        let info = self.engine.info();
+        let version = engine_version(info);
+        let key = ScoreKey {
+            model_sha256: &info.sha256,
+            engine_version: &version,
+            prompt: &prompt,
+            continuations: &continuations,
+        }
+        .digest();
+        // A cache that cannot be read or written only costs recomputation.
+        if let Some(hit) = self
+            .cache
+            .as_ref()
+            .and_then(|c| c.get_scores(&key).ok().flatten())
+        {
+            return Ok(hit);
+        }
+        let lp = self
+            .engine
+            .score_continuations(prompt, continuations)
+            .await
+            .map_err(|e| RerankError::Engine(e.to_string()))?;
+        if let Some(c) = &self.cache
+            && let Err(e) = c.put_scores(&key, &lp)
+        {
+            tracing::warn!("reranker score not cached: {e}");
+        }
+        Ok(lp)
     }
 }
 
@@ -56,14 +93,7 @@ impl Reranker for LlmReranker {
         Box::pin(async move {
             let mut out = Vec::with_capacity(passages.len());
             for p in passages {
-                let lp = self
-                    .engine
-                    .score_continuations(
-                        Prompt::Raw(relevance_prompt(query, p)),
-                        vec![" yes".into(), " no".into()],
-                    )
-                    .await
-                    .map_err(|e| RerankError::Engine(e.to_string()))?;
+                let lp = self.yes_no(Prompt::Raw(relevance_prompt(query, p))).await?;
                 match lp.as_slice() {
                     [yes, no] => out.push(yes - no),
                     _ => {
@@ -80,9 +110,14 @@ impl Reranker for LlmReranker {
 }
 
 /// The reranker a config names: `llm`, or a cross-encoder id (not yet).
-pub fn named(spec: &str, engine: Option<&EngineHandle>) -> Result<Box<dyn Reranker>, RerankError> {
+/// `cache` is the call cache, when the caller uses one.
+pub fn named(
+    spec: &str,
+    engine: Option<&EngineHandle>,
+    cache: Option<Arc<CallCache>>,
+) -> Result<Box<dyn Reranker>, RerankError> {
     match (spec, engine) {
-        ("llm", Some(e)) => Ok(Box::new(LlmReranker::new(e.clone()))),
+        ("llm", Some(e)) => Ok(Box::new(LlmReranker::new(e.clone(), cache))),
         ("llm", None) => Err(RerankError::Engine("no model loaded".into())),
         (other, _) => Err(RerankError::Unavailable(other.into())),
     }
@@ -120,7 +155,7 @@ mod tests {
 
     #[test]
     fn cross_encoders_say_they_are_not_available() {
-        let e = named("cross-encoder/ms-marco-MiniLM-L-6-v2", None)
+        let e = named("cross-encoder/ms-marco-MiniLM-L-6-v2", None, None)
             .err()
             .unwrap()
             .to_string();
