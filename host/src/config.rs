@@ -139,7 +139,8 @@ pub struct IndexConfig {
     #[serde(default = "default_dense_weight")]
     pub dense_weight: f64,
     /// `llm` (the experiment's model: log P(yes) − log P(no)) or a
-    /// cross-encoder id (not available yet).
+    /// cross-encoder: a model directory (relative to the config) or a
+    /// Hugging Face id.
     #[serde(default = "default_rerank")]
     pub rerank: String,
     /// Fused candidates the reranker re-scores (and each first stage's depth).
@@ -672,11 +673,14 @@ impl ConfigFile {
             if ix.embedding.is_empty() {
                 return bad(&at("embedding"), "must name a model");
             }
-            if ix.strategy == crate::retrieval::Strategy::Reranked && ix.rerank != "llm" {
+            if ix.rerank != "llm"
+                && !self.resolve(&ix.rerank).is_dir()
+                && !crate::retrieval::cross_encoder::is_hub_id(&ix.rerank)
+            {
                 return bad(
                     &at("rerank"),
                     &format!(
-                        "reranker {:?} is not available (cross-encoders are not implemented yet); use \"llm\"",
+                        "reranker {:?}: use \"llm\", a cross-encoder model directory, or a Hugging Face id such as \"cross-encoder/ms-marco-MiniLM-L-6-v2\"",
                         ix.rerank
                     ),
                 );
@@ -993,10 +997,10 @@ plugin = "f1"
         let e = err(&format!("{body}fusion = \"max\"\n"));
         assert_eq!((e.line, e.field.as_str()), (14, "indexes[0].fusion"), "{e}");
         let e = err(&format!(
-            "{body}strategy = \"reranked\"\nrerank = \"cross-encoder/ms-marco-MiniLM-L-6-v2\"\n"
+            "{body}strategy = \"reranked\"\nrerank = \"no-such-dir\"\n"
         ));
         assert_eq!((e.line, e.field.as_str()), (15, "indexes[0].rerank"), "{e}");
-        assert!(e.message.contains("not available"), "{e}");
+        assert!(e.message.contains("Hugging Face id"), "{e}");
         let e = err(&format!("{body}hnsw = {{ m = 1 }}\n"));
         assert_eq!(e.field.as_str(), "indexes[0].hnsw.m", "{e}");
         let e = err(&format!("{body}hnsw = {{ M = 4 }}\n"));
