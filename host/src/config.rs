@@ -76,6 +76,20 @@ pub struct ExperimentConfig {
     /// The model behind the `embeddings` capability (answer relevance, ...).
     #[serde(default)]
     pub embeddings: EmbeddingsConfig,
+    /// The cross-encoder behind the `nli` capability (faithfulness `nli`).
+    #[serde(default)]
+    pub nli: NliConfig,
+}
+
+/// `[nli] model = "cross-encoder/nli-distilroberta-base"`: the NLI
+/// cross-encoder plugins reach through `forge:plugin/nli` (a model
+/// directory, relative to the config, or a Hugging Face id). Unset: plugins
+/// get a clear "no NLI model configured" error.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NliConfig {
+    #[serde(default)]
+    pub model: Option<String>,
 }
 
 /// `[embeddings] model = "all-minilm-l6-v2"`: the sentence encoder plugins
@@ -701,6 +715,17 @@ impl ConfigFile {
             if !(0.0..=1.0).contains(&ix.b) {
                 return bad(&at("b"), "must be between 0 and 1");
             }
+        }
+        if let Some(m) = &c.nli.model
+            && !self.resolve(m).is_dir()
+            && !crate::retrieval::cross_encoder::is_hub_id(m)
+        {
+            return bad(
+                "nli.model",
+                &format!(
+                    "{m:?}: name an NLI cross-encoder model directory or a Hugging Face id such as \"cross-encoder/nli-distilroberta-base\""
+                ),
+            );
         }
         let h = &c.http;
         if h.timeout_ms == 0 {

@@ -205,6 +205,15 @@ impl Plan {
             ),
         };
 
+        let nli = match &c.nli.model {
+            None => None,
+            Some(spec) => Some(
+                crate::capabilities::nli::load(&model_path(&config, spec))
+                    .await
+                    .map_err(|e| config.error_at("nli.model", e))?,
+            ),
+        };
+
         let http = Arc::new(HttpClient::new(&c.http));
         let caps = Arc::new(Capabilities {
             engine: Some(engine.clone()),
@@ -226,6 +235,7 @@ impl Plan {
             http,
             indexes,
             embedder,
+            nli,
             call_cache: match (&paths.call_cache, c.run.cache) {
                 (Some(path), true) => Some(CallCache::open(path)?),
                 _ => None,
@@ -250,6 +260,9 @@ impl Plan {
         }
         if let Some(e) = &caps.embedder {
             h.update(e.weights_sha256().as_bytes());
+        }
+        if let Some(m) = &caps.nli {
+            h.update(m.weights_sha256().as_bytes());
         }
         for ix in &caps.indexes.list {
             h.update(ix.corpus_sha256.as_bytes());

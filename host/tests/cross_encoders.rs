@@ -3,7 +3,8 @@
 //! common/cross_encoder.rs): loading, pair tokenisation, label mapping, the
 //! classifier head against a hand computation, batching, determinism and
 //! error messages; then `reranked` with a cross-encoder through
-//! `forge-host index search` and a real experiment.
+//! `forge-host index search` and a real experiment, and the `faithfulness`
+//! component's `nli` mode through a real `forge-host run` (contract 0.1.3).
 
 mod common;
 use common::cross_encoder::write_checkpoint;
@@ -432,4 +433,163 @@ plugin = "retrieval"
         err.contains("indexes[0].rerank") && err.contains("no-such-model"),
         "{err}"
     );
+}
+
+/// Rows with a context and a one-sentence answer for the `replay` method.
+fn nli_rows(dir: &Path) -> std::path::PathBuf {
+    let rows = [
+        (
+            "a",
+            "The Golden Gate Bridge opened in 1937 and spans the Golden Gate strait.",
+            "The bridge opened in 1937.",
+        ),
+        (
+            "b",
+            "Bread is made from flour and water; yeast makes the dough rise.",
+            "Bread is made of stone.",
+        ),
+        (
+            "c",
+            "The Nile flows north into the Mediterranean Sea.",
+            "The Nile flows into the Mediterranean.",
+        ),
+    ];
+    let body: String = rows
+        .iter()
+        .map(|(id, ctx, ans)| {
+            format!(
+                "{}\n",
+                serde_json::json!({"id": id, "question": "q", "answers": ["x"], "context": ctx, "meta": {"answer": ans}})
+            )
+        })
+        .collect();
+    write(dir, "nli.jsonl", &body)
+}
+
+fn nli_config(data: &Path, model: Option<&Path>) -> String {
+    format!(
+        r#"name = "xenc-nli"
+seed = 1
+[model]
+source = "smollm2-135m-instruct"
+[dataset]
+path = "{}"
+[method]
+plugin = "replay"
+[[metrics]]
+plugin = "faithfulness"
+params = {{ mode = "nli" }}
+{}"#,
+        data.display(),
+        model.map_or(String::new(), |m| format!(
+            "[nli]\nmodel = \"{}\"\n",
+            m.display()
+        ))
+    )
+}
+
+fn runs_of(home: &Path, cfg: &Path) -> (String, Vec<serde_json::Value>) {
+    let (id, v) = show(home, cfg);
+    (id, v["runs"].as_array().unwrap().clone())
+}
+
+fn show(home: &Path, cfg: &Path) -> (String, serde_json::Value) {
+    let ev = events(&run_ok(forge(home).args(["--json", "run"]).arg(cfg)).stdout);
+    let id = ev.last().unwrap()["experiment"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let v =
+        serde_json::from_slice(&run_ok(forge(home).args(["--json", "show", &id])).stdout).unwrap();
+    (id, v)
+}
+
+/// faithfulness `mode = "nli"` through a real run: each claim goes to the
+/// host's cross-encoder as (context, claim); the stored score is what the
+/// same checkpoint's argmax says here; a model biased towards
+/// "entailment" (label id 2 in its config, not 1) supports every claim,
+/// so labels are matched by name; no `[nli]` is the example's stored
+/// metric error; the weights are part of the plan hash.
+#[test]
+fn faithfulness_nli_through_a_real_run() {
+    let tmp = tempfile::tempdir().unwrap();
+    let home = tmp.path().join("home");
+    let data = nli_rows(tmp.path());
+    let labels = ["contradiction", "neutral", "entailment"];
+    let plain = write_checkpoint(&tmp.path().join("nli"), false, &labels, None);
+    let (plain_id, v) = show(
+        &home,
+        &write(tmp.path(), "plain.toml", &nli_config(&data, Some(&plain))),
+    );
+    // A 0.1.3 metric beside a 0.1.1 method: older guests still link.
+    let contract = |name: &str| {
+        v["experiment"]["plugins"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|p| p["name"] == name)
+            .unwrap()["contract"]
+            .clone()
+    };
+    assert_eq!(contract("faithfulness"), "forge:plugin@0.1.3");
+    assert_eq!(contract("replay"), "forge:plugin@0.1.1");
+    let runs = v["runs"].as_array().unwrap().clone();
+    assert_eq!(runs.len(), 3);
+    let ce = load(&plain);
+    for r in &runs {
+        assert!(
+            r["error"].is_null() && r["metric_errors"].as_object().unwrap().is_empty(),
+            "{r}"
+        );
+        let calls = r["calls"].as_array().unwrap();
+        assert_eq!(calls.len(), 1, "one claim, one call: {r}");
+        assert_eq!(calls[0]["kind"], "nli");
+        let sent: Vec<(String, String)> =
+            serde_json::from_str(calls[0]["prompt"].as_str().unwrap()).unwrap();
+        assert_eq!(sent.len(), 1);
+        assert_eq!(sent[0].0, r["contexts"][0].as_str().unwrap(), "{r}");
+        let probs = ce.probabilities(&sent).unwrap().remove(0);
+        let argmax = (0..3)
+            .max_by(|&a, &b| probs[a].total_cmp(&probs[b]))
+            .unwrap();
+        let want = if argmax == 2 { 1.0 } else { 0.0 };
+        assert_eq!(r["scores"]["faithfulness"], want, "{probs:?}: {r}");
+        assert_eq!(r["scores"]["hallucination"], 1.0 - want, "{r}");
+        assert_eq!(r["scores"]["claims"], 1.0, "{r}");
+    }
+
+    let biased = write_checkpoint(&tmp.path().join("nli-e"), false, &labels, Some((2, 50.0)));
+    let (_, runs) = runs_of(
+        &home,
+        &write(tmp.path(), "biased.toml", &nli_config(&data, Some(&biased))),
+    );
+    for r in &runs {
+        assert_eq!(r["scores"]["faithfulness"], 1.0, "{r}");
+    }
+
+    // No [nli] model: the metric fails for the example with the host's
+    // message; the failed call is recorded.
+    let (_, runs) = runs_of(
+        &home,
+        &write(tmp.path(), "none.toml", &nli_config(&data, None)),
+    );
+    for r in &runs {
+        assert!(r["error"].is_null(), "{r}");
+        let msg = r["metric_errors"]["faithfulness"]["message"]
+            .as_str()
+            .unwrap_or_default();
+        assert!(
+            msg.contains(forge_host::capabilities::nli::NO_NLI_MODEL),
+            "{r}"
+        );
+        assert_eq!(r["calls"][0]["kind"], "nli", "{r}");
+    }
+
+    // Other weights in the same directory: a new plan, not a resume.
+    write_checkpoint(&tmp.path().join("nli"), false, &labels, None);
+    let (again, _) = runs_of(
+        &home,
+        &write(tmp.path(), "plain.toml", &nli_config(&data, Some(&plain))),
+    );
+    assert_ne!(again, plain_id);
 }
