@@ -987,6 +987,20 @@ plugin = "f1"
             (ix.hnsw.m, ix.hnsw.ef_search, ix.hnsw.ef_construction),
             (32, 128, 200)
         );
+        // A cross-encoder by hub id or directory is accepted unloaded (it
+        // loads with the index); so is an [nli] model.
+        let hub = format!(
+            "{body}strategy = \"reranked\"\nrerank = \"cross-encoder/ms-marco-MiniLM-L-6-v2\"\n[nli]\nmodel = \".\"\n"
+        );
+        let f = ConfigFile::load(&write_cfg(d.path(), &hub)).unwrap();
+        assert_eq!(
+            f.config.indexes[0].rerank,
+            "cross-encoder/ms-marco-MiniLM-L-6-v2"
+        );
+        assert_eq!(f.config.nli.model.as_deref(), Some("."));
+        let e = err(&format!("{body}[nli]\nmodel = \"nli-model\"\n"));
+        assert_eq!((e.line, e.field.as_str()), (15, "nli.model"), "{e}");
+        assert!(e.message.contains("Hugging Face id"), "{e}");
         // No corpus: a stored index.
         let f = ConfigFile::load(&write_cfg(
             d.path(),
