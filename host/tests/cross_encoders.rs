@@ -211,6 +211,33 @@ fn batches_equal_one_by_one_and_loads_are_deterministic() {
     }
 }
 
+/// DeBERTa-v2 (the DeBERTa-v3 NLI cross-encoders): loads with its labels,
+/// no token types, batched == one by one, deterministic across loads.
+#[test]
+fn a_deberta_v2_checkpoint_runs_batched_like_one_by_one() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = common::cross_encoder::write_deberta_checkpoint(&tmp.path().join("deb"), &NLI_LABELS);
+    let ce = load(&dir);
+    assert_eq!(ce.architecture(), Architecture::DebertaV2);
+    assert_eq!(ce.label_id("entailment"), Some(1));
+    let ps: Vec<(String, String)> = (0..18)
+        .map(|i| (format!("claim {i}"), "some premise text ".repeat(1 + i % 5)))
+        .collect();
+    let enc = ce.encode(&ps[..1]).unwrap().remove(0);
+    assert!(enc.type_ids.iter().all(|&t| t == 0));
+    let batched = ce.logits(&ps).unwrap();
+    for (p, b) in ps.iter().zip(&batched) {
+        let one = ce.logits(std::slice::from_ref(p)).unwrap().remove(0);
+        assert_eq!(one.len(), 3);
+        for (x, y) in one.iter().zip(b) {
+            assert!((x - y).abs() < 1e-4, "{one:?} vs {b:?}");
+        }
+    }
+    assert_eq!(load(&dir).logits(&ps).unwrap(), batched);
+    // Different pairs, different logits: the encoder is not bypassed.
+    assert_ne!(batched[0], batched[1]);
+}
+
 #[test]
 fn bad_checkpoints_are_clear_errors() {
     let tmp = tempfile::tempdir().unwrap();
@@ -228,10 +255,10 @@ fn bad_checkpoints_are_clear_errors() {
             .to_string()
     };
 
-    edit(&|c| c["architectures"] = serde_json::json!(["DebertaV2ForSequenceClassification"]));
+    edit(&|c| c["architectures"] = serde_json::json!(["ModernBertForSequenceClassification"]));
     let e = err();
     assert!(
-        e.contains("DebertaV2ForSequenceClassification")
+        e.contains("ModernBertForSequenceClassification")
             && e.contains("not supported")
             && e.contains("BertForSequenceClassification"),
         "{e}"

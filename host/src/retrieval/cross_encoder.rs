@@ -9,7 +9,9 @@
 //! (candle's BertModel, then the pooler, dense + tanh on `[CLS]`, then the
 //! `classifier` linear, under HF's weight names) and
 //! `RobertaForSequenceClassification` / `XLMRobertaForSequenceClassification`
-//! (candle's xlm_roberta: dense + tanh + `out_proj` on `<s>`). Labels come
+//! (candle's xlm_roberta: dense + tanh + `out_proj` on `<s>`) and
+//! `DebertaV2ForSequenceClassification` (candle's debertav2: the
+//! DeBERTa-v3 NLI cross-encoders). Labels come
 //! from `id2label`. A pair is tokenised as the model's tokenizer.json says
 //! (`[CLS] a [SEP] b [SEP]` with token types 0/1 for BERT), truncated longest
 //! first to the model's length, as sentence-transformers' CrossEncoder does.
@@ -20,7 +22,7 @@ use std::sync::{Arc, Mutex};
 
 use candle_core::{DType, Device, IndexOp, Module, Tensor};
 use candle_nn::{Linear, VarBuilder};
-use candle_transformers::models::{bert, xlm_roberta};
+use candle_transformers::models::{bert, debertav2, xlm_roberta};
 use sha2::{Digest, Sha256};
 use tokenizers::{PaddingParams, PaddingStrategy, Tokenizer, TruncationParams, TruncationStrategy};
 
@@ -51,10 +53,11 @@ pub enum ClassifierError {
 pub enum Architecture {
     Bert,
     Roberta,
+    DebertaV2,
 }
 
 impl Architecture {
-    const SUPPORTED: &'static str = "BertForSequenceClassification, RobertaForSequenceClassification, XLMRobertaForSequenceClassification";
+    const SUPPORTED: &'static str = "BertForSequenceClassification, RobertaForSequenceClassification, XLMRobertaForSequenceClassification, DebertaV2ForSequenceClassification";
 
     fn from_name(name: &str) -> Option<Self> {
         match name {
@@ -62,6 +65,7 @@ impl Architecture {
             "RobertaForSequenceClassification" | "XLMRobertaForSequenceClassification" => {
                 Some(Self::Roberta)
             }
+            "DebertaV2ForSequenceClassification" => Some(Self::DebertaV2),
             _ => None,
         }
     }
@@ -74,6 +78,8 @@ enum Model {
         classifier: Linear,
     },
     Roberta(xlm_roberta::XLMRobertaForSequenceClassification),
+    // Boxed: candle's DeBERTa keeps its whole config inline (1.7 kB).
+    DebertaV2(Box<debertav2::DebertaV2SeqClassificationModel>),
 }
 
 /// A text-pair classifier on the CPU.
@@ -232,9 +238,10 @@ impl PairClassifier {
                 .map(|v| v as usize)
                 .ok_or_else(|| load(format!("config.json: {name}: missing")))
         };
-        let pad_id = field("pad_token_id")?;
+        let pad_id = config["pad_token_id"].as_u64().unwrap_or(0) as usize;
         let positions = field("max_position_embeddings")?;
-        let type_vocab = field("type_vocab_size")?;
+        // DeBERTa-v3 has no token types (0).
+        let type_vocab = config["type_vocab_size"].as_u64().unwrap_or(0) as usize;
         let hidden = field("hidden_size")?;
 
         let bytes = std::fs::read(&files.weights).map_err(|e| load(format!("weights: {e}")))?;
@@ -272,6 +279,16 @@ impl PairClassifier {
                     .map_err(weights)?;
                 // Positions start after the padding index.
                 (Model::Roberta(m), positions.saturating_sub(pad_id + 1))
+            }
+            Architecture::DebertaV2 => {
+                let c: debertav2::Config = serde_json::from_value(config.clone())
+                    .map_err(|e| load(format!("config.json: {e}")))?;
+                // The pooler and classifier sit at the root, the encoder
+                // under `deberta.`; candle reads the labels from the config.
+                let m =
+                    debertav2::DebertaV2SeqClassificationModel::load(vb.pp("deberta"), &c, None)
+                        .map_err(weights)?;
+                (Model::DebertaV2(Box::new(m)), positions)
             }
         };
 
@@ -394,6 +411,7 @@ impl PairClassifier {
                 classifier.forward(&pooler.forward(&cls)?.tanh()?)?
             }
             Model::Roberta(m) => m.forward(&ids, &mask, &types)?,
+            Model::DebertaV2(m) => m.forward(&ids, Some(types), Some(mask))?,
         };
         logits.to_vec2::<f32>()
     }

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 
 use candle_core::{DType, Device, Tensor};
 use candle_nn::{VarBuilder, VarMap};
-use candle_transformers::models::{bert, xlm_roberta};
+use candle_transformers::models::{bert, debertav2, xlm_roberta};
 
 /// A BERT (`roberta = false`) or RoBERTa classifier with `labels`, hidden
 /// size 32, 2 layers. `bias` adds to one label's classifier bias (to make
@@ -74,6 +74,62 @@ pub fn write_checkpoint(
         b[label] += add;
         var.set(&Tensor::new(b, &Device::Cpu).unwrap()).unwrap();
     }
+    varmap.save(dir.join("model.safetensors")).unwrap();
+    std::fs::write(
+        dir.join("config.json"),
+        serde_json::to_string_pretty(&config).unwrap(),
+    )
+    .unwrap();
+    std::fs::copy(
+        super::repo().join("models/all-minilm-l6-v2/tokenizer.json"),
+        dir.join("tokenizer.json"),
+    )
+    .unwrap();
+    dir.to_path_buf()
+}
+
+/// A DeBERTa-v2 classifier shaped like the DeBERTa-v3 NLI cross-encoders
+/// (relative attention, position buckets, no token types), hidden size 32,
+/// 2 layers, all-MiniLM-L6-v2's tokenizer.
+pub fn write_deberta_checkpoint(dir: &Path, labels: &[&str]) -> PathBuf {
+    std::fs::create_dir_all(dir).unwrap();
+    let id2label: serde_json::Map<String, serde_json::Value> = labels
+        .iter()
+        .enumerate()
+        .map(|(i, l)| (i.to_string(), serde_json::Value::from(*l)))
+        .collect();
+    let config = serde_json::json!({
+        "architectures": ["DebertaV2ForSequenceClassification"],
+        "model_type": "deberta-v2",
+        "vocab_size": 30522,
+        "hidden_size": 32,
+        "num_hidden_layers": 2,
+        "num_attention_heads": 4,
+        "intermediate_size": 64,
+        "hidden_act": "gelu",
+        "hidden_dropout_prob": 0.1,
+        "attention_probs_dropout_prob": 0.1,
+        "max_position_embeddings": 512,
+        "type_vocab_size": 0,
+        "initializer_range": 0.02,
+        "layer_norm_eps": 1e-7,
+        "relative_attention": true,
+        "max_relative_positions": -1,
+        "pad_token_id": 0,
+        "position_biased_input": false,
+        "pos_att_type": ["p2c", "c2p"],
+        "position_buckets": 256,
+        "share_att_key": true,
+        "norm_rel_ebd": "layer_norm",
+        "pooler_dropout": 0,
+        "pooler_hidden_act": "gelu",
+        "pooler_hidden_size": 32,
+        "id2label": id2label,
+    });
+    let c: debertav2::Config = serde_json::from_value(config.clone()).unwrap();
+    let varmap = VarMap::new();
+    let vb = VarBuilder::from_varmap(&varmap, DType::F32, &Device::Cpu);
+    debertav2::DebertaV2SeqClassificationModel::load(vb.pp("deberta"), &c, None).unwrap();
     varmap.save(dir.join("model.safetensors")).unwrap();
     std::fs::write(
         dir.join("config.json"),
