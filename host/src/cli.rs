@@ -194,9 +194,14 @@ enum IndexCommand {
         strategy: String,
         #[arg(short, long, default_value_t = 5)]
         k: usize,
-        /// The model `reranked` asks
+        /// The model `reranked` asks with `--rerank llm`
         #[arg(long, default_value = "smollm2-135m-instruct")]
         model: String,
+        /// What `reranked` re-scores with: `llm`, or a cross-encoder (a
+        /// model directory or a Hugging Face id such as
+        /// cross-encoder/ms-marco-MiniLM-L-6-v2)
+        #[arg(long, default_value = "llm")]
+        rerank: String,
     },
     /// Recall@{1,3,5,10}, MRR@10 and nDCG@10 of each strategy against the
     /// gold document id of every question of a dataset
@@ -216,9 +221,12 @@ enum IndexCommand {
         /// Only the first N questions
         #[arg(long)]
         limit: Option<usize>,
-        /// The model `reranked` asks
+        /// The model `reranked` asks with `--rerank llm`
         #[arg(long, default_value = "smollm2-135m-instruct")]
         model: String,
+        /// What `reranked` re-scores with: `llm` or a cross-encoder
+        #[arg(long, default_value = "llm")]
+        rerank: String,
     },
 }
 
@@ -339,7 +347,11 @@ async fn dispatch(cli: Cli) -> anyhow::Result<()> {
                     strategy,
                     k,
                     model,
-                } => index_cli::search(&paths, &name, &query, &strategy, k, &model, json).await?,
+                    rerank,
+                } => {
+                    let r = index_cli::RerankArgs { model, rerank };
+                    index_cli::search(&paths, &name, &query, &strategy, k, &r, json).await?
+                }
                 IndexCommand::Eval {
                     name,
                     dataset,
@@ -347,6 +359,7 @@ async fn dispatch(cli: Cli) -> anyhow::Result<()> {
                     strategies,
                     limit,
                     model,
+                    rerank,
                 } => {
                     index_cli::evaluate(
                         &paths,
@@ -355,7 +368,7 @@ async fn dispatch(cli: Cli) -> anyhow::Result<()> {
                         &gold_field,
                         &strategies,
                         limit,
-                        &model,
+                        &index_cli::RerankArgs { model, rerank },
                         json,
                     )
                     .await?

@@ -76,6 +76,20 @@ pub struct ExperimentConfig {
     /// The model behind the `embeddings` capability (answer relevance, ...).
     #[serde(default)]
     pub embeddings: EmbeddingsConfig,
+    /// The cross-encoder behind the `nli` capability (faithfulness `nli`).
+    #[serde(default)]
+    pub nli: NliConfig,
+}
+
+/// `[nli] model = "cross-encoder/nli-distilroberta-base"`: the NLI
+/// cross-encoder plugins reach through `forge:plugin/nli` (a model
+/// directory, relative to the config, or a Hugging Face id). Unset: plugins
+/// get a clear "no NLI model configured" error.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NliConfig {
+    #[serde(default)]
+    pub model: Option<String>,
 }
 
 /// `[embeddings] model = "all-minilm-l6-v2"`: the sentence encoder plugins
@@ -139,7 +153,8 @@ pub struct IndexConfig {
     #[serde(default = "default_dense_weight")]
     pub dense_weight: f64,
     /// `llm` (the experiment's model: log P(yes) − log P(no)) or a
-    /// cross-encoder id (not available yet).
+    /// cross-encoder: a model directory (relative to the config) or a
+    /// Hugging Face id.
     #[serde(default = "default_rerank")]
     pub rerank: String,
     /// Fused candidates the reranker re-scores (and each first stage's depth).
@@ -672,11 +687,14 @@ impl ConfigFile {
             if ix.embedding.is_empty() {
                 return bad(&at("embedding"), "must name a model");
             }
-            if ix.strategy == crate::retrieval::Strategy::Reranked && ix.rerank != "llm" {
+            if ix.rerank != "llm"
+                && !self.resolve(&ix.rerank).is_dir()
+                && !crate::retrieval::cross_encoder::is_hub_id(&ix.rerank)
+            {
                 return bad(
                     &at("rerank"),
                     &format!(
-                        "reranker {:?} is not available (cross-encoders are not implemented yet); use \"llm\"",
+                        "reranker {:?}: use \"llm\", a cross-encoder model directory, or a Hugging Face id such as \"cross-encoder/ms-marco-MiniLM-L-6-v2\"",
                         ix.rerank
                     ),
                 );
@@ -697,6 +715,17 @@ impl ConfigFile {
             if !(0.0..=1.0).contains(&ix.b) {
                 return bad(&at("b"), "must be between 0 and 1");
             }
+        }
+        if let Some(m) = &c.nli.model
+            && !self.resolve(m).is_dir()
+            && !crate::retrieval::cross_encoder::is_hub_id(m)
+        {
+            return bad(
+                "nli.model",
+                &format!(
+                    "{m:?}: name an NLI cross-encoder model directory or a Hugging Face id such as \"cross-encoder/nli-distilroberta-base\""
+                ),
+            );
         }
         let h = &c.http;
         if h.timeout_ms == 0 {
@@ -958,6 +987,20 @@ plugin = "f1"
             (ix.hnsw.m, ix.hnsw.ef_search, ix.hnsw.ef_construction),
             (32, 128, 200)
         );
+        // A cross-encoder by hub id or directory is accepted unloaded (it
+        // loads with the index); so is an [nli] model.
+        let hub = format!(
+            "{body}strategy = \"reranked\"\nrerank = \"cross-encoder/ms-marco-MiniLM-L-6-v2\"\n[nli]\nmodel = \".\"\n"
+        );
+        let f = ConfigFile::load(&write_cfg(d.path(), &hub)).unwrap();
+        assert_eq!(
+            f.config.indexes[0].rerank,
+            "cross-encoder/ms-marco-MiniLM-L-6-v2"
+        );
+        assert_eq!(f.config.nli.model.as_deref(), Some("."));
+        let e = err(&format!("{body}[nli]\nmodel = \"nli-model\"\n"));
+        assert_eq!((e.line, e.field.as_str()), (15, "nli.model"), "{e}");
+        assert!(e.message.contains("Hugging Face id"), "{e}");
         // No corpus: a stored index.
         let f = ConfigFile::load(&write_cfg(
             d.path(),
@@ -993,10 +1036,10 @@ plugin = "f1"
         let e = err(&format!("{body}fusion = \"max\"\n"));
         assert_eq!((e.line, e.field.as_str()), (14, "indexes[0].fusion"), "{e}");
         let e = err(&format!(
-            "{body}strategy = \"reranked\"\nrerank = \"cross-encoder/ms-marco-MiniLM-L-6-v2\"\n"
+            "{body}strategy = \"reranked\"\nrerank = \"no-such-dir\"\n"
         ));
         assert_eq!((e.line, e.field.as_str()), (15, "indexes[0].rerank"), "{e}");
-        assert!(e.message.contains("not available"), "{e}");
+        assert!(e.message.contains("Hugging Face id"), "{e}");
         let e = err(&format!("{body}hnsw = {{ m = 1 }}\n"));
         assert_eq!(e.field.as_str(), "indexes[0].hnsw.m", "{e}");
         let e = err(&format!("{body}hnsw = {{ M = 4 }}\n"));

@@ -164,6 +164,43 @@ fn engine(paths: &Paths, model: &str) -> anyhow::Result<EngineHandle> {
     Ok(EngineHandle::spawn(Box::new(backend)))
 }
 
+/// What `reranked` re-scores with: `rerank = "llm"` asks `model` (the
+/// packaged default unless given), anything else is a cross-encoder (a
+/// model directory or a Hugging Face id).
+#[derive(Clone, Debug)]
+pub struct RerankArgs {
+    pub model: String,
+    pub rerank: String,
+}
+
+/// The reranker `o` needs (none unless the strategy is `reranked`).
+fn reranker(
+    paths: &Paths,
+    o: &SearchOptions,
+    args: &RerankArgs,
+) -> anyhow::Result<Option<Box<dyn retrieval::rerank::Reranker>>> {
+    if o.strategy != Strategy::Reranked {
+        return Ok(None);
+    }
+    if args.rerank == "llm" {
+        let e = engine(paths, &args.model)?;
+        return Ok(Some(retrieval::rerank::named(
+            "llm",
+            Some(&e),
+            None,
+            call_cache(paths),
+        )?));
+    }
+    let ce = retrieval::cross_encoder::PairClassifier::load(&args.rerank)
+        .context("loading the cross-encoder for reranking")?;
+    Ok(Some(retrieval::rerank::named(
+        &args.rerank,
+        None,
+        Some(&std::sync::Arc::new(ce)),
+        None,
+    )?))
+}
+
 /// `hybrid-rrf`, `hybrid-weighted` or a strategy name.
 pub fn parse_strategy(s: &str, base: &SearchOptions) -> anyhow::Result<SearchOptions> {
     let mut o = base.clone();
@@ -198,18 +235,13 @@ pub async fn search(
     query: &str,
     strategy: &str,
     k: usize,
-    model: &str,
+    rerank: &RerankArgs,
     as_json: bool,
 ) -> anyhow::Result<()> {
     let ix = load_stored(paths, name)?;
-    let o = parse_strategy(strategy, &ix.options)?;
-    let engine = (o.strategy == Strategy::Reranked)
-        .then(|| engine(paths, model))
-        .transpose()?;
-    let reranker = engine
-        .as_ref()
-        .map(|e| retrieval::rerank::named(&o.rerank, Some(e), call_cache(paths)))
-        .transpose()?;
+    let mut o = parse_strategy(strategy, &ix.options)?;
+    o.rerank = rerank.rerank.clone();
+    let reranker = reranker(paths, &o, rerank)?;
     let hits = ix.search_with(query, k, &o, reranker.as_deref()).await?;
     for (i, h) in hits.iter().enumerate() {
         if as_json {
@@ -242,7 +274,7 @@ pub async fn evaluate(
     gold_field: &str,
     strategies: &[String],
     limit: Option<usize>,
-    model: &str,
+    rerank: &RerankArgs,
     as_json: bool,
 ) -> anyhow::Result<()> {
     let ix = load_stored(paths, name)?;
@@ -252,14 +284,9 @@ pub async fn evaluate(
         .min(data.examples.len());
     let mut rows: Vec<(String, RetrievalScores)> = Vec::new();
     for s in strategies {
-        let o = parse_strategy(s, &ix.options)?;
-        let engine = (o.strategy == Strategy::Reranked)
-            .then(|| engine(paths, model))
-            .transpose()?;
-        let reranker = engine
-            .as_ref()
-            .map(|e| retrieval::rerank::named(&o.rerank, Some(e), call_cache(paths)))
-            .transpose()?;
+        let mut o = parse_strategy(s, &ix.options)?;
+        o.rerank = rerank.rerank.clone();
+        let reranker = reranker(paths, &o, rerank)?;
         // Enough chunks for ten distinct documents in most cases.
         let depth = (10 * ix.chunks.len()).div_ceil(ix.documents.max(1)).max(10) * 2;
         let mut acc = Accumulator::default();

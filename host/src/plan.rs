@@ -205,6 +205,15 @@ impl Plan {
             ),
         };
 
+        let nli = match &c.nli.model {
+            None => None,
+            Some(spec) => Some(
+                crate::capabilities::nli::load(&model_path(&config, spec))
+                    .await
+                    .map_err(|e| config.error_at("nli.model", e))?,
+            ),
+        };
+
         let http = Arc::new(HttpClient::new(&c.http));
         let caps = Arc::new(Capabilities {
             engine: Some(engine.clone()),
@@ -226,6 +235,7 @@ impl Plan {
             http,
             indexes,
             embedder,
+            nli,
             call_cache: match (&paths.call_cache, c.run.cache) {
                 (Some(path), true) => Some(CallCache::open(path)?),
                 _ => None,
@@ -251,12 +261,18 @@ impl Plan {
         if let Some(e) = &caps.embedder {
             h.update(e.weights_sha256().as_bytes());
         }
+        if let Some(m) = &caps.nli {
+            h.update(m.weights_sha256().as_bytes());
+        }
         for ix in &caps.indexes.list {
             h.update(ix.corpus_sha256.as_bytes());
             // The stored chunks/vectors (a name may point at a rebuilt index).
             h.update(ix.key.as_deref().unwrap_or("-").as_bytes());
             if let Some(e) = &ix.embedder {
                 h.update(e.weights_sha256().as_bytes());
+            }
+            if let Some(ce) = &ix.cross_encoder {
+                h.update(ce.weights_sha256().as_bytes());
             }
         }
         h.update(format!("{indices:?}").as_bytes());
@@ -443,7 +459,8 @@ pub async fn build_indexes(config: &ConfigFile, paths: &Paths) -> anyhow::Result
                 }
             }
         };
-        let spec = index_spec(ix, source, false);
+        let mut spec = index_spec(ix, source, false);
+        spec.options.rerank = model_path(config, &ix.rerank);
         let (home, models) = (paths.home.clone(), paths.models_dir.clone());
         let built = tokio::task::spawn_blocking(move || Index::load(&spec, &home, &models))
             .await?
@@ -451,6 +468,7 @@ pub async fn build_indexes(config: &ConfigFile, paths: &Paths) -> anyhow::Result
                 let field = match (&e, &ix.corpus) {
                     (retrieval::BuildError::Embed(_), _) => "embedding",
                     (retrieval::BuildError::Chunk(_), _) => "chunk_tokens",
+                    (retrieval::BuildError::CrossEncoder(_), _) => "rerank",
                     (_, None) => "name",
                     _ => "corpus",
                 };
@@ -459,6 +477,17 @@ pub async fn build_indexes(config: &ConfigFile, paths: &Paths) -> anyhow::Result
         list.push(Arc::new(built));
     }
     Ok(Indexes { list })
+}
+
+/// A model named in a config: a directory relative to the config file
+/// when there is one, else as written (an alias or a Hugging Face id).
+fn model_path(config: &ConfigFile, spec: &str) -> String {
+    let p = config.resolve(spec);
+    if spec != "llm" && p.is_dir() {
+        p.display().to_string()
+    } else {
+        spec.to_string()
+    }
 }
 
 /// What `[[indexes]]` fields ask `retrieval::Index::build` for.

@@ -7,6 +7,7 @@ pub mod embeddings;
 pub mod http;
 pub mod inference;
 pub mod log;
+pub mod nli;
 pub mod retrieval;
 pub mod tools;
 
@@ -36,6 +37,8 @@ pub struct Capabilities {
     /// The `[embeddings]` model; None = the guest gets "no embedding model
     /// configured".
     pub embedder: Option<Arc<dyn TextEmbedder>>,
+    /// The `[nli] model`; None = the guest gets "no NLI model configured".
+    pub nli: Option<Arc<nli::PairClassifier>>,
     /// Completed calls by content address; None = every call runs.
     pub call_cache: Option<Arc<CallCache>>,
 }
@@ -51,6 +54,7 @@ impl Capabilities {
             http: default_http(),
             indexes: Indexes::default(),
             embedder: None,
+            nli: None,
             call_cache: None,
         })
     }
@@ -65,6 +69,7 @@ impl Capabilities {
             http,
             indexes,
             embedder: None,
+            nli: None,
             call_cache: None,
         })
     }

@@ -1,6 +1,7 @@
 //! `forge:plugin/retrieval`: search over the indexes the experiment config
 //! names (`[[indexes]]`, built by [`crate::retrieval`]) with each index's
-//! configured strategy (`reranked` asks the experiment's model). Passage ids
+//! configured strategy (`reranked` asks the experiment's model or the
+//! index's cross-encoder). Passage ids
 //! are chunk ids (`<doc id>#<n>`, or the doc id for whole documents). Every
 //! search is recorded with the run (index, strategy, query, ids, latency).
 
@@ -61,6 +62,7 @@ impl Host for State {
                     Strategy::Reranked => rerank::named(
                         &ix.options.rerank,
                         caps.engine.as_ref(),
+                        ix.cross_encoder.as_ref(),
                         caps.call_cache.clone(),
                     )
                     .map(Some),

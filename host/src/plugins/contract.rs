@@ -13,12 +13,12 @@ pub const PACKAGE: &str = "forge:plugin";
 pub const HOST_VERSION: Version = Version {
     major: 0,
     minor: 1,
-    patch: 2,
+    patch: 3,
 };
 
 /// The host interfaces a plugin may import, with the contract version that
 /// introduced each (a plugin cannot import `http` at 0.1.0: it did not exist).
-pub const INTERFACES: [(&str, Version); 7] = [
+pub const INTERFACES: [(&str, Version); 8] = [
     ("types", V0_1_0),
     ("inference", V0_1_0),
     ("retrieval", V0_1_0),
@@ -26,6 +26,7 @@ pub const INTERFACES: [(&str, Version); 7] = [
     ("log", V0_1_0),
     ("http", V0_1_1),
     ("embeddings", V0_1_2),
+    ("nli", V0_1_3),
 ];
 
 const V0_1_0: Version = Version {
@@ -38,7 +39,12 @@ const V0_1_1: Version = Version {
     minor: 1,
     patch: 1,
 };
-const V0_1_2: Version = HOST_VERSION;
+const V0_1_2: Version = Version {
+    major: 0,
+    minor: 1,
+    patch: 2,
+};
+const V0_1_3: Version = HOST_VERSION;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
 pub struct Version {
@@ -258,21 +264,23 @@ mod tests {
         };
         let s = e.to_string();
         assert!(
-            s.contains("forge:plugin@0.2.0") && s.contains("forge:plugin@0.1.2"),
+            s.contains("forge:plugin@0.2.0") && s.contains("forge:plugin@0.1.3"),
             "{s}"
         );
     }
 
     #[test]
-    fn the_host_speaks_0_1_2_and_accepts_0_1_0_and_0_1_1() {
-        assert_eq!(HOST_VERSION.to_string(), "0.1.2");
+    fn the_host_speaks_0_1_3_and_accepts_0_1_0_to_0_1_2() {
+        assert_eq!(HOST_VERSION.to_string(), "0.1.3");
         assert!(Version::parse("0.1.0").unwrap().accepted_by(HOST_VERSION));
         assert!(Version::parse("0.1.1").unwrap().accepted_by(HOST_VERSION));
-        assert!(!Version::parse("0.1.3").unwrap().accepted_by(HOST_VERSION));
+        assert!(Version::parse("0.1.2").unwrap().accepted_by(HOST_VERSION));
+        assert!(!Version::parse("0.1.4").unwrap().accepted_by(HOST_VERSION));
         let since = |i: &str| INTERFACES.iter().find(|(n, _)| *n == i).unwrap().1;
         assert_eq!(since("log"), V0_1_0);
         assert_eq!(since("http"), V0_1_1);
         assert_eq!(since("embeddings"), V0_1_2);
+        assert_eq!(since("nli"), V0_1_3);
         let e = ContractError::ImportTooOld {
             import: "forge:plugin/http@0.1.0".into(),
             interface: "http".into(),

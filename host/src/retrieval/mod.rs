@@ -12,6 +12,7 @@
 pub mod bm25;
 pub mod chunk;
 pub mod corpus;
+pub mod cross_encoder;
 pub mod dense;
 pub mod embed;
 pub mod eval;
@@ -90,7 +91,7 @@ pub struct SearchOptions {
     pub rrf_k: f64,
     /// Weight of the dense scores in weighted fusion (BM25 gets 1 − w).
     pub dense_weight: f64,
-    /// `llm` or a cross-encoder id.
+    /// `llm`, or a cross-encoder: a model directory or a Hugging Face id.
     pub rerank: String,
     /// Candidates each first-stage retriever contributes to fusion, and
     /// the number of fused candidates the reranker re-scores.
@@ -150,6 +151,8 @@ pub enum BuildError {
     Chunk(#[from] chunk::ChunkError),
     #[error(transparent)]
     Persist(#[from] persist::PersistError),
+    #[error(transparent)]
+    CrossEncoder(#[from] cross_encoder::ClassifierError),
     #[error(
         "no stored index named {name:?} in {store} (build it with `forge-host index build {name} --corpus FILE`, or give a corpus)"
     )]
@@ -184,6 +187,9 @@ pub struct Index {
     pub bm25: Bm25,
     pub dense: Option<DenseIndex>,
     pub embedder: Option<Arc<dyn TextEmbedder>>,
+    /// The cross-encoder of `reranked` with `rerank` other than `llm`,
+    /// loaded with the index so searches do not load it again.
+    pub cross_encoder: Option<Arc<cross_encoder::PairClassifier>>,
     /// sha256 of the corpus (part of the plan hash).
     pub corpus_sha256: String,
     /// The persisted key, when stored.
@@ -401,6 +407,12 @@ impl Index {
             }
         };
 
+        let cross_encoder = match &spec.options {
+            o if o.strategy == Strategy::Reranked && o.rerank != "llm" => {
+                Some(Arc::new(cross_encoder::PairClassifier::load(&o.rerank)?))
+            }
+            _ => None,
+        };
         let texts: Vec<String> = chunks.iter().map(Chunk::indexed_text).collect();
         let bm25 = Bm25::build(spec.bm25, spec.tokenizer, texts.iter().map(String::as_str));
         let dense = match (&vectors, &embedder) {
@@ -426,6 +438,7 @@ impl Index {
             bm25,
             dense,
             embedder,
+            cross_encoder,
             corpus_sha256,
             key,
             build_ms,

@@ -1,13 +1,15 @@
 //! Re-scoring a first-stage candidate list. The LLM reranker asks the
 //! experiment's own model, pointwise, whether a passage answers the query
 //! and scores it log P(" yes") − log P(" no") from the engine's
-//! log-probabilities; a cross-encoder (a BERT classification head) would
-//! plug in through the same [`Reranker`] trait.
+//! log-probabilities; a cross-encoder (`rerank = "cross-encoder/..."` or a
+//! model directory, [`super::cross_encoder`]) scores each (query, passage)
+//! pair with its relevance logit.
 
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 
+use super::cross_encoder::{CrossEncoderReranker, PairClassifier};
 use crate::engine::call_cache::{CallCache, ScoreKey, engine_version};
 use crate::engine::{EngineHandle, Prompt};
 
@@ -15,10 +17,14 @@ use crate::engine::{EngineHandle, Prompt};
 pub enum RerankError {
     #[error("reranking with the LLM failed: {0}")]
     Engine(String),
+    #[error("reranker {0:?} is not loaded (a cross-encoder loads with its index)")]
+    NotLoaded(String),
+    #[error("reranking with the cross-encoder failed: {0}")]
+    CrossEncoder(String),
     #[error(
-        "reranker {0:?} is not available: cross-encoders are not implemented yet; use rerank = \"llm\""
+        "cross-encoder {model:?} has the labels [{labels}]: a reranker needs one relevance logit (num_labels = 1, as cross-encoder/ms-marco-*)"
     )]
-    Unavailable(String),
+    NotAReranker { model: String, labels: String },
     #[error("reranker returned {got} scores for {want} passages")]
     Count { got: usize, want: usize },
 }
@@ -109,17 +115,22 @@ impl Reranker for LlmReranker {
     }
 }
 
-/// The reranker a config names: `llm`, or a cross-encoder id (not yet).
-/// `cache` is the call cache, when the caller uses one.
+/// The reranker a config names: `llm` (needs the engine; `cache` is the
+/// call cache, when the caller uses one), or the cross-encoder loaded for
+/// it (a directory or a hub id).
 pub fn named(
     spec: &str,
     engine: Option<&EngineHandle>,
+    cross_encoder: Option<&Arc<PairClassifier>>,
     cache: Option<Arc<CallCache>>,
 ) -> Result<Box<dyn Reranker>, RerankError> {
-    match (spec, engine) {
-        ("llm", Some(e)) => Ok(Box::new(LlmReranker::new(e.clone(), cache))),
-        ("llm", None) => Err(RerankError::Engine("no model loaded".into())),
-        (other, _) => Err(RerankError::Unavailable(other.into())),
+    match (spec, engine, cross_encoder) {
+        ("llm", Some(e), _) => Ok(Box::new(LlmReranker::new(e.clone(), cache))),
+        ("llm", None, _) => Err(RerankError::Engine("no model loaded".into())),
+        (other, _, Some(ce)) if ce.model_id() == other => {
+            Ok(Box::new(CrossEncoderReranker::new(ce.clone())?))
+        }
+        (other, _, _) => Err(RerankError::NotLoaded(other.into())),
     }
 }
 
@@ -154,14 +165,13 @@ mod tests {
     }
 
     #[test]
-    fn cross_encoders_say_they_are_not_available() {
-        let e = named("cross-encoder/ms-marco-MiniLM-L-6-v2", None, None)
+    fn a_cross_encoder_that_was_not_loaded_is_an_error() {
+        let e = named("cross-encoder/ms-marco-MiniLM-L-6-v2", None, None, None)
             .err()
             .unwrap()
             .to_string();
-        assert!(
-            e.contains("not available") && e.contains("rerank = \"llm\""),
-            "{e}"
-        );
+        assert!(e.contains("not loaded"), "{e}");
+        let e = named("llm", None, None, None).err().unwrap().to_string();
+        assert!(e.contains("no model loaded"), "{e}");
     }
 }

@@ -2,6 +2,7 @@
 //! plugins/, the real packaged model, the real binary.
 #![allow(dead_code)]
 
+pub mod cross_encoder;
 pub mod mediawiki;
 
 use std::path::{Path, PathBuf};

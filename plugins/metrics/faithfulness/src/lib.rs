@@ -12,6 +12,13 @@
 //! - `mode = "lexical"`: a claim is supported when at least `threshold`
 //!   (default 0.8) of its content tokens (SQuAD-normalised, stopwords
 //!   dropped, negations kept) occur in the contexts.
+
+//! - `mode = "nli"` (contract 0.1.3, needs `[nli] model` in the experiment
+//!   config): the host's NLI cross-encoder classifies (premise = one
+//!   context, hypothesis = the claim) for every context; the claim is
+//!   supported when some context entails it: the `entailment_label`
+//!   (default "entailment", any case) is the most probable label, or, with
+//!   `entailment_threshold` set, its probability reaches the threshold.
 //!
 //! Scores: `faithfulness` = supported / claims (0..1); `hallucination` = 1
 //! when faithfulness < 0.5, else 0; `claims`; in llm mode `judge_unparsed`.
@@ -32,6 +39,7 @@ use serde::Deserialize;
 pub enum Mode {
     Llm,
     Lexical,
+    Nli,
 }
 
 #[derive(Clone, Debug, PartialEq, Deserialize)]
@@ -50,6 +58,12 @@ pub struct Params {
     pub max_tokens: u32,
     #[serde(default = "default_max_context_chars")]
     pub max_context_chars: usize,
+    /// nli: the label that means "supported".
+    #[serde(default = "default_entailment_label")]
+    pub entailment_label: String,
+    /// nli: supported when P(entailment) reaches this; unset: when
+    /// entailment is the most probable label.
+    pub entailment_threshold: Option<f64>,
 }
 
 fn default_mode() -> Mode {
@@ -71,6 +85,9 @@ fn default_max_tokens() -> u32 {
 fn default_max_context_chars() -> usize {
     6000
 }
+fn default_entailment_label() -> String {
+    "entailment".into()
+}
 
 impl Params {
     pub fn parse(json: &str) -> Result<Self, String> {
@@ -85,6 +102,13 @@ impl Params {
         }
         if !p.template.contains("{claim}") {
             return Err("faithfulness params: template has no {claim} placeholder".into());
+        }
+        if let Some(t) = p.entailment_threshold
+            && !(0.0..=1.0).contains(&t)
+        {
+            return Err(format!(
+                "faithfulness params: entailment_threshold must be within 0..1, got {t}"
+            ));
         }
         if p.max_tokens == 0 {
             return Err("faithfulness params: max_tokens must be at least 1".into());
@@ -110,6 +134,46 @@ impl Params {
         let ctx: String = joined.chars().take(self.max_context_chars).collect();
         rag_eval::fill(&self.template, &[("context", &ctx), ("claim", claim)])
     }
+}
+
+/// One NLI verdict: does this (premise, hypothesis) pair's label
+/// distribution say "entailed"? `labels` are (name, probability) in the
+/// model's order; an error names the model's labels when the
+/// entailment label is not among them.
+pub fn nli_entails(p: &Params, labels: &[(String, f32)]) -> Result<bool, String> {
+    let i = labels
+        .iter()
+        .position(|(l, _)| l.eq_ignore_ascii_case(&p.entailment_label))
+        .ok_or_else(|| {
+            format!(
+                "faithfulness nli: the NLI model has no label {:?} (its labels: {}); set entailment_label",
+                p.entailment_label,
+                labels
+                    .iter()
+                    .map(|(l, _)| l.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )
+        })?;
+    let prob = labels[i].1;
+    Ok(match p.entailment_threshold {
+        Some(t) => f64::from(prob) >= t,
+        // Ties go to the first label in the model's order, as argmax does.
+        None => labels
+            .iter()
+            .enumerate()
+            .all(|(j, (_, q))| *q < prob || (*q == prob && j >= i)),
+    })
+}
+
+/// The (premise, hypothesis) pairs that judge one claim: each non-empty
+/// context against the claim.
+pub fn nli_pairs(contexts: &[String], claim: &str) -> Vec<(String, String)> {
+    contexts
+        .iter()
+        .filter(|c| !c.trim().is_empty())
+        .map(|c| (c.clone(), claim.to_string()))
+        .collect()
 }
 
 /// What there is to judge.
@@ -164,8 +228,8 @@ pub fn scores(p: &Params, claims_: usize, supported: usize, unparsed: usize) -> 
 }
 
 /// Scores an answer with `judge` deciding each claim (`Some(true)`
-/// supported, `Some(false)` not, `None` unparseable); lexical mode ignores
-/// `judge`.
+/// supported, `Some(false)` not, `None` unparseable): the LLM judge or the
+/// NLI model; lexical mode ignores `judge`.
 pub fn evaluate<E>(
     p: &Params,
     answer: &str,
@@ -185,7 +249,7 @@ pub fn evaluate<E>(
                 .filter(|s| *s)
                 .count();
         }
-        Mode::Llm => {
+        Mode::Llm | Mode::Nli => {
             for c in &claims_ {
                 match judge(c)? {
                     Some(true) => supported += 1,
@@ -200,11 +264,12 @@ pub fn evaluate<E>(
 
 #[cfg(target_arch = "wasm32")]
 mod component {
-    wit_bindgen::generate!({ path: "../../../wit/v0.1.1", world: "metric" });
+    wit_bindgen::generate!({ path: "../../../wit/v0.1.3", world: "metric" });
 
     use exports::forge::plugin::scorer::Guest;
     use forge::plugin::inference::{self, Message};
     use forge::plugin::log::{Level, log};
+    use forge::plugin::nli::{self, Pair};
     use forge::plugin::types::{Answer, Example, PluginError, Score};
 
     struct Metric;
@@ -222,6 +287,36 @@ mod component {
             params: String,
         ) -> Result<Vec<Score>, PluginError> {
             let p = super::Params::parse(&params).map_err(PluginError::InvalidInput)?;
+            if p.mode == super::Mode::Nli {
+                let judge = |claim: &str| -> Result<Option<bool>, PluginError> {
+                    let pairs: Vec<Pair> = super::nli_pairs(&answer.contexts, claim)
+                        .into_iter()
+                        .map(|(premise, hypothesis)| Pair {
+                            premise,
+                            hypothesis,
+                        })
+                        .collect();
+                    let rows = nli::classify(&pairs)
+                        .map_err(|e| PluginError::Unavailable(format!("faithfulness nli: {e}")))?;
+                    let mut supported = false;
+                    for row in rows {
+                        let labels: Vec<(String, f32)> =
+                            row.into_iter().map(|l| (l.label, l.probability)).collect();
+                        supported |=
+                            super::nli_entails(&p, &labels).map_err(PluginError::InvalidInput)?;
+                    }
+                    log(
+                        Level::Info,
+                        &format!("claim {claim:?}: nli supported = {supported}"),
+                    );
+                    Ok(Some(supported))
+                };
+                let v = super::evaluate(&p, &answer.text, &answer.contexts, judge)?;
+                return Ok(v
+                    .into_iter()
+                    .map(|(name, value)| Score { name, value })
+                    .collect());
+            }
             let mut gp = inference::default_params();
             gp.max_tokens = p.max_tokens;
             gp.temperature = 0.0;
@@ -284,10 +379,17 @@ mod tests {
         );
         let l = Params::parse(r#"{"mode":"lexical"}"#).unwrap();
         assert_eq!(l.names(), ["faithfulness", "hallucination", "claims"]);
+        let n = Params::parse(r#"{"mode":"nli"}"#).unwrap();
+        assert_eq!(n.names(), ["faithfulness", "hallucination", "claims"]);
         assert!(
-            Params::parse(r#"{"mode":"nli"}"#)
+            Params::parse(r#"{"mode":"judge"}"#)
                 .unwrap_err()
                 .contains("unknown variant")
+        );
+        assert!(
+            Params::parse(r#"{"mode":"nli","entailment_threshold":1.5}"#)
+                .unwrap_err()
+                .contains("entailment_threshold")
         );
         assert!(Params::parse(r#"{"threshold":2}"#).is_err());
         assert!(
@@ -345,6 +447,43 @@ mod tests {
                 get(&v, "claims")
             ),
             (0.0, 1.0, 1.0)
+        );
+    }
+
+    fn l(v: &[(&str, f32)]) -> Vec<(String, f32)> {
+        v.iter().map(|(a, b)| (a.to_string(), *b)).collect()
+    }
+
+    #[test]
+    fn nli_verdicts_by_label_name_argmax_or_threshold() {
+        let p = Params::parse(r#"{"mode":"nli"}"#).unwrap();
+        // cross-encoder/nli-* order: contradiction, entailment, neutral.
+        let ce = l(&[
+            ("contradiction", 0.1),
+            ("entailment", 0.6),
+            ("neutral", 0.3),
+        ]);
+        assert_eq!(nli_entails(&p, &ce), Ok(true));
+        // roberta-large-mnli order and case: entailment last.
+        let mnli = l(&[
+            ("CONTRADICTION", 0.5),
+            ("NEUTRAL", 0.1),
+            ("ENTAILMENT", 0.4),
+        ]);
+        assert_eq!(nli_entails(&p, &mnli), Ok(false));
+        let t = Params::parse(r#"{"mode":"nli","entailment_threshold":0.35}"#).unwrap();
+        assert_eq!(nli_entails(&t, &mnli), Ok(true));
+        let e = nli_entails(&p, &l(&[("LABEL_0", 1.0)])).unwrap_err();
+        assert!(
+            e.contains("no label \"entailment\"") && e.contains("LABEL_0"),
+            "{e}"
+        );
+        assert_eq!(
+            nli_pairs(&s(&["A.", " ", "B."]), "c"),
+            [
+                ("A.".to_string(), "c".to_string()),
+                ("B.".into(), "c".into())
+            ]
         );
     }
 }
