@@ -288,6 +288,7 @@ fn bad_checkpoints_are_clear_errors() {
         nli.to_str().unwrap(),
         None,
         Some(&std::sync::Arc::new(load(&nli))),
+        None,
     )
     .err()
     .unwrap()
