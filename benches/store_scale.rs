@@ -84,6 +84,7 @@ fn run(i: usize, flip: bool) -> RunRecord {
             kind: "generate".into(),
             cached_prompt_tokens: 0,
             cache_hit: false,
+            max_batch: 1,
         }],
         logs: vec![],
         scores: BTreeMap::from([

@@ -2,7 +2,10 @@
 # forge vs llama.cpp on the default GGUF, same machine, same run, 2 threads:
 #   1. llama-bench pp512 / tg128 and forge's own prefill/decode (peer_bench
 #      example), with the ratios forge/llama.cpp;
-#   2. parity: forge's greedy 32-token continuations vs llama-server's at
+#   2. continuous batching: llama-batched-bench's decode throughput (S_TG)
+#      at 1 and 8 parallel sequences vs forge's (peer_bench batched), same
+#      prompt/generation lengths, with the ratios;
+#   3. parity: forge's greedy 32-token continuations vs llama-server's at
 #      temperature 0 on 100 ChatML prompts from the shared data (nq_open +
 #      squad), through forge's OpenAI backend.
 # Builds llama.cpp first if needed (scripts/build-llama-cpp.sh, ~20+ min on
@@ -42,6 +45,25 @@ python3 - "$forge_json" "$pp_peer" "$tg_peer" <<'PY'
 import json, sys
 f = json.loads(sys.argv[1]); pp, tg = float(sys.argv[2]), float(sys.argv[3])
 print(f"ratio forge/llama.cpp: prefill {f['pp512_tok_s']/pp:.3f}, decode {f['tg128_tok_s']/tg:.3f}")
+PY
+
+echo "== batched decode (npp 32, ntg 64, 1 and 8 sequences, -t $threads)"
+bb_jsonl="$(nice_run "$bin/llama-batched-bench" -m "$gguf" -t "$threads" -c 4096 -npp 32 -ntg 64 -npl 1,8 --output-format jsonl 2>/dev/null)"
+forge_bb="$(nice_run "$ex" batched --threads "$threads" --npl 1,8 --npp 32 --ntg 64)"
+echo "llama.cpp: $bb_jsonl"
+echo "forge: $forge_bb"
+python3 - "$forge_bb" "$bb_jsonl" <<'PY'
+import json, sys
+f = {r["npl"]: r["tg_tok_s"] for r in json.loads(sys.argv[1])["batched"]}
+p = {}
+for line in sys.argv[2].splitlines():
+    if line.strip().startswith("{"):
+        r = json.loads(line)
+        p[r["pl"]] = r["speed_tg"]
+for n in sorted(f):
+    print(f"npl {n}: forge {f[n]:.1f} tok/s, llama.cpp {p.get(n, float('nan')):.1f} tok/s, ratio {f[n]/p[n]:.3f}" if n in p else f"npl {n}: forge {f[n]:.1f} tok/s")
+if 1 in f and 8 in f:
+    print(f"forge batch-8 / batch-1: {f[8]/f[1]:.2f}x")
 PY
 
 echo "== parity on $n prompts (llama-server, temperature 0)"

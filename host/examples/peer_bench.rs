@@ -4,6 +4,11 @@
 //!                                        and decode tok/s over 128 tokens
 //!                                        (greedy), as JSON: llama-bench's
 //!                                        pp512 / tg128
+//!   peer_bench batched [--threads 2] [--npl 1,4,8,16] [--npp 32] [--ntg 64]
+//!                                        decode throughput (generated tok/s,
+//!                                        all sequences together) with NPL
+//!                                        sequences decoding in one batch, as
+//!                                        llama-batched-bench's S_TG
 //!   peer_bench parity --url URL [--model M] [--n 100] forge's greedy 32-token continuation
 //!                                        vs the server's at temperature 0 on
 //!                                        ChatML prompts from the shared data
@@ -97,6 +102,48 @@ fn speed(threads: usize) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Continuous batching's decode throughput: `npl` sequences with
+/// `npp`-token prompts prefilled (not timed, as llama-batched-bench's S_TG
+/// excludes prompt processing), then decoded together `ntg` tokens each.
+fn batched(threads: usize, npl: &[usize], npp: usize, ntg: u32) -> anyhow::Result<()> {
+    let mut b = load(threads)?;
+    let p = Prompt::Raw(prompt_of(&b, npp)?);
+    b.generate(&Prompt::Raw("Hello".into()), &GenParams::greedy(4))?;
+    let mut rows = Vec::new();
+    let mut base = None;
+    for &n in npl {
+        // Best of 2: the machine is shared.
+        let mut best = 0f64;
+        let mut tokens = 0;
+        for _ in 0..2 {
+            let mut seqs = (0..n)
+                .map(|_| b.begin(&p, &GenParams::greedy(ntg)))
+                .collect::<Result<Vec<_>, _>>()?;
+            let start = std::time::Instant::now();
+            while seqs.iter().any(|s| !s.is_done()) {
+                let mut live: Vec<_> = seqs.iter_mut().filter(|s| !s.is_done()).collect();
+                b.decode_step(&mut live)?;
+            }
+            let secs = start.elapsed().as_secs_f64();
+            tokens = 0;
+            for s in seqs {
+                tokens += b.finish(s)?.completion_ids.len();
+            }
+            best = best.max(tokens as f64 / secs);
+        }
+        let base_tps = *base.get_or_insert(best);
+        rows.push(
+            json!({"npl": n, "tokens": tokens, "tg_tok_s": best, "vs_batch_1": best / base_tps}),
+        );
+    }
+    println!(
+        "{}",
+        json!({"engine": "forge", "weights": b.info().weights, "threads": threads,
+            "npp": npp, "ntg": ntg, "batched": rows})
+    );
+    Ok(())
+}
+
 fn parity(url: &str, model: &str, n: usize) -> anyhow::Result<()> {
     let mut b = load(2)?;
     let peer = OpenAiBackend::connect(OpenAiOptions {
@@ -168,12 +215,26 @@ fn main() -> anyhow::Result<()> {
     let threads = arg(&args, "--threads").map_or(Ok(2), |t| t.parse())?;
     match args.get(1).map(String::as_str) {
         Some("speed") => speed(threads),
+        Some("batched") => batched(
+            threads,
+            &arg(&args, "--npl")
+                .unwrap_or_else(|| "1,4,8,16".into())
+                .split(',')
+                .map(str::parse)
+                .collect::<Result<Vec<usize>, _>>()
+                .context("--npl: comma-separated sequence counts")?,
+            arg(&args, "--npp").map_or(Ok(32), |t| t.parse())?,
+            arg(&args, "--ntg").map_or(Ok(64), |t| t.parse())?,
+        ),
         Some("parity") => parity(
             &arg(&args, "--url").context("parity needs --url http://host:port")?,
             // llama-server answers to any name; other servers need theirs.
             &arg(&args, "--model").unwrap_or_else(|| "peer".into()),
             arg(&args, "--n").map_or(Ok(100), |t| t.parse())?,
         ),
-        _ => bail!("usage: peer_bench speed [--threads N] | parity --url URL [--model M] [--n N]"),
+        _ => bail!(
+            "usage: peer_bench speed [--threads N] | batched [--threads N] [--npl 1,4,8,16] \
+             [--npp N] [--ntg N] | parity --url URL [--model M] [--n N]"
+        ),
     }
 }

@@ -319,6 +319,7 @@ mod tests {
                 prefix_hits: 1,
                 prefill_tokens_saved: 8,
                 call_cache_hits: 1,
+                max_batch: 1,
             },
             ..Default::default()
         }

@@ -165,6 +165,10 @@ pub struct LlmCall {
     /// Answered from the call cache (nothing ran).
     #[serde(default)]
     pub cache_hit: bool,
+    /// The most requests decoded together in one forward pass while this
+    /// call ran (continuous batching; 1 = alone, 0 = not a batching engine).
+    #[serde(default)]
+    pub max_batch: u32,
 }
 
 fn generate_kind() -> String {
@@ -326,6 +330,9 @@ pub struct CallCounts {
     pub prefill_tokens_saved: u64,
     /// Generate calls answered from the call cache.
     pub call_cache_hits: usize,
+    /// The largest decode batch any of these calls was part of.
+    #[serde(default)]
+    pub max_batch: u32,
 }
 
 impl CallCounts {
@@ -344,6 +351,7 @@ impl CallCounts {
             c.prefix_hits += usize::from(call.cached_prompt_tokens > 0);
             c.prefill_tokens_saved += call.cached_prompt_tokens as u64;
             c.call_cache_hits += usize::from(call.cache_hit);
+            c.max_batch = c.max_batch.max(call.max_batch);
         }
         c
     }
@@ -356,6 +364,7 @@ impl CallCounts {
         self.prefix_hits += o.prefix_hits;
         self.prefill_tokens_saved += o.prefill_tokens_saved;
         self.call_cache_hits += o.call_cache_hits;
+        self.max_batch = self.max_batch.max(o.max_batch);
     }
 }
 
@@ -375,6 +384,8 @@ fn call_counts<'de, D: serde::Deserializer<'de>>(d: D) -> Result<CallCounts, D::
         cached_prompt_tokens: u32,
         #[serde(default)]
         cache_hit: bool,
+        #[serde(default)]
+        max_batch: u32,
     }
     let calls = Vec::<Lite>::deserialize(d)?;
     Ok(CallCounts::of(
@@ -387,6 +398,7 @@ fn call_counts<'de, D: serde::Deserializer<'de>>(d: D) -> Result<CallCounts, D::
                 error: l.error.map(|_| String::new()),
                 cached_prompt_tokens: l.cached_prompt_tokens,
                 cache_hit: l.cache_hit,
+                max_batch: l.max_batch,
                 ..LlmCall::default()
             })
             .collect::<Vec<_>>(),

@@ -289,6 +289,68 @@ fn serve_answers_models_chat_completions_streams_and_errors() {
     s.interrupt();
 }
 
+/// `stream: true` sends chunks as tokens are decoded: after the first
+/// content chunk has arrived, a second request still finds the streamed one
+/// decoding (it is batched with it: `timings.batch_max` is 2), and the
+/// stream then goes on in many chunks.
+#[test]
+fn serve_streams_chunks_while_the_request_is_decoding() {
+    let s = Server::start();
+    let base = s.url.clone();
+    let body = json!({"model": MODEL, "prompt": "1, 2, 3, 4, 5, 6,", "max_tokens": 48,
+        "temperature": 0, "stream": true, "stream_options": {"include_usage": true}});
+    let mut r = agent()
+        .post(format!("{base}/v1/completions"))
+        .header("content-type", "application/json")
+        .send(body.to_string().as_bytes())
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 200);
+    let mut lines = BufReader::new(r.body_mut().as_reader()).lines();
+    let mut data = Vec::new();
+    // Up to the first chunk with text.
+    for line in lines.by_ref() {
+        let line = line.unwrap();
+        if let Some(d) = line.strip_prefix("data:") {
+            let v: Value = serde_json::from_str(d.trim()).unwrap();
+            let has_text = v["choices"][0]["text"]
+                .as_str()
+                .is_some_and(|t| !t.is_empty());
+            data.push(v);
+            if has_text {
+                break;
+            }
+        }
+    }
+    assert!(!data.is_empty(), "no content chunk");
+    let other = json!({"model": MODEL, "max_tokens": 2, "temperature": 0,
+        "messages": [{"role": "user", "content": "Hi"}]});
+    let (status, v) = post_json(&format!("{base}/v1/chat/completions"), &other);
+    assert_eq!(status, 200, "{v}");
+    assert_eq!(v["timings"]["batch_max"], 2, "{v}");
+    let rest: Vec<String> = lines
+        .map(Result::unwrap)
+        .filter_map(|l| l.strip_prefix("data:").map(|d| d.trim().to_string()))
+        .collect();
+    assert_eq!(rest.last().unwrap(), "[DONE]");
+    data.extend(
+        rest[..rest.len() - 1]
+            .iter()
+            .map(|d| serde_json::from_str::<Value>(d).unwrap()),
+    );
+    let text_chunks = data
+        .iter()
+        .filter(|c| {
+            c["choices"][0]["text"]
+                .as_str()
+                .is_some_and(|t| !t.is_empty())
+        })
+        .count();
+    let usage = &data.last().unwrap()["usage"];
+    assert_eq!(usage["completion_tokens"], 48, "{usage}");
+    assert!(text_chunks >= 24, "{text_chunks} text chunks for 48 tokens");
+    assert_eq!(data.last().unwrap()["timings"]["batch_max"], 2);
+}
+
 #[test]
 fn an_experiment_through_the_openai_backend_matches_the_embedded_engine() {
     let s = Server::start();

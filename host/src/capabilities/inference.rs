@@ -123,6 +123,7 @@ impl State {
                     g.prefill_ms = 0.0;
                     g.decode_ms = 0.0;
                     g.cached_prompt_tokens = 0;
+                    g.max_batch = 0;
                 }
                 self.ctx.calls.push(LlmCall {
                     kind: "generate".into(),
@@ -138,6 +139,7 @@ impl State {
                     error: None,
                     cached_prompt_tokens: g.cached_prompt_tokens,
                     cache_hit,
+                    max_batch: g.max_batch,
                 });
                 Ok(g)
             }

@@ -320,6 +320,7 @@ mod tests {
             decode_ms: 2.0,
             tokens: vec![],
             cached_prompt_tokens: 0,
+            max_batch: 0,
         };
         let k = [1u8; 32];
         {

@@ -12,12 +12,13 @@ use tokenizers::Tokenizer;
 
 use super::chat_template::ChatTemplate;
 use super::gguf_tokenizer::tokenizer_from_gguf;
-use super::llama::{LlamaModel, WeightFormat};
+use super::llama::{LlamaModel, SequenceKv, WeightFormat};
 use super::model_source::ResolvedModel;
 use super::prefix_cache::{DEFAULT_PREFIX_CACHE_BYTES, PrefixCache, common_prefix};
 use super::sampling::{Sampler, log_softmax, top_n};
 use super::{
-    Backend, EngineError, FinishReason, GenParams, Generation, ModelInfo, Prompt, TokenLogprob,
+    Backend, BatchingBackend, EngineError, FinishReason, GenParams, Generation, ModelInfo, Prompt,
+    SequenceEvent, StreamDelta, TokenLogprob,
 };
 
 /// Tokens that end a turn besides the declared EOS, when the vocabulary has
@@ -55,6 +56,15 @@ pub struct CandleBackend {
     /// last prompt and what was decoded after it).
     live: Vec<u32>,
     prefix_cache: PrefixCache,
+    /// Requests being decoded together ([`BatchingBackend`]).
+    running: Vec<Running>,
+}
+
+/// A request in the running batch.
+struct Running {
+    id: u64,
+    seq: Sequence,
+    stream: bool,
 }
 
 /// One finished generation with its token ids (for tests and analyses that
@@ -131,6 +141,7 @@ impl CandleBackend {
             info,
             live: Vec::new(),
             prefix_cache: PrefixCache::new(opts.prefix_cache_bytes),
+            running: Vec::new(),
         })
     }
 
@@ -259,10 +270,22 @@ impl CandleBackend {
     ) -> Result<TracedGeneration, EngineError> {
         let _span =
             tracing::debug_span!("candle_generate", max_tokens = params.max_tokens).entered();
+        // A batch of one: the same code path as batched decoding, so a
+        // request's tokens do not depend on whether it ran alone.
+        let mut seq = self.begin(prompt, params)?;
+        while !seq.is_done() {
+            self.decode_step(&mut [&mut seq])?;
+        }
+        self.finish(seq)
+    }
+
+    /// Validates and prefills one request (through the prefix cache) and
+    /// returns it ready to decode in [`Self::decode_step`], with its own KV cache.
+    pub fn begin(&mut self, prompt: &Prompt, params: &GenParams) -> Result<Sequence, EngineError> {
         if params.stop.iter().any(|s| s.is_empty()) {
             return Err(EngineError::InvalidParams("empty stop sequence".into()));
         }
-        let mut sampler = Sampler::from_params(params)?;
+        let sampler = Sampler::from_params(params)?;
         let prompt_text = self.prompt_text(prompt)?;
         let prompt_ids = self.tokenize(&prompt_text)?;
         if prompt_ids.is_empty() {
@@ -277,97 +300,265 @@ impl CandleBackend {
                 ctx,
             });
         }
-
         let start = Instant::now();
-        let (mut logits, cached_prompt_tokens) = if max_new > 0 {
+        let (logits, cached_prompt_tokens, kv) = if max_new > 0 {
             let (l, reused) = self.prefill(&prompt_ids)?;
-            (Some(l), reused)
+            // The sequence decodes in its own cache; the model's is free
+            // for the next prefill (it gets this one back at `finish`).
+            self.live.clear();
+            (Some(l), reused, self.model.take_cache())
         } else {
-            (None, 0)
+            (None, 0, SequenceKv::default())
         };
-        let prefill_ms = start.elapsed().as_secs_f64() * 1e3;
-        // Prompt and output so far, for the repetition penalty.
-        let mut history = prompt_ids.clone();
-        let mut token_logprobs = Vec::new();
+        Ok(Sequence {
+            sampler,
+            kv,
+            history: prompt_ids.clone(),
+            prompt_text,
+            prompt_ids,
+            completion_ids: Vec::new(),
+            token_logprobs: Vec::new(),
+            text: String::new(),
+            decoder: StreamState::default(),
+            logits,
+            finish_reason: FinishReason::Length,
+            stop_at: None,
+            cached_prompt_tokens,
+            prefill_ms: start.elapsed().as_secs_f64() * 1e3,
+            decode_start: Instant::now(),
+            decode_ms: 0.0,
+            streamed_text: 0,
+            streamed_tokens: 0,
+            max_batch: 0,
+            params: params.clone(),
+        })
+    }
 
-        let decode_start = Instant::now();
-        let mut completion_ids = Vec::new();
-        let mut text = String::new();
-        let tokenizer = self.tokenizer.clone();
-        let mut stream = tokenizer.decode_stream(false);
-        let mut finish_reason = FinishReason::Length;
-        let mut stop_at = None;
-        while let Some(l) = logits.take() {
-            let token = sampler.sample_with_history(&l, &history);
-            history.push(token);
-            completion_ids.push(token);
-            if self.end_ids.contains(&token) {
-                finish_reason = FinishReason::Stop;
-                break;
+    /// One decode step of every sequence in `seqs` that is not done: each
+    /// draws its next token from its own logits (its own sampler and RNG),
+    /// checks its own end tokens, stop sequences and `max_tokens`, and those
+    /// still going run their new token in ONE batched forward pass. On an
+    /// error every sequence in `seqs` is unusable.
+    pub fn decode_step(&mut self, seqs: &mut [&mut Sequence]) -> Result<(), EngineError> {
+        let mut feed = Vec::with_capacity(seqs.len());
+        for (i, seq) in seqs.iter_mut().enumerate() {
+            if let Some(token) = self.advance(seq)? {
+                feed.push((i, token));
             }
-            if let Some(n) = params.logprobs {
-                // Of the raw distribution, as OpenAI and llama.cpp report them.
-                let lp = log_softmax(&l);
-                token_logprobs.push(TokenLogprob {
-                    token: self.token_text(token),
-                    id: token,
-                    logprob: lp[token as usize],
-                    top: top_n(&lp, n as usize)
-                        .into_iter()
-                        .map(|(id, p)| (self.token_text(id), p))
-                        .collect(),
-                });
-            }
-            let chunk = stream
-                .step(token)
-                .map_err(|e| EngineError::Backend(format!("detokenize: {e}")))?;
-            if let Some(chunk) = chunk {
-                let before = text.len();
-                text.push_str(&chunk);
-                stop_at = find_stop(&text, before, &params.stop);
-                if stop_at.is_some() {
-                    finish_reason = FinishReason::Stop;
-                    break;
+        }
+        if feed.is_empty() {
+            return Ok(());
+        }
+        let tokens: Vec<u32> = feed.iter().map(|&(_, t)| t).collect();
+        let logits = {
+            let mut kvs: Vec<&mut SequenceKv> = Vec::with_capacity(feed.len());
+            let mut next = feed.iter().map(|&(i, _)| i).peekable();
+            for (i, seq) in seqs.iter_mut().enumerate() {
+                if next.peek() == Some(&i) {
+                    next.next();
+                    kvs.push(&mut seq.kv);
                 }
             }
-            if completion_ids.len() < max_new {
-                logits = Some(to_vec(&self.extend(&[token], false)?)?);
+            let _span = tracing::debug_span!("decode_step", batch = feed.len()).entered();
+            to_vec(&self.model.forward_batch(&mut kvs, &tokens)?)?
+        };
+        let vocab = logits.len() / feed.len();
+        for (&(i, _), row) in feed.iter().zip(logits.chunks_exact(vocab)) {
+            seqs[i].logits = Some(row.to_vec());
+            seqs[i].max_batch = seqs[i].max_batch.max(feed.len() as u32);
+        }
+        Ok(())
+    }
+
+    /// Samples `seq`'s next token; returns it when it must be run through
+    /// the model (the sequence goes on), `None` when the sequence is done.
+    fn advance(&self, seq: &mut Sequence) -> Result<Option<u32>, EngineError> {
+        let Some(l) = seq.logits.take() else {
+            return Ok(None);
+        };
+        let token = seq.sampler.sample_with_history(&l, &seq.history);
+        seq.history.push(token);
+        seq.completion_ids.push(token);
+        let finished = |seq: &mut Sequence| {
+            seq.decode_ms = seq.decode_start.elapsed().as_secs_f64() * 1e3;
+            Ok(None)
+        };
+        if self.end_ids.contains(&token) {
+            seq.finish_reason = FinishReason::Stop;
+            return finished(seq);
+        }
+        if let Some(n) = seq.params.logprobs {
+            // Of the raw distribution, as OpenAI and llama.cpp report them.
+            let lp = log_softmax(&l);
+            seq.token_logprobs.push(TokenLogprob {
+                token: self.token_text(token),
+                id: token,
+                logprob: lp[token as usize],
+                top: top_n(&lp, n as usize)
+                    .into_iter()
+                    .map(|(id, p)| (self.token_text(id), p))
+                    .collect(),
+            });
+        }
+        if let Some(chunk) = seq.decoder.step(&self.tokenizer, token)? {
+            let before = seq.text.len();
+            seq.text.push_str(&chunk);
+            seq.stop_at = find_stop(&seq.text, before, &seq.params.stop);
+            if seq.stop_at.is_some() {
+                seq.finish_reason = FinishReason::Stop;
+                return finished(seq);
             }
+        }
+        if seq.completion_ids.len() < seq.params.max_tokens as usize {
+            Ok(Some(token))
+        } else {
+            finished(seq)
+        }
+    }
+
+    /// The result of a done sequence. Its KV cache becomes the model's
+    /// live one, so a next prompt sharing its prefix reuses it.
+    pub fn finish(&mut self, seq: Sequence) -> Result<TracedGeneration, EngineError> {
+        let text = seq.final_text(&self.tokenizer, &self.end_ids)?;
+        if !seq.kv.is_empty() {
+            self.live = seq.history[..seq.kv.len()].to_vec();
+            self.model.put_cache(seq.kv);
+        }
+        let completion_tokens = seq
+            .completion_ids
+            .iter()
+            .filter(|id| !self.end_ids.contains(id))
+            .count() as u32;
+        Ok(TracedGeneration {
+            generation: Generation {
+                prompt_text: seq.prompt_text,
+                text,
+                prompt_tokens: seq.prompt_ids.len() as u32,
+                completion_tokens,
+                finish_reason: seq.finish_reason,
+                prefill_ms: seq.prefill_ms,
+                decode_ms: seq.decode_ms,
+                tokens: seq.token_logprobs,
+                cached_prompt_tokens: seq.cached_prompt_tokens as u32,
+                max_batch: seq.max_batch,
+            },
+            prompt_ids: seq.prompt_ids,
+            completion_ids: seq.completion_ids,
+        })
+    }
+
+    /// Output of `seq` not yet handed out by this call: text that no stop
+    /// sequence can still cut (all of it once the sequence is done), and
+    /// the log-probabilities of the tokens sampled since.
+    pub fn stream_delta(&self, seq: &mut Sequence) -> Result<StreamDelta, EngineError> {
+        let upto = if seq.is_done() {
+            seq.final_text(&self.tokenizer, &self.end_ids)?
+        } else {
+            // A stop sequence may begin in the last (longest stop - 1) bytes.
+            let hold = seq
+                .params
+                .stop
+                .iter()
+                .map(|s| s.len() - 1)
+                .max()
+                .unwrap_or(0);
+            let mut end = seq.text.len().saturating_sub(hold);
+            while !seq.text.is_char_boundary(end) {
+                end -= 1;
+            }
+            seq.text[..end].to_string()
+        };
+        let text = match upto.get(seq.streamed_text..) {
+            Some(t) if upto.len() > seq.streamed_text => t.to_string(),
+            _ => String::new(),
+        };
+        seq.streamed_text = seq.streamed_text.max(upto.len());
+        let tokens = seq.token_logprobs[seq.streamed_tokens..].to_vec();
+        seq.streamed_tokens = seq.token_logprobs.len();
+        Ok(StreamDelta { text, tokens })
+    }
+}
+
+/// One request in flight: its own KV cache, sampler (with its own RNG) and
+/// output so far. Made by [`CandleBackend::begin`], advanced by
+/// [`CandleBackend::decode_step`], turned into a result by [`CandleBackend::finish`].
+pub struct Sequence {
+    params: GenParams,
+    sampler: Sampler,
+    kv: SequenceKv,
+    prompt_text: String,
+    prompt_ids: Vec<u32>,
+    /// Prompt and output so far, for the repetition penalty; `kv` holds all
+    /// but the last sampled token.
+    history: Vec<u32>,
+    /// Every sampled token, including a final end-of-turn token.
+    completion_ids: Vec<u32>,
+    token_logprobs: Vec<TokenLogprob>,
+    /// Detokenised output so far (incomplete UTF-8 held back).
+    text: String,
+    decoder: StreamState,
+    /// What the next token is drawn from; `None` once done.
+    logits: Option<Vec<f32>>,
+    finish_reason: FinishReason,
+    /// Byte offset of the stop sequence that ended the output.
+    stop_at: Option<usize>,
+    cached_prompt_tokens: usize,
+    prefill_ms: f64,
+    /// Decode time is wall time from the end of prefill to the last token,
+    /// including steps shared with other sequences.
+    decode_start: Instant,
+    decode_ms: f64,
+    /// Bytes of text and log-probabilities already streamed.
+    streamed_text: usize,
+    streamed_tokens: usize,
+    /// The largest batch this sequence's decode steps ran in.
+    max_batch: u32,
+}
+
+impl Sequence {
+    /// Nothing left to sample (end token, stop sequence or `max_tokens`).
+    pub fn is_done(&self) -> bool {
+        self.logits.is_none()
+    }
+
+    fn final_text(&self, tokenizer: &Tokenizer, end_ids: &[u32]) -> Result<String, EngineError> {
+        if let Some(at) = self.stop_at {
+            return Ok(self.text[..at].to_string());
         }
         // The stream holds back incomplete UTF-8; a full decode of the
         // (short) completion flushes it.
-        let text_ids: Vec<u32> = completion_ids
+        let text_ids: Vec<u32> = self
+            .completion_ids
             .iter()
             .copied()
-            .filter(|id| !self.end_ids.contains(id))
+            .filter(|id| !end_ids.contains(id))
             .collect();
-        let mut text = match stop_at {
-            Some(_) => text,
-            None => self
-                .tokenizer
-                .decode(&text_ids, false)
-                .map_err(|e| EngineError::Backend(format!("detokenize: {e}")))?,
-        };
-        if let Some(at) = stop_at {
-            text.truncate(at);
-        }
-        let decode_ms = decode_start.elapsed().as_secs_f64() * 1e3;
-        let completion_tokens = text_ids.len() as u32;
-        Ok(TracedGeneration {
-            generation: Generation {
-                prompt_text,
-                text,
-                prompt_tokens: prompt_ids.len() as u32,
-                completion_tokens,
-                finish_reason,
-                prefill_ms,
-                decode_ms,
-                tokens: token_logprobs,
-                cached_prompt_tokens: cached_prompt_tokens as u32,
-            },
-            prompt_ids,
-            completion_ids,
-        })
+        tokenizer
+            .decode(&text_ids, false)
+            .map_err(|e| EngineError::Backend(format!("detokenize: {e}")))
+    }
+}
+
+/// `tokenizers`' incremental decoder state (its `DecodeStream` borrows the
+/// tokenizer, which a sequence that outlives a call cannot hold).
+#[derive(Default)]
+struct StreamState {
+    ids: Vec<u32>,
+    prefix: String,
+    prefix_index: usize,
+}
+
+impl StreamState {
+    fn step(&mut self, tokenizer: &Tokenizer, id: u32) -> Result<Option<String>, EngineError> {
+        tokenizers::tokenizer::step_decode_stream(
+            tokenizer,
+            vec![id],
+            false,
+            &mut self.ids,
+            &mut self.prefix,
+            &mut self.prefix_index,
+        )
+        .map_err(|e| EngineError::Backend(format!("detokenize: {e}")))
     }
 }
 
@@ -378,6 +569,10 @@ impl Backend for CandleBackend {
 
     fn generate(&mut self, prompt: &Prompt, params: &GenParams) -> Result<Generation, EngineError> {
         self.generate_traced(prompt, params).map(|t| t.generation)
+    }
+
+    fn batching(&mut self) -> Option<&mut dyn BatchingBackend> {
+        Some(self)
     }
 
     /// The prompt is prefilled once (through the prefix cache); each
@@ -437,6 +632,67 @@ impl Backend for CandleBackend {
             scores.push(total);
         }
         Ok(scores)
+    }
+}
+
+impl BatchingBackend for CandleBackend {
+    fn join(
+        &mut self,
+        id: u64,
+        prompt: &Prompt,
+        params: &GenParams,
+        stream: bool,
+    ) -> Result<(), EngineError> {
+        let _span =
+            tracing::debug_span!("candle_join", id, max_tokens = params.max_tokens).entered();
+        let seq = self.begin(prompt, params)?;
+        self.running.push(Running { id, seq, stream });
+        Ok(())
+    }
+
+    fn step(&mut self, events: &mut Vec<SequenceEvent>) {
+        let mut running = std::mem::take(&mut self.running);
+        let stepped = {
+            let mut seqs: Vec<&mut Sequence> = running.iter_mut().map(|r| &mut r.seq).collect();
+            self.decode_step(&mut seqs)
+        };
+        if let Err(e) = stepped {
+            // The batch's caches may be half-updated: fail every member.
+            let msg = e.to_string();
+            for r in running {
+                events.push(SequenceEvent::Done(
+                    r.id,
+                    Err(EngineError::Backend(msg.clone())),
+                ));
+            }
+            return;
+        }
+        for mut r in running {
+            if r.stream {
+                match self.stream_delta(&mut r.seq) {
+                    Ok(d) if d.text.is_empty() && d.tokens.is_empty() => {}
+                    Ok(d) => events.push(SequenceEvent::Delta(r.id, d)),
+                    Err(e) => {
+                        events.push(SequenceEvent::Done(r.id, Err(e)));
+                        continue;
+                    }
+                }
+            }
+            if r.seq.is_done() {
+                let result = self.finish(r.seq).map(|t| t.generation);
+                events.push(SequenceEvent::Done(r.id, result));
+            } else {
+                self.running.push(r);
+            }
+        }
+    }
+
+    fn cancel(&mut self, id: u64) {
+        self.running.retain(|r| r.id != id);
+    }
+
+    fn running(&self) -> usize {
+        self.running.len()
     }
 }
 

@@ -45,7 +45,6 @@ struct Block {
     w_gate: QMatMul,
     w_up: QMatMul,
     w_down: QMatMul,
-    cache: LayerKv,
 }
 
 /// One layer's keys and values, position-major: position `j`, KV head `h`
@@ -69,6 +68,48 @@ impl LayerKv {
     fn truncate(&mut self, n: usize) {
         self.k.truncate(n * self.stride);
         self.v.truncate(n * self.stride);
+    }
+}
+
+/// The KV cache of one sequence, every layer. The model owns one (the
+/// single-sequence API: [`LlamaModel::forward`], snapshots); batched decode
+/// ([`LlamaModel::forward_batch`]) takes one per row, so sequences of
+/// different lengths decode together without sharing state.
+#[derive(Default)]
+pub struct SequenceKv {
+    layers: Vec<LayerKv>,
+    /// Positions held (every layer holds the same number).
+    len: usize,
+}
+
+impl SequenceKv {
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    fn truncate(&mut self, n: usize) {
+        let n = n.min(self.len);
+        for l in &mut self.layers {
+            l.truncate(n);
+        }
+        self.len = n;
+    }
+
+    /// The layer caches, created on first use.
+    fn layers_mut(&mut self, n_layer: usize, stride: usize) -> &mut [LayerKv] {
+        if self.layers.len() != n_layer {
+            self.layers = (0..n_layer)
+                .map(|_| LayerKv {
+                    stride,
+                    ..LayerKv::default()
+                })
+                .collect();
+        }
+        &mut self.layers
     }
 }
 
@@ -108,7 +149,9 @@ impl KvSnapshot {
     }
 }
 
-/// The model and its KV cache. Not `Sync`: one sequence at a time.
+/// The model and the KV cache of its current sequence. Not `Sync`: driven
+/// from one thread; several sequences decode together through
+/// [`Self::forward_batch`], each with its own [`SequenceKv`].
 pub struct LlamaModel {
     hp: Hparams,
     tok_embd: QMatMul,
@@ -118,8 +161,8 @@ pub struct LlamaModel {
     cos: Tensor,
     sin: Tensor,
     device: Device,
-    /// Tokens currently in the KV cache.
-    cached: usize,
+    /// The single-sequence API's cache.
+    kv: SequenceKv,
     weights: String,
 }
 
@@ -159,7 +202,6 @@ impl LlamaModel {
                     w_gate: loader.matmul(&format!("{p}.ffn_gate.weight"))?,
                     w_up: loader.matmul(&format!("{p}.ffn_up.weight"))?,
                     w_down: loader.matmul(&format!("{p}.ffn_down.weight"))?,
-                    cache: LayerKv::default(),
                 })
             })
             .collect::<Result<Vec<_>, EngineError>>()?;
@@ -174,7 +216,7 @@ impl LlamaModel {
             cos,
             sin,
             device: device.clone(),
-            cached: 0,
+            kv: SequenceKv::default(),
             weights,
         })
     }
@@ -201,10 +243,10 @@ impl LlamaModel {
         if tokens.is_empty() {
             return Err(EngineError::Backend("forward of zero tokens".into()));
         }
-        if pos != self.cached {
+        if pos != self.kv.len {
             return Err(EngineError::Backend(format!(
                 "forward at position {pos} but the cache holds {} tokens",
-                self.cached
+                self.kv.len
             )));
         }
         if pos + tokens.len() > self.hp.context_length {
@@ -214,72 +256,150 @@ impl LlamaModel {
                 ctx: self.hp.context_length,
             });
         }
-        let out = self.forward_inner(tokens, pos, all);
+        let mut kv = std::mem::take(&mut self.kv);
+        let out = self.forward_sequence(tokens, pos, all, &mut kv);
         if out.is_err() {
             // Some layers may have appended: the cache is no longer coherent.
-            self.clear_cache();
+            kv.truncate(0);
         } else {
-            self.cached += tokens.len();
+            kv.len += tokens.len();
         }
+        self.kv = kv;
         out.map_err(backend_err)
     }
 
-    fn forward_inner(
-        &mut self,
+    fn forward_sequence(
+        &self,
         tokens: &[u32],
         pos: usize,
         all: bool,
+        kv: &mut SequenceKv,
     ) -> candle_core::Result<Tensor> {
         let t = tokens.len();
         let ids = Tensor::new(tokens, &self.device)?.unsqueeze(0)?;
-        let mut x = self.tok_embd.embedding(&ids)?;
         let cos = self.cos.narrow(0, pos, t)?;
         let sin = self.sin.narrow(0, pos, t)?;
-        let hp = self.hp.clone();
-        for block in &mut self.blocks {
-            let h = candle_nn::ops::rms_norm(&x, &block.attn_norm, hp.rms_eps)?;
-            let h = block.attention(&h, &hp, &cos, &sin)?;
-            x = (x + h)?;
-            let h = candle_nn::ops::rms_norm(&x, &block.ffn_norm, hp.rms_eps)?;
-            let gate = candle_nn::ops::silu(&block.w_gate.forward(&h)?)?;
-            let h = block.w_down.forward(&(gate * block.w_up.forward(&h)?)?)?;
-            x = (x + h)?;
-        }
+        let x = self.run_blocks(&ids, &cos, &sin, &mut [kv])?;
         if all {
-            let x = candle_nn::ops::rms_norm(&x, &self.out_norm, hp.rms_eps)?;
+            let x = candle_nn::ops::rms_norm(&x, &self.out_norm, self.hp.rms_eps)?;
             return self.output.forward(&x)?.squeeze(0)?.to_dtype(DType::F32);
         }
         let last = x.narrow(1, t - 1, 1)?;
-        let last = candle_nn::ops::rms_norm(&last, &self.out_norm, hp.rms_eps)?;
+        let last = candle_nn::ops::rms_norm(&last, &self.out_norm, self.hp.rms_eps)?;
         self.output
             .forward(&last)?
             .flatten_all()?
             .to_dtype(DType::F32)
     }
 
+    /// One decode step of several sequences in one forward pass: row `i`
+    /// runs `tokens[i]` at position `seqs[i].len()` against `seqs[i]`'s
+    /// cache and gets back that row's logits, (B, vocabulary).
+    ///
+    /// Every row is computed exactly as a one-token [`Self::forward`] of
+    /// that sequence alone would: candle's CPU quantized matmul quantizes
+    /// each input row on its own and computes each output from one row (a
+    /// row tile only decides which weights stay in cache), RMSNorm, RoPE
+    /// and the element-wise ops work per row, and [`attend`] runs per
+    /// sequence. So greedy and seeded outputs do not depend on the batch.
+    pub fn forward_batch(
+        &self,
+        seqs: &mut [&mut SequenceKv],
+        tokens: &[u32],
+    ) -> Result<Tensor, EngineError> {
+        if tokens.is_empty() || tokens.len() != seqs.len() {
+            return Err(EngineError::Backend(format!(
+                "batched forward of {} tokens for {} sequences",
+                tokens.len(),
+                seqs.len()
+            )));
+        }
+        let positions: Vec<u32> = seqs.iter().map(|s| s.len as u32).collect();
+        if let Some(&p) = positions.iter().max()
+            && p as usize + 1 > self.hp.context_length
+        {
+            return Err(EngineError::ContextOverflow {
+                prompt: p as usize + 1,
+                max_new: 0,
+                ctx: self.hp.context_length,
+            });
+        }
+        let out = self.forward_rows(seqs, tokens, &positions);
+        for (s, &p) in seqs.iter_mut().zip(&positions) {
+            match out {
+                Ok(_) => s.len = p as usize + 1,
+                // Layers before the failure appended: drop their rows.
+                Err(_) => s.truncate(p as usize),
+            }
+        }
+        out.map_err(backend_err)
+    }
+
+    fn forward_rows(
+        &self,
+        seqs: &mut [&mut SequenceKv],
+        tokens: &[u32],
+        positions: &[u32],
+    ) -> candle_core::Result<Tensor> {
+        let b = tokens.len();
+        let ids = Tensor::new(tokens, &self.device)?.unsqueeze(1)?;
+        // Each row's own RoPE angles: (B, 1, head_dim / 2).
+        let at = Tensor::new(positions, &self.device)?;
+        let half = self.hp.head_dim / 2;
+        let cos = self.cos.index_select(&at, 0)?.reshape((b, 1, half))?;
+        let sin = self.sin.index_select(&at, 0)?.reshape((b, 1, half))?;
+        let x = self.run_blocks(&ids, &cos, &sin, seqs)?;
+        let x = candle_nn::ops::rms_norm(&x, &self.out_norm, self.hp.rms_eps)?;
+        self.output
+            .forward(&x)?
+            .reshape((b, ()))?
+            .to_dtype(DType::F32)
+    }
+
+    /// The transformer blocks over `ids`, (B, T): B sequences of T new
+    /// tokens each, sequence `i` appending to `caches[i]`. Returns the
+    /// final hidden states, (B, T, hidden).
+    fn run_blocks(
+        &self,
+        ids: &Tensor,
+        cos: &Tensor,
+        sin: &Tensor,
+        caches: &mut [&mut SequenceKv],
+    ) -> candle_core::Result<Tensor> {
+        let hp = &self.hp;
+        let stride = hp.n_head_kv * hp.head_dim;
+        let mut x = self.tok_embd.embedding(ids)?;
+        for (l, block) in self.blocks.iter().enumerate() {
+            let mut layer: Vec<&mut LayerKv> = caches
+                .iter_mut()
+                .map(|c| &mut c.layers_mut(hp.n_layer, stride)[l])
+                .collect();
+            let h = candle_nn::ops::rms_norm(&x, &block.attn_norm, hp.rms_eps)?;
+            let h = block.attention(&h, hp, cos, sin, &mut layer)?;
+            x = (x + h)?;
+            let h = candle_nn::ops::rms_norm(&x, &block.ffn_norm, hp.rms_eps)?;
+            let gate = candle_nn::ops::silu(&block.w_gate.forward(&h)?)?;
+            let h = block.w_down.forward(&(gate * block.w_up.forward(&h)?)?)?;
+            x = (x + h)?;
+        }
+        Ok(x)
+    }
+
     /// Keeps the first `n` cached positions and forgets the rest (the next
     /// forward starts at `n`).
     pub fn truncate_cache(&mut self, n: usize) {
-        let n = n.min(self.cached);
-        for b in &mut self.blocks {
-            b.cache.truncate(n);
-        }
-        self.cached = n;
+        self.kv.truncate(n);
     }
 
     /// A copy of the KV state of the first `n` cached positions.
     pub fn snapshot(&self, n: usize) -> Result<KvSnapshot, EngineError> {
-        let n = n.min(self.cached);
+        let n = n.min(self.kv.len);
         let stride = self.hp.n_head_kv * self.hp.head_dim;
         let layers = self
-            .blocks
+            .kv
+            .layers
             .iter()
-            .map(|b| {
-                (
-                    b.cache.k[..n * stride].to_vec(),
-                    b.cache.v[..n * stride].to_vec(),
-                )
-            })
+            .map(|c| (c.k[..n * stride].to_vec(), c.v[..n * stride].to_vec()))
             .collect();
         Ok(KvSnapshot {
             layers,
@@ -297,22 +417,32 @@ impl LlamaModel {
                 "KV snapshot of another model shape".into(),
             ));
         }
-        for (b, (k, v)) in self.blocks.iter_mut().zip(&snap.layers) {
-            b.cache.k.clear();
-            b.cache.v.clear();
-            b.cache.k.extend_from_slice(&k[..n * stride]);
-            b.cache.v.extend_from_slice(&v[..n * stride]);
+        let layers = self.kv.layers_mut(self.hp.n_layer, stride);
+        for (c, (k, v)) in layers.iter_mut().zip(&snap.layers) {
+            c.k.clear();
+            c.v.clear();
+            c.k.extend_from_slice(&k[..n * stride]);
+            c.v.extend_from_slice(&v[..n * stride]);
         }
-        self.cached = n;
+        self.kv.len = n;
         Ok(())
     }
 
     /// Forgets every cached position (next forward starts at 0).
     pub fn clear_cache(&mut self) {
-        for b in &mut self.blocks {
-            b.cache.truncate(0);
-        }
-        self.cached = 0;
+        self.kv.truncate(0);
+    }
+
+    /// Moves the single-sequence cache out (to decode it in a batch with
+    /// [`Self::forward_batch`]), leaving the model's cache empty.
+    pub fn take_cache(&mut self) -> SequenceKv {
+        std::mem::take(&mut self.kv)
+    }
+
+    /// Makes `kv` the single-sequence cache again (what a finished batched
+    /// sequence hands back, so the next prompt can reuse its prefix).
+    pub fn put_cache(&mut self, kv: SequenceKv) {
+        self.kv = kv;
     }
 
     pub fn context_length(&self) -> usize {
@@ -321,7 +451,7 @@ impl LlamaModel {
 
     /// Number of positions held in the KV cache.
     pub fn cached_len(&self) -> usize {
-        self.cached
+        self.kv.len
     }
 
     /// What was done to the file's weights at load, e.g.
@@ -332,17 +462,20 @@ impl LlamaModel {
 }
 
 impl Block {
+    /// Attention of `x`, (B, T, hidden): sequence `i` of the batch appends
+    /// its T new keys/values to `caches[i]` and attends over that cache.
     fn attention(
-        &mut self,
+        &self,
         x: &Tensor,
         hp: &Hparams,
         cos: &Tensor,
         sin: &Tensor,
+        caches: &mut [&mut LayerKv],
     ) -> candle_core::Result<Tensor> {
         let (b, t, _) = x.dims3()?;
         let hd = hp.head_dim;
         // (b, t, n, hd) -> (b, n, t, hd) for rope_i, then back to
-        // position-major (t, n, hd) for the cache and `attend`.
+        // position-major (b, t, n, hd) for the cache and `attend`.
         let heads = |w: &QMatMul, n: usize| -> candle_core::Result<Tensor> {
             w.forward(x)?
                 .reshape((b, t, n, hd))?
@@ -363,15 +496,43 @@ impl Block {
             sin,
         )?)?;
         let v = position_major(heads(&self.wv, hp.n_head_kv)?)?;
-        let cache = &mut self.cache;
-        cache.stride = hp.n_head_kv * hd;
-        let pos = cache.len();
-        cache.k.extend_from_slice(&k);
-        cache.v.extend_from_slice(&v);
-        let out = attend(&q, &cache.k, &cache.v, pos, t, hp);
+        let (q_len, kv_len) = (t * hp.n_head * hd, t * hp.n_head_kv * hd);
+        let mut work = Vec::with_capacity(b);
+        for (i, cache) in caches.iter_mut().enumerate() {
+            cache.stride = hp.n_head_kv * hd;
+            let pos = cache.len();
+            cache.k.extend_from_slice(&k[i * kv_len..][..kv_len]);
+            cache.v.extend_from_slice(&v[i * kv_len..][..kv_len]);
+            work.push((&q[i * q_len..][..q_len], &**cache, pos));
+        }
+        let out = attend_sequences(&work, t, hp);
         let out = Tensor::from_vec(out, (b, t, hp.n_head * hd), x.device())?;
         self.wo.forward(&out)
     }
+}
+
+/// [`attend`] for each sequence of a batch, concatenated. Sequences are
+/// split across two threads when a decode batch has enough work (the
+/// per-sequence result does not depend on which thread computes it).
+fn attend_sequences(work: &[(&[f32], &LayerKv, usize)], t: usize, hp: &Hparams) -> Vec<f32> {
+    let one = |(q, c, pos): &(&[f32], &LayerKv, usize)| attend(q, &c.k, &c.v, *pos, t, hp);
+    let total: usize = work
+        .iter()
+        .map(|(_, _, pos)| t * (pos + t) * hp.n_head)
+        .sum();
+    if work.len() < 2 || total < 64 * 1024 {
+        return work.iter().flat_map(one).collect();
+    }
+    let (first, second) = work.split_at(work.len() / 2);
+    let (mut a, b) = std::thread::scope(|s| {
+        let other = s.spawn(|| second.iter().flat_map(one).collect::<Vec<_>>());
+        (
+            first.iter().flat_map(one).collect::<Vec<_>>(),
+            other.join().expect("attention thread"),
+        )
+    });
+    a.extend(b);
+    a
 }
 
 /// Causal grouped-query attention of `t` new positions (after `pos` cached

@@ -3,8 +3,10 @@
 //!
 //! Backends are synchronous and own their model state (KV cache, ...); the
 //! [`EngineHandle`] puts one on its own thread and lets any number of async
-//! tasks submit requests. A later scheduler can gather those requests into
-//! batches without changing the plugin contract.
+//! tasks submit requests. On that thread a scheduler gathers concurrent
+//! generate requests into batched decode steps when the backend supports
+//! it ([`BatchingBackend`]: continuous batching), else runs them one at a
+//! time.
 
 pub mod call_cache;
 pub mod candle_backend;
@@ -16,9 +18,11 @@ pub mod model_source;
 pub mod openai_backend;
 pub mod prefix_cache;
 pub mod sampling;
+mod scheduler;
 mod worker;
 
 pub use concurrent::ConcurrentBackend;
+pub use scheduler::DEFAULT_MAX_BATCH;
 pub use worker::EngineHandle;
 
 use serde::{Deserialize, Serialize};
@@ -121,6 +125,19 @@ pub struct Generation {
     /// recomputed); 0 when the backend has no prefix cache.
     #[serde(default)]
     pub cached_prompt_tokens: u32,
+    /// The most sequences decoded together in one forward pass while this
+    /// request ran (1 = alone); 0 when the backend does not batch.
+    #[serde(default)]
+    pub max_batch: u32,
+}
+
+/// Output of a generation not yet handed to a stream: text no stop
+/// sequence can still cut, and the log-probabilities of the tokens sampled
+/// since the last delta (when asked for).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct StreamDelta {
+    pub text: String,
+    pub tokens: Vec<TokenLogprob>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -174,4 +191,42 @@ pub trait Backend: Send {
             self.info().backend
         )))
     }
+
+    /// The backend's continuous-batching interface, if it has one; the
+    /// engine thread then decodes concurrent requests together.
+    fn batching(&mut self) -> Option<&mut dyn BatchingBackend> {
+        None
+    }
+}
+
+/// A backend that decodes several requests in one forward pass per step.
+/// Requests join (after their own prefill) and leave (end token, stop
+/// sequence, `max_tokens`) between steps; each keeps its own KV cache and
+/// sampler, so its tokens do not depend on the others.
+pub trait BatchingBackend {
+    /// Prefills a request and adds it to the running set under `id`;
+    /// `stream` asks for [`SequenceEvent::Delta`]s after each step.
+    fn join(
+        &mut self,
+        id: u64,
+        prompt: &Prompt,
+        params: &GenParams,
+        stream: bool,
+    ) -> Result<(), EngineError>;
+    /// One decode step of every running request (one batched forward),
+    /// appending what happened to `events`; done requests leave the set.
+    fn step(&mut self, events: &mut Vec<SequenceEvent>);
+    /// Drops a running request whose caller has gone.
+    fn cancel(&mut self, id: u64);
+    /// Requests in the running set.
+    fn running(&self) -> usize;
+}
+
+/// What a decode step did to one request.
+#[derive(Debug)]
+pub enum SequenceEvent {
+    /// New output of a streaming request.
+    Delta(u64, StreamDelta),
+    /// The request left the batch with this result.
+    Done(u64, Result<Generation, EngineError>),
 }

@@ -381,6 +381,7 @@ pub fn parse_response(
         decode_ms,
         tokens,
         cached_prompt_tokens: cached as u32,
+        max_batch: 0,
     })
 }
 

@@ -2,29 +2,18 @@
 //!
 //! Model forward passes are CPU-bound and stateful; running them on a
 //! dedicated thread keeps tokio's workers free for plugins and storage, and
-//! gives one place where requests queue up (the future batching scheduler).
+//! gives one place where requests queue up and are batched (see
+//! [`super::scheduler`]).
 
 use std::sync::Arc;
 use std::sync::mpsc;
 use std::thread;
 
-use tokio::sync::oneshot;
+use tokio::sync::{mpsc::UnboundedSender, oneshot};
 
 use super::concurrent::{Concurrent, ConcurrentBackend};
-use super::{Backend, EngineError, GenParams, Generation, ModelInfo, Prompt};
-
-enum Job {
-    Generate {
-        prompt: Prompt,
-        params: GenParams,
-        reply: oneshot::Sender<Result<Generation, EngineError>>,
-    },
-    Score {
-        prompt: Prompt,
-        continuations: Vec<String>,
-        reply: oneshot::Sender<Result<Vec<f64>, EngineError>>,
-    },
-}
+use super::scheduler::{self, DEFAULT_MAX_BATCH, Job};
+use super::{Backend, EngineError, GenParams, Generation, ModelInfo, Prompt, StreamDelta};
 
 /// Cheap to clone; every clone talks to the same backend thread.
 #[derive(Clone)]
@@ -37,41 +26,20 @@ pub struct EngineHandle {
 
 impl EngineHandle {
     /// Moves `backend` onto a new thread that serves requests until every
-    /// handle is dropped.
+    /// handle is dropped, decoding up to [`DEFAULT_MAX_BATCH`] concurrent
+    /// requests together when the backend batches.
     pub fn spawn(backend: Box<dyn Backend>) -> Self {
+        Self::spawn_batched(backend, DEFAULT_MAX_BATCH)
+    }
+
+    /// As [`Self::spawn`], decoding at most `max_batch` requests together
+    /// (1 = one request at a time).
+    pub fn spawn_batched(backend: Box<dyn Backend>, max_batch: usize) -> Self {
         let info = Arc::new(backend.info().clone());
         let (tx, rx) = mpsc::channel::<Job>();
         thread::Builder::new()
             .name("forge-engine".into())
-            .spawn(move || {
-                let mut backend = backend;
-                // A send fails only when the caller has gone (example timed
-                // out): nothing to do then.
-                while let Ok(job) = rx.recv() {
-                    match job {
-                        Job::Generate {
-                            prompt,
-                            params,
-                            reply,
-                        } => {
-                            let _span =
-                                tracing::debug_span!("generate", max_tokens = params.max_tokens)
-                                    .entered();
-                            let _ = reply.send(backend.generate(&prompt, &params));
-                        }
-                        Job::Score {
-                            prompt,
-                            continuations,
-                            reply,
-                        } => {
-                            let _span =
-                                tracing::debug_span!("score", n = continuations.len()).entered();
-                            let _ =
-                                reply.send(backend.score_continuations(&prompt, &continuations));
-                        }
-                    }
-                }
-            })
+            .spawn(move || scheduler::serve(backend, rx, max_batch))
             .expect("spawn engine thread");
         Self {
             tx,
@@ -103,13 +71,32 @@ impl EngineHandle {
         prompt: Prompt,
         params: GenParams,
     ) -> Result<Generation, EngineError> {
+        self.generate_streaming(prompt, params, None).await
+    }
+
+    /// [`Self::generate`], sending output to `stream` as it is decoded
+    /// (backends that cannot stream send it all at the end).
+    pub async fn generate_streaming(
+        &self,
+        prompt: Prompt,
+        params: GenParams,
+        stream: Option<UnboundedSender<StreamDelta>>,
+    ) -> Result<Generation, EngineError> {
         if let Some(c) = &self.concurrent {
-            return c.generate(prompt, params).await;
+            let g = c.generate(prompt, params).await;
+            if let (Ok(g), Some(tx)) = (&g, &stream) {
+                let _ = tx.send(StreamDelta {
+                    text: g.text.clone(),
+                    tokens: g.tokens.clone(),
+                });
+            }
+            return g;
         }
         let (reply, rx) = oneshot::channel();
         self.submit(Job::Generate {
             prompt,
             params,
+            stream,
             reply,
         })?;
         rx.await.map_err(|_| dropped())?

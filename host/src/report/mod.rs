@@ -148,9 +148,14 @@ pub fn summary_text(e: &Experiment, s: &Summary) -> String {
     let c = &s.engine;
     if c.generate > 0 {
         o += &format!(
-            "model time  prefill {:.1} s, decode {:.1} s\n",
+            "model time  prefill {:.1} s, decode {:.1} s{}\n",
             c.prefill_ms / 1e3,
-            c.decode_ms / 1e3
+            c.decode_ms / 1e3,
+            if c.max_batch > 1 {
+                format!(" (decode batches of up to {} requests)", c.max_batch)
+            } else {
+                String::new()
+            }
         );
         o += &format!(
             "caches      call cache {} hits / {} misses ({:.0}%)   prefix cache {} hits, {} prefill tokens saved ({:.0}% of prompt tokens)\n",

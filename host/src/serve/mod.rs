@@ -4,14 +4,16 @@
 //!
 //! Routes: `GET /v1/models`, `POST /v1/chat/completions`,
 //! `POST /v1/completions` (both with `stream: true` as server-sent events).
-//! Requests go through the [`EngineHandle`], so concurrent clients queue on
-//! the one engine thread like concurrent examples of an experiment do.
+//! Requests go through the [`EngineHandle`], so concurrent clients are
+//! decoded together (continuous batching) like concurrent examples of an
+//! experiment are.
 //!
-//! Streaming is protocol-complete (role chunk, content chunks, a chunk with
-//! `finish_reason`, optional usage chunk, `data: [DONE]`) but not yet
-//! incremental: the `Backend` trait returns whole generations, so chunks are
-//! sent when the generation finishes (one per token when log-probabilities
-//! were asked for, else one with the whole text).
+//! Streaming is incremental: role chunk, a content chunk per piece of text
+//! as it is decoded (text a stop sequence could still cut is held back until
+//! it cannot), a chunk with `finish_reason`, optional usage chunk,
+//! `data: [DONE]`. Errors found before any output (bad parameters, context
+//! overflow) still get their HTTP status; a client that disconnects frees
+//! its batch row.
 
 pub mod protocol;
 
@@ -120,27 +122,129 @@ async fn complete(State(s): State<Arc<Served>>, endpoint: Endpoint, body: Bytes)
     let created = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_secs());
-    let g = match s
+    let span = tracing::debug_span!("serve", %id, stream = req.stream);
+    if req.stream {
+        return stream(s, endpoint, id, created, req).instrument(span).await;
+    }
+    match s
         .engine
         .generate(req.prompt.clone(), req.params.clone())
-        .instrument(tracing::debug_span!("serve", %id, stream = req.stream))
+        .instrument(span)
         .await
     {
-        Ok(g) => g,
-        Err(e) => return error(engine_error(e)),
-    };
-    if req.stream {
-        let chunks = protocol::stream_chunks(endpoint, &id, created, &s.name, &req, &g);
-        let events = chunks
-            .into_iter()
-            .map(|c| Ok::<_, Infallible>(Event::default().data(c)));
-        Sse::new(futures_util::stream::iter(events)).into_response()
-    } else {
-        Json(protocol::response(
+        Ok(g) => Json(protocol::response(
             endpoint, &id, created, &s.name, &req, &g,
         ))
-        .into_response()
+        .into_response(),
+        Err(e) => error(engine_error(e)),
     }
+}
+
+/// A `stream: true` response: server-sent events fed by the engine as it
+/// decodes.
+async fn stream(
+    s: Arc<Served>,
+    endpoint: Endpoint,
+    id: String,
+    created: u64,
+    req: protocol::Request,
+) -> Response {
+    let (delta_tx, mut deltas) = tokio::sync::mpsc::unbounded_channel();
+    let engine = s.engine.clone();
+    let (prompt, params) = (req.prompt.clone(), req.params.clone());
+    let mut generation = Box::pin(async move {
+        engine
+            .generate_streaming(prompt, params, Some(delta_tx))
+            .await
+    });
+    // Wait for the first output or the end, so an error before any output
+    // keeps its HTTP status.
+    let first = tokio::select! {
+        d = deltas.recv() => d,
+        g = &mut generation => match g {
+            Err(e) => return error(engine_error(e)),
+            // Every delta was sent before the result: it is in `deltas`.
+            Ok(g) => {
+                let w = protocol::StreamWriter { endpoint, id: &id, created, model: &s.name, req: &req };
+                let mut out: Vec<String> = w.start().into_iter().collect();
+                while let Ok(d) = deltas.try_recv() {
+                    out.extend(w.delta(&d));
+                }
+                out.extend(w.end(&g));
+                let events = out.into_iter().map(|c| Ok::<_, Infallible>(Event::default().data(c)));
+                return Sse::new(futures_util::stream::iter(events)).into_response();
+            }
+        },
+    };
+    let (event_tx, events) = tokio::sync::mpsc::unbounded_channel::<String>();
+    tokio::spawn(
+        async move {
+            let w = protocol::StreamWriter {
+                endpoint,
+                id: &id,
+                created,
+                model: &s.name,
+                req: &req,
+            };
+            // A failed send means the client went away: returning drops
+            // the generation, which frees its row in the batch.
+            let send = |c: String| event_tx.send(c).is_ok();
+            if let Some(c) = w.start()
+                && !send(c)
+            {
+                return;
+            }
+            if let Some(c) = first.and_then(|d| w.delta(&d))
+                && !send(c)
+            {
+                return;
+            }
+            let result = loop {
+                tokio::select! {
+                    // Deltas first: all of them precede the result.
+                    biased;
+                    d = deltas.recv() => match d {
+                        Some(d) => {
+                            if let Some(c) = w.delta(&d) && !send(c) {
+                                return;
+                            }
+                        }
+                        // The engine dropped the sender: the result is next.
+                        None => break (&mut generation).await,
+                    },
+                    g = &mut generation => break g,
+                }
+            };
+            while let Ok(d) = deltas.try_recv() {
+                if let Some(c) = w.delta(&d)
+                    && !send(c)
+                {
+                    return;
+                }
+            }
+            let chunks = match result {
+                Ok(g) => w.end(&g),
+                // Output already went out with status 200: the error
+                // travels as an event, then [DONE].
+                Err(e) => vec![
+                    json!({"error": engine_error(e).body()["error"]}).to_string(),
+                    "[DONE]".into(),
+                ],
+            };
+            for c in chunks {
+                if !send(c) {
+                    return;
+                }
+            }
+        }
+        .in_current_span(),
+    );
+    let events = futures_util::stream::unfold(events, |mut rx| async move {
+        rx.recv()
+            .await
+            .map(|c| (Ok::<_, Infallible>(Event::default().data(c)), rx))
+    });
+    Sse::new(events).into_response()
 }
 
 fn engine_error(e: EngineError) -> ApiError {

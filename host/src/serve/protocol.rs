@@ -4,7 +4,9 @@
 
 use serde_json::{Value, json};
 
-use crate::engine::{FinishReason, GenParams, Generation, Message, Prompt};
+use crate::engine::{
+    FinishReason, GenParams, Generation, Message, Prompt, StreamDelta, TokenLogprob,
+};
 
 /// Tokens generated when a request names no `max_tokens`.
 pub const DEFAULT_MAX_TOKENS: u32 = 256;
@@ -292,12 +294,14 @@ fn timings(g: &Generation) -> Value {
         "predicted_n": g.completion_tokens,
         "predicted_ms": g.decode_ms,
         "cache_n": g.cached_prompt_tokens,
+        // forge's extension: the widest decode batch the request ran in.
+        "batch_max": g.max_batch,
     })
 }
 
-fn logprobs_json(endpoint: Endpoint, g: &Generation) -> Value {
+fn logprobs_json(endpoint: Endpoint, tokens: &[TokenLogprob]) -> Value {
     match endpoint {
-        Endpoint::Chat => json!({"content": g.tokens.iter().map(|t| json!({
+        Endpoint::Chat => json!({"content": tokens.iter().map(|t| json!({
             "token": t.token,
             "id": t.id,
             "logprob": t.logprob,
@@ -307,14 +311,14 @@ fn logprobs_json(endpoint: Endpoint, g: &Generation) -> Value {
         Endpoint::Completions => {
             let mut offset = 0usize;
             let mut offsets = Vec::new();
-            for t in &g.tokens {
+            for t in tokens {
                 offsets.push(offset);
                 offset += t.token.len();
             }
             json!({
-                "tokens": g.tokens.iter().map(|t| &t.token).collect::<Vec<_>>(),
-                "token_logprobs": g.tokens.iter().map(|t| t.logprob).collect::<Vec<_>>(),
-                "top_logprobs": g.tokens.iter().map(|t| t.top.iter().map(|(k, v)| (k.clone(), json!(v))).collect::<serde_json::Map<_, _>>()).collect::<Vec<_>>(),
+                "tokens": tokens.iter().map(|t| &t.token).collect::<Vec<_>>(),
+                "token_logprobs": tokens.iter().map(|t| t.logprob).collect::<Vec<_>>(),
+                "top_logprobs": tokens.iter().map(|t| t.top.iter().map(|(k, v)| (k.clone(), json!(v))).collect::<serde_json::Map<_, _>>()).collect::<Vec<_>>(),
                 "text_offset": offsets,
             })
         }
@@ -331,7 +335,7 @@ pub fn response(
     g: &Generation,
 ) -> Value {
     let logprobs = match req.client_logprobs {
-        Some(_) => logprobs_json(endpoint, g),
+        Some(_) => logprobs_json(endpoint, &g.tokens),
         None => Value::Null,
     };
     let choice = match endpoint {
@@ -360,20 +364,96 @@ pub fn response(
     })
 }
 
-/// The pieces a finished generation is streamed in: one per token when the
-/// engine returned tokens that spell the text exactly, else the whole text.
-pub fn pieces(g: &Generation) -> Vec<String> {
+/// The pieces a finished generation is streamed in when it was not
+/// streamed as decoded: one per token when the engine returned tokens that
+/// spell the text exactly, else the whole text.
+pub fn pieces(g: &Generation) -> Vec<StreamDelta> {
     let joined: String = g.tokens.iter().map(|t| t.token.as_str()).collect();
     if !g.tokens.is_empty() && joined == g.text {
-        g.tokens.iter().map(|t| t.token.clone()).collect()
+        g.tokens
+            .iter()
+            .map(|t| StreamDelta {
+                text: t.token.clone(),
+                tokens: vec![t.clone()],
+            })
+            .collect()
     } else if g.text.is_empty() {
         Vec::new()
     } else {
-        vec![g.text.clone()]
+        vec![StreamDelta {
+            text: g.text.clone(),
+            tokens: Vec::new(),
+        }]
     }
 }
 
-/// Every `data:` payload of a streamed response, `[DONE]` last.
+/// Builds the `data:` payloads of one streamed response: [`Self::start`],
+/// a [`Self::delta`] per piece of output as it is decoded, [`Self::end`].
+pub struct StreamWriter<'a> {
+    pub endpoint: Endpoint,
+    pub id: &'a str,
+    pub created: u64,
+    pub model: &'a str,
+    pub req: &'a Request,
+}
+
+impl StreamWriter<'_> {
+    fn object(&self) -> &'static str {
+        match self.endpoint {
+            Endpoint::Chat => "chat.completion.chunk",
+            Endpoint::Completions => "text_completion",
+        }
+    }
+
+    fn chunk(&self, choice: Value) -> String {
+        json!({"id": self.id, "object": self.object(), "created": self.created, "model": self.model, "choices": [choice]})
+            .to_string()
+    }
+
+    /// The chunk before any output (chat's role chunk), if the endpoint has one.
+    pub fn start(&self) -> Option<String> {
+        (self.endpoint == Endpoint::Chat).then(|| {
+            self.chunk(json!({"index": 0, "delta": {"role": "assistant", "content": ""}, "logprobs": null, "finish_reason": null}))
+        })
+    }
+
+    /// A chunk of new output; `None` when there is nothing to send.
+    pub fn delta(&self, d: &StreamDelta) -> Option<String> {
+        let lp = match self.req.client_logprobs {
+            Some(_) if !d.tokens.is_empty() => logprobs_json(self.endpoint, &d.tokens),
+            _ => Value::Null,
+        };
+        if d.text.is_empty() && lp.is_null() {
+            return None;
+        }
+        let p = &d.text;
+        Some(self.chunk(match self.endpoint {
+            Endpoint::Chat => {
+                json!({"index": 0, "delta": {"content": p}, "logprobs": lp, "finish_reason": null})
+            }
+            Endpoint::Completions => {
+                json!({"index": 0, "text": p, "logprobs": lp, "finish_reason": null})
+            }
+        }))
+    }
+
+    /// The chunk with `finish_reason`, the usage chunk when asked for, and
+    /// `[DONE]`.
+    pub fn end(&self, g: &Generation) -> Vec<String> {
+        let mut out = vec![self.chunk(match self.endpoint {
+            Endpoint::Chat => json!({"index": 0, "delta": {}, "logprobs": null, "finish_reason": finish(g.finish_reason)}),
+            Endpoint::Completions => json!({"index": 0, "text": "", "logprobs": null, "finish_reason": finish(g.finish_reason)}),
+        })];
+        if self.req.include_usage {
+            out.push(json!({"id": self.id, "object": self.object(), "created": self.created, "model": self.model, "choices": [], "usage": usage(g), "timings": timings(g)}).to_string());
+        }
+        out.push("[DONE]".into());
+        out
+    }
+}
+
+/// Every `data:` payload of a streamed response of a finished generation,
+/// `[DONE]` last.
 pub fn stream_chunks(
     endpoint: Endpoint,
     id: &str,
@@ -382,46 +462,16 @@ pub fn stream_chunks(
     req: &Request,
     g: &Generation,
 ) -> Vec<String> {
-    let object = match endpoint {
-        Endpoint::Chat => "chat.completion.chunk",
-        Endpoint::Completions => "text_completion",
+    let w = StreamWriter {
+        endpoint,
+        id,
+        created,
+        model,
+        req,
     };
-    let chunk = |choice: Value| {
-        json!({"id": id, "object": object, "created": created, "model": model, "choices": [choice]})
-            .to_string()
-    };
-    let mut out = Vec::new();
-    let per_token = req.client_logprobs.is_some() && pieces(g).len() == g.tokens.len();
-    if endpoint == Endpoint::Chat {
-        out.push(chunk(json!({"index": 0, "delta": {"role": "assistant", "content": ""}, "logprobs": null, "finish_reason": null})));
-    }
-    for (i, p) in pieces(g).into_iter().enumerate() {
-        let lp = if per_token {
-            let one = Generation {
-                tokens: vec![g.tokens[i].clone()],
-                ..g.clone()
-            };
-            logprobs_json(endpoint, &one)
-        } else {
-            Value::Null
-        };
-        out.push(chunk(match endpoint {
-            Endpoint::Chat => {
-                json!({"index": 0, "delta": {"content": p}, "logprobs": lp, "finish_reason": null})
-            }
-            Endpoint::Completions => {
-                json!({"index": 0, "text": p, "logprobs": lp, "finish_reason": null})
-            }
-        }));
-    }
-    out.push(chunk(match endpoint {
-        Endpoint::Chat => json!({"index": 0, "delta": {}, "logprobs": null, "finish_reason": finish(g.finish_reason)}),
-        Endpoint::Completions => json!({"index": 0, "text": "", "logprobs": null, "finish_reason": finish(g.finish_reason)}),
-    }));
-    if req.include_usage {
-        out.push(json!({"id": id, "object": object, "created": created, "model": model, "choices": [], "usage": usage(g)}).to_string());
-    }
-    out.push("[DONE]".into());
+    let mut out: Vec<String> = w.start().into_iter().collect();
+    out.extend(pieces(g).iter().filter_map(|d| w.delta(d)));
+    out.extend(w.end(g));
     out
 }
 
@@ -509,6 +559,7 @@ mod tests {
             decode_ms: 1.0,
             tokens: Vec::new(),
             cached_prompt_tokens: 0,
+            max_batch: 0,
         };
         let c = stream_chunks(Endpoint::Chat, "x", 0, "m", &req, &g);
         assert_eq!(c.last().unwrap(), "[DONE]");
