@@ -21,13 +21,37 @@ pub struct PackagedModel {
     /// Relative to the models directory.
     pub file: &'static str,
     pub sha256: &'static str,
+    /// Fetched only when named (`scripts/fetch-models.sh <alias>`), not by
+    /// default (CI, demo).
+    pub optional: bool,
 }
 
-pub const PACKAGED: &[PackagedModel] = &[PackagedModel {
-    alias: "smollm2-135m-instruct",
-    file: "smollm2-135m-instruct/SmolLM2-135M-Instruct.Q4_1.gguf",
-    sha256: "b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53",
-}];
+impl PackagedModel {
+    /// The command that fetches it.
+    pub fn fetch_command(&self) -> String {
+        if self.optional {
+            format!("scripts/fetch-models.sh {}", self.alias)
+        } else {
+            "scripts/fetch-models.sh".into()
+        }
+    }
+}
+
+pub const PACKAGED: &[PackagedModel] = &[
+    PackagedModel {
+        alias: "smollm2-135m-instruct",
+        file: "smollm2-135m-instruct/SmolLM2-135M-Instruct.Q4_1.gguf",
+        sha256: "b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53",
+        optional: false,
+    },
+    // Optional: `scripts/fetch-models.sh gemma-3-270m` (Gemma 3 base, 253 MB).
+    PackagedModel {
+        alias: "gemma-3-270m",
+        file: "gemma-3-270m/gemma-3-270m-q4_k_m.gguf",
+        sha256: "a5fd3b62230aa5ec60212297dc9d20eaa70578ac519e00d93a17e44c087a6818",
+        optional: true,
+    },
+];
 
 /// A model file ready to load.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -61,17 +85,19 @@ pub fn resolve(reference: &str, models_dir: &Path) -> Result<ResolvedModel, Engi
         let path = models_dir.join(pkg.file);
         if !path.is_file() {
             return Err(EngineError::Load(format!(
-                "model '{reference}' not found at {}: run scripts/fetch-models.sh",
-                path.display()
+                "model '{reference}' not found at {}: run {}",
+                path.display(),
+                pkg.fetch_command()
             )));
         }
         let sha256 = cached_sha256(&path)?;
         if sha256 != pkg.sha256 {
             return Err(EngineError::Load(format!(
                 "model '{reference}' at {} has sha256 {sha256}, expected {}: \
-                 delete it and run scripts/fetch-models.sh",
+                 delete it and run {}",
                 path.display(),
-                pkg.sha256
+                pkg.sha256,
+                pkg.fetch_command()
             )));
         }
         return Ok(ResolvedModel {
