@@ -1,5 +1,5 @@
-//! The CPU backend: a GGUF llama run with candle, tokenized and templated
-//! from the file's own metadata.
+//! The CPU backend: a GGUF model (llama or gemma3, see [`super::arch`]) run
+//! with candle, tokenized and templated from the file's own metadata.
 
 use std::fs::File;
 use std::io::BufReader;
@@ -10,9 +10,10 @@ use candle_core::Device;
 use candle_core::quantized::gguf_file::Content;
 use tokenizers::Tokenizer;
 
+use super::arch::{ArchModel, architecture};
 use super::chat_template::ChatTemplate;
 use super::gguf_tokenizer::tokenizer_from_gguf;
-use super::llama::{LlamaModel, WeightFormat};
+use super::llama::WeightFormat;
 use super::model_source::ResolvedModel;
 use super::prefix_cache::{DEFAULT_PREFIX_CACHE_BYTES, PrefixCache, common_prefix};
 use super::sampling::{Sampler, log_softmax, top_n};
@@ -45,11 +46,14 @@ impl Default for CandleOptions {
 }
 
 pub struct CandleBackend {
-    model: LlamaModel,
+    model: ArchModel,
     /// Shared so a decode stream can borrow it while the model runs.
     tokenizer: std::sync::Arc<Tokenizer>,
     template: Option<ChatTemplate>,
     end_ids: Vec<u32>,
+    /// Put in front of every prompt when the file asks for it
+    /// (`tokenizer.ggml.add_bos_token`, as Gemma does), like llama.cpp.
+    bos: Option<u32>,
     info: ModelInfo,
     /// The tokens whose KV state the model's cache holds right now (the
     /// last prompt and what was decoded after it).
@@ -76,9 +80,21 @@ impl CandleBackend {
         let file = File::open(&resolved.path)
             .map_err(|e| EngineError::Load(format!("{}: {e}", resolved.path.display())))?;
         let mut reader = BufReader::new(file);
+        let in_file = |e: EngineError| match e {
+            EngineError::Load(m) => EngineError::Load(format!("{}: {m}", resolved.path.display())),
+            e => e,
+        };
         let content = Content::read(&mut reader)
             .map_err(|e| EngineError::Load(format!("{}: {e}", resolved.path.display())))?;
-        let tokenizer = tokenizer_from_gguf(&content)?;
+        // Before the tokenizer: an unsupported file fails on what matters.
+        let arch = architecture(&content).map_err(in_file)?;
+        if !super::arch::SUPPORTED.contains(&arch.as_str()) {
+            return Err(in_file(EngineError::Load(format!(
+                "unsupported architecture '{arch}' (supported: {})",
+                super::arch::SUPPORTED.join(", ")
+            ))));
+        }
+        let tokenizer = tokenizer_from_gguf(&content).map_err(in_file)?;
         let token_str = |key: &str| -> Option<String> {
             let id = content.metadata.get(key)?.to_u32().ok()?;
             tokenizer.id_to_token(id)
@@ -109,13 +125,33 @@ impl CandleBackend {
         }
         end_ids.sort_unstable();
         end_ids.dedup();
+        let add_bos = content
+            .metadata
+            .get("tokenizer.ggml.add_bos_token")
+            .and_then(|v| v.to_bool().ok())
+            .unwrap_or(false);
+        let bos = content
+            .metadata
+            .get("tokenizer.ggml.bos_token_id")
+            .and_then(|v| v.to_u32().ok())
+            .filter(|_| add_bos);
 
-        let model = LlamaModel::from_gguf(&content, &mut reader, &Device::Cpu, opts.weights)?;
+        let model = ArchModel::from_gguf(&content, &mut reader, &Device::Cpu, opts.weights)
+            .map_err(in_file)?;
+        let mut prefix_cache_bytes = opts.prefix_cache_bytes;
+        if prefix_cache_bytes > 0 && !model.supports_kv_snapshots() {
+            tracing::info!(
+                arch = model.name(),
+                "prefix cache off: this architecture has no KV snapshots \
+                 (the previous prompt's prefix is still reused)"
+            );
+            prefix_cache_bytes = 0;
+        }
         let info = ModelInfo {
             source: resolved.source.clone(),
             path: resolved.path.display().to_string(),
             sha256: resolved.sha256.clone(),
-            architecture: "llama".into(),
+            architecture: model.name().into(),
             context_length: model.context_length(),
             weights: model.weights().to_string(),
             threads,
@@ -128,9 +164,10 @@ impl CandleBackend {
             tokenizer: std::sync::Arc::new(tokenizer),
             template,
             end_ids,
+            bos,
             info,
             live: Vec::new(),
-            prefix_cache: PrefixCache::new(opts.prefix_cache_bytes),
+            prefix_cache: PrefixCache::new(prefix_cache_bytes),
         })
     }
 
@@ -215,7 +252,7 @@ impl CandleBackend {
         prompt_ids: &[u32],
         continuation: &str,
     ) -> Result<Vec<u32>, EngineError> {
-        let joint = self.tokenize(&format!("{prompt_text}{continuation}"))?;
+        let joint = self.prompt_ids(&format!("{prompt_text}{continuation}"))?;
         if joint.len() > prompt_ids.len() && joint.starts_with(prompt_ids) {
             return Ok(joint[prompt_ids.len()..].to_vec());
         }
@@ -242,6 +279,19 @@ impl CandleBackend {
         }
     }
 
+    /// Token ids the model is run on for the prompt `text`: [`Self::tokenize`]
+    /// with BOS in front when the model wants one and the text (e.g. a chat
+    /// template's `{{ bos_token }}`) did not already start with it.
+    pub fn prompt_ids(&self, text: &str) -> Result<Vec<u32>, EngineError> {
+        let mut ids = self.tokenize(text)?;
+        if let Some(bos) = self.bos
+            && ids.first() != Some(&bos)
+        {
+            ids.insert(0, bos);
+        }
+        Ok(ids)
+    }
+
     /// Token ids of `text`: special-token markers parsed, no BOS added.
     pub fn tokenize(&self, text: &str) -> Result<Vec<u32>, EngineError> {
         let enc = self
@@ -264,7 +314,7 @@ impl CandleBackend {
         }
         let mut sampler = Sampler::from_params(params)?;
         let prompt_text = self.prompt_text(prompt)?;
-        let prompt_ids = self.tokenize(&prompt_text)?;
+        let prompt_ids = self.prompt_ids(&prompt_text)?;
         if prompt_ids.is_empty() {
             return Err(EngineError::InvalidParams("empty prompt".into()));
         }
@@ -390,7 +440,7 @@ impl Backend for CandleBackend {
     ) -> Result<Vec<f64>, EngineError> {
         let _span = tracing::debug_span!("candle_score", n = continuations.len()).entered();
         let prompt_text = self.prompt_text(prompt)?;
-        let prompt_ids = self.tokenize(&prompt_text)?;
+        let prompt_ids = self.prompt_ids(&prompt_text)?;
         if prompt_ids.is_empty() {
             return Err(EngineError::InvalidParams("empty prompt".into()));
         }

@@ -6,10 +6,12 @@
 //! tasks submit requests. A later scheduler can gather those requests into
 //! batches without changing the plugin contract.
 
+pub mod arch;
 pub mod call_cache;
 pub mod candle_backend;
 pub mod chat_template;
 pub mod concurrent;
+pub mod gemma3;
 pub mod gguf_tokenizer;
 pub mod llama;
 pub mod model_source;
