@@ -282,3 +282,169 @@ fn unsupported_architecture_is_refused_by_name() {
     assert!(err.contains("unsupported architecture 'mamba'"), "{err}");
     assert!(err.contains("llama, gemma3"), "{err}");
 }
+
+/// Writes the packaged SmolLM2 GGUF as a Hugging Face safetensors directory:
+/// dequantised f32 tensors under HF names (Q/K rows back in rotate-half
+/// order), config.json from the metadata, tokenizer.json from the GGUF
+/// vocabulary, tokenizer_config.json with its chat template.
+fn write_hf_dir(gguf: &std::path::Path, dir: &std::path::Path) {
+    use candle_core::{Device, Tensor};
+    let mut reader = std::io::BufReader::new(std::fs::File::open(gguf).unwrap());
+    let content = Content::read(&mut reader).unwrap();
+    let md = |k: &str| content.metadata.get(&format!("llama.{k}")).unwrap();
+    let n_head = md("attention.head_count").to_u32().unwrap() as usize;
+    let n_head_kv = md("attention.head_count_kv").to_u32().unwrap() as usize;
+    let mut tensors = std::collections::HashMap::new();
+    let names: Vec<String> = content.tensor_infos.keys().cloned().collect();
+    for name in names {
+        let t = content
+            .tensor(&mut reader, &name, &Device::Cpu)
+            .unwrap()
+            .dequantize(&Device::Cpu)
+            .unwrap();
+        let rotate_half = |t: Tensor, heads: usize| {
+            let (out, inp) = t.dims2().unwrap();
+            t.reshape((heads, out / heads / 2, 2, inp))
+                .unwrap()
+                .transpose(1, 2)
+                .unwrap()
+                .reshape((out, inp))
+                .unwrap()
+        };
+        let (hf, t) = match name.split('.').collect::<Vec<_>>().as_slice() {
+            ["token_embd", "weight"] => ("model.embed_tokens.weight".to_string(), t),
+            ["output_norm", "weight"] => ("model.norm.weight".to_string(), t),
+            ["output", "weight"] => ("lm_head.weight".to_string(), t),
+            ["blk", i, part, "weight"] => {
+                let (hf_part, t) = match *part {
+                    "attn_norm" => ("input_layernorm", t),
+                    "attn_q" => ("self_attn.q_proj", rotate_half(t, n_head)),
+                    "attn_k" => ("self_attn.k_proj", rotate_half(t, n_head_kv)),
+                    "attn_v" => ("self_attn.v_proj", t),
+                    "attn_output" => ("self_attn.o_proj", t),
+                    "ffn_norm" => ("post_attention_layernorm", t),
+                    "ffn_gate" => ("mlp.gate_proj", t),
+                    "ffn_up" => ("mlp.up_proj", t),
+                    "ffn_down" => ("mlp.down_proj", t),
+                    other => panic!("unexpected tensor {other}"),
+                };
+                (format!("model.layers.{i}.{hf_part}.weight"), t)
+            }
+            _ => panic!("unexpected tensor {name}"),
+        };
+        tensors.insert(hf, t);
+    }
+    candle_core::safetensors::save(&tensors, dir.join("model.safetensors")).unwrap();
+    let u = |k: &str| md(k).to_u32().unwrap();
+    let config = serde_json::json!({
+        "model_type": "llama",
+        "hidden_size": u("embedding_length"),
+        "intermediate_size": u("feed_forward_length"),
+        "num_hidden_layers": u("block_count"),
+        "num_attention_heads": n_head,
+        "num_key_value_heads": n_head_kv,
+        "rms_norm_eps": md("attention.layer_norm_rms_epsilon").to_f32().unwrap(),
+        "rope_theta": md("rope.freq_base").to_f32().unwrap(),
+        "max_position_embeddings": u("context_length"),
+        "tie_word_embeddings": !content.tensor_infos.contains_key("output.weight"),
+    });
+    std::fs::write(dir.join("config.json"), config.to_string()).unwrap();
+    let tokenizer = tokenizer_from_gguf(&content).unwrap();
+    tokenizer.save(dir.join("tokenizer.json"), false).unwrap();
+    let token = |k: &str| {
+        let id = content.metadata.get(k).unwrap().to_u32().unwrap();
+        tokenizer.id_to_token(id).unwrap()
+    };
+    let tok_config = serde_json::json!({
+        "chat_template": content.metadata["tokenizer.chat_template"].to_string().unwrap(),
+        "bos_token": token("tokenizer.ggml.bos_token_id"),
+        "eos_token": {"content": token("tokenizer.ggml.eos_token_id")},
+        "add_bos_token": false,
+    });
+    std::fs::write(dir.join("tokenizer_config.json"), tok_config.to_string()).unwrap();
+}
+
+/// The same weights as safetensors give the same greedy tokens as the GGUF
+/// (both quantised to Q8_0 at load from the same values), chat template
+/// and tokenizer included; and the directory also loads by Hugging Face id
+/// from a pre-filled hf-hub cache, offline, in a `forge-host run`.
+#[test]
+fn safetensors_directory_and_hub_id_match_the_gguf() {
+    let Some(gguf) = common::default_model() else {
+        return;
+    };
+    let cache = tempfile::tempdir().unwrap();
+    let snapshot = cache
+        .path()
+        .join("hub/models--forge-test--smollm2-st/snapshots/0123abcd");
+    std::fs::create_dir_all(&snapshot).unwrap();
+    std::fs::create_dir_all(cache.path().join("hub/models--forge-test--smollm2-st/refs")).unwrap();
+    std::fs::write(
+        cache
+            .path()
+            .join("hub/models--forge-test--smollm2-st/refs/main"),
+        "0123abcd",
+    )
+    .unwrap();
+    write_hf_dir(&gguf.path, &snapshot);
+
+    let opts = CandleOptions {
+        threads: 2,
+        ..CandleOptions::default()
+    };
+    let mut from_gguf = CandleBackend::load(&gguf, opts).unwrap();
+    let st = resolve(snapshot.to_str().unwrap(), &repo().join("models")).unwrap();
+    let mut from_st = CandleBackend::load(&st, opts).unwrap();
+    assert_eq!(from_st.info().architecture, "llama");
+    assert!(
+        from_st.info().weights.contains("safetensors"),
+        "{}",
+        from_st.info().weights
+    );
+    let prompts = [
+        Prompt::Raw("Once upon a time, in a small village,".into()),
+        Prompt::Chat(vec![forge_host::engine::Message {
+            role: "user".into(),
+            content: "Name three colours.".into(),
+        }]),
+    ];
+    for p in &prompts {
+        let a = from_gguf
+            .generate_traced(p, &GenParams::greedy(12))
+            .unwrap();
+        let b = from_st.generate_traced(p, &GenParams::greedy(12)).unwrap();
+        assert_eq!(a.prompt_ids, b.prompt_ids, "{p:?}");
+        assert_eq!(a.completion_ids, b.completion_ids, "{p:?}");
+        eprintln!("{p:.60?}: identical, {:?}", b.generation.text);
+    }
+    drop((from_gguf, from_st));
+
+    // By hub id, from the cache only: the endpoint is a closed port.
+    let home = tempfile::tempdir().unwrap();
+    let config = home.path().join("st.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "name = \"st\"\nseed = 1\n[model]\nsource = \"forge-test/smollm2-st\"\nthreads = 2\n\
+             [dataset]\npath = \"{}\"\nsample = 2\n[method]\nplugin = \"naive\"\n\
+             [[metrics]]\nplugin = \"contains\"\n[generation]\nmax_tokens = 8\n",
+            common::shared_data("nq_open.dev200.jsonl").display()
+        ),
+    )
+    .unwrap();
+    let out = common::forge(home.path())
+        .arg("run")
+        .arg(&config)
+        .env("HF_HOME", cache.path())
+        .env("HF_ENDPOINT", "http://127.0.0.1:9")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.contains("2 run, 0 failed"), "{stdout}");
+    assert!(stdout.contains("forge-test/smollm2-st (llama"), "{stdout}");
+}

@@ -1,5 +1,6 @@
-//! The CPU backend: a GGUF model (llama or gemma3, see [`super::arch`]) run
-//! with candle, tokenized and templated from the file's own metadata.
+//! The CPU backend: a GGUF model (llama or gemma3, see [`super::arch`]) or a
+//! llama-family safetensors directory run with candle, tokenized and
+//! templated from the model's own metadata.
 
 use std::fs::File;
 use std::io::BufReader;
@@ -16,6 +17,7 @@ use super::gguf_tokenizer::tokenizer_from_gguf;
 use super::llama::WeightFormat;
 use super::model_source::ResolvedModel;
 use super::prefix_cache::{DEFAULT_PREFIX_CACHE_BYTES, PrefixCache, common_prefix};
+use super::safetensors_model;
 use super::sampling::{Sampler, log_softmax, top_n};
 use super::{
     Backend, EngineError, FinishReason, GenParams, Generation, ModelInfo, Prompt, TokenLogprob,
@@ -61,6 +63,16 @@ pub struct CandleBackend {
     prefix_cache: PrefixCache,
 }
 
+/// What a model source says about text besides the weights.
+struct Vocabulary {
+    tokenizer: Tokenizer,
+    chat_template: Option<String>,
+    bos: Option<String>,
+    eos: Option<String>,
+    /// Whether prompts start with `bos` (llama.cpp's `add_bos_token`).
+    add_bos: bool,
+}
+
 /// One finished generation with its token ids (for tests and analyses that
 /// need more than text).
 #[derive(Clone, Debug)]
@@ -72,78 +84,64 @@ pub struct TracedGeneration {
 }
 
 impl CandleBackend {
+    /// Loads a GGUF file, or a Hugging Face safetensors directory (see
+    /// [`super::safetensors_model`]).
     pub fn load(resolved: &ResolvedModel, opts: CandleOptions) -> Result<Self, EngineError> {
         let _span = tracing::debug_span!("load_model", path = %resolved.path.display()).entered();
         let start = Instant::now();
         let threads = configure_threads(opts.threads);
+        let (model, vocab, weights) = if resolved.path.is_dir() {
+            let hf = safetensors_model::load(&resolved.path, opts.weights)?;
+            let mut reader = hf.reader;
+            let model = ArchModel::from_gguf(&hf.content, &mut reader, &Device::Cpu, opts.weights)?;
+            let vocab = Vocabulary {
+                tokenizer: hf.tokenizer,
+                chat_template: hf.chat_template,
+                bos: hf.bos_token,
+                eos: hf.eos_token,
+                add_bos: hf.add_bos,
+            };
+            (model, vocab, hf.weights)
+        } else {
+            let (model, vocab) = Self::read_gguf(&resolved.path, opts)?;
+            let weights = model.weights().to_string();
+            (model, vocab, weights)
+        };
 
-        let file = File::open(&resolved.path)
-            .map_err(|e| EngineError::Load(format!("{}: {e}", resolved.path.display())))?;
-        let mut reader = BufReader::new(file);
-        let in_file = |e: EngineError| match e {
-            EngineError::Load(m) => EngineError::Load(format!("{}: {m}", resolved.path.display())),
-            e => e,
-        };
-        let content = Content::read(&mut reader)
-            .map_err(|e| EngineError::Load(format!("{}: {e}", resolved.path.display())))?;
-        // Before the tokenizer: an unsupported file fails on what matters.
-        let arch = architecture(&content).map_err(in_file)?;
-        if !super::arch::SUPPORTED.contains(&arch.as_str()) {
-            return Err(in_file(EngineError::Load(format!(
-                "unsupported architecture '{arch}' (supported: {})",
-                super::arch::SUPPORTED.join(", ")
-            ))));
-        }
-        let tokenizer = tokenizer_from_gguf(&content).map_err(in_file)?;
-        let token_str = |key: &str| -> Option<String> {
-            let id = content.metadata.get(key)?.to_u32().ok()?;
-            tokenizer.id_to_token(id)
-        };
-        let template = match content.metadata.get("tokenizer.chat_template") {
-            Some(v) => {
-                let source = v
-                    .to_string()
-                    .map_err(|e| EngineError::Load(format!("tokenizer.chat_template: {e}")))?;
-                Some(ChatTemplate::new(
-                    source,
-                    &token_str("tokenizer.ggml.bos_token_id").unwrap_or_default(),
-                    &token_str("tokenizer.ggml.eos_token_id").unwrap_or_default(),
-                )?)
-            }
-            None => None,
-        };
+        let Vocabulary {
+            tokenizer,
+            chat_template,
+            bos,
+            eos,
+            add_bos,
+        } = vocab;
+        let template = chat_template
+            .map(|source| {
+                ChatTemplate::new(
+                    &source,
+                    bos.as_deref().unwrap_or_default(),
+                    eos.as_deref().unwrap_or_default(),
+                )
+            })
+            .transpose()?;
         let mut end_ids: Vec<u32> = END_OF_TURN_TOKENS
             .iter()
+            .copied()
+            .chain(eos.as_deref())
             .filter_map(|t| tokenizer.token_to_id(t))
             .collect();
-        if let Some(eos) = content
-            .metadata
-            .get("tokenizer.ggml.eos_token_id")
-            .and_then(|v| v.to_u32().ok())
-        {
-            end_ids.push(eos);
-        }
         end_ids.sort_unstable();
         end_ids.dedup();
-        let add_bos = content
-            .metadata
-            .get("tokenizer.ggml.add_bos_token")
-            .and_then(|v| v.to_bool().ok())
-            .unwrap_or(false);
-        let bos = content
-            .metadata
-            .get("tokenizer.ggml.bos_token_id")
-            .and_then(|v| v.to_u32().ok())
-            .filter(|_| add_bos);
+        let bos = bos
+            .filter(|_| add_bos)
+            .and_then(|t| tokenizer.token_to_id(&t));
 
-        let model = ArchModel::from_gguf(&content, &mut reader, &Device::Cpu, opts.weights)
-            .map_err(in_file)?;
         let mut prefix_cache_bytes = opts.prefix_cache_bytes;
         if prefix_cache_bytes > 0 && !model.supports_kv_snapshots() {
             tracing::info!(
                 arch = model.name(),
                 "prefix cache off: this architecture has no KV snapshots \
-                 (the previous prompt's prefix is still reused)"
+                 (every prompt is prefilled from scratch)"
             );
             prefix_cache_bytes = 0;
         }
@@ -153,7 +151,7 @@ impl CandleBackend {
             sha256: resolved.sha256.clone(),
             architecture: model.name().into(),
             context_length: model.context_length(),
-            weights: model.weights().to_string(),
+            weights,
             threads,
             backend: "candle-cpu".into(),
             load_ms: start.elapsed().as_secs_f64() * 1e3,
@@ -169,6 +167,58 @@ impl CandleBackend {
             live: Vec::new(),
             prefix_cache: PrefixCache::new(prefix_cache_bytes),
         })
+    }
+
+    /// The model and vocabulary of a GGUF file; errors name the file.
+    fn read_gguf(
+        path: &std::path::Path,
+        opts: CandleOptions,
+    ) -> Result<(ArchModel, Vocabulary), EngineError> {
+        let in_file = |e: EngineError| match e {
+            EngineError::Load(m) => EngineError::Load(format!("{}: {m}", path.display())),
+            e => e,
+        };
+        let file =
+            File::open(path).map_err(|e| EngineError::Load(format!("{}: {e}", path.display())))?;
+        let mut reader = BufReader::new(file);
+        let content = Content::read(&mut reader)
+            .map_err(|e| EngineError::Load(format!("{}: {e}", path.display())))?;
+        // Before the tokenizer: an unsupported file fails on what matters.
+        let arch = architecture(&content).map_err(in_file)?;
+        if !super::arch::SUPPORTED.contains(&arch.as_str()) {
+            return Err(in_file(EngineError::Load(format!(
+                "unsupported architecture '{arch}' (supported: {})",
+                super::arch::SUPPORTED.join(", ")
+            ))));
+        }
+        let tokenizer = tokenizer_from_gguf(&content).map_err(in_file)?;
+        let token_str = |key: &str| -> Option<String> {
+            let id = content.metadata.get(key)?.to_u32().ok()?;
+            tokenizer.id_to_token(id)
+        };
+        let chat_template = content
+            .metadata
+            .get("tokenizer.chat_template")
+            .map(|v| v.to_string().cloned())
+            .transpose()
+            .map_err(|e| in_file(EngineError::Load(format!("tokenizer.chat_template: {e}"))))?;
+        let bos = token_str("tokenizer.ggml.bos_token_id");
+        let eos = token_str("tokenizer.ggml.eos_token_id");
+        let add_bos = content
+            .metadata
+            .get("tokenizer.ggml.add_bos_token")
+            .and_then(|v| v.to_bool().ok())
+            .unwrap_or(false);
+        let model = ArchModel::from_gguf(&content, &mut reader, &Device::Cpu, opts.weights)
+            .map_err(in_file)?;
+        let vocab = Vocabulary {
+            tokenizer,
+            chat_template,
+            bos,
+            eos,
+            add_bos,
+        };
+        Ok((model, vocab))
     }
 
     /// Runs `tokens` after the live sequence; logits of the last position,
