@@ -1,5 +1,6 @@
-//! The CPU backend: a GGUF llama run with candle, tokenized and templated
-//! from the file's own metadata.
+//! The CPU backend: a GGUF model (llama or gemma3, see [`super::arch`]) or a
+//! llama-family safetensors directory run with candle, tokenized and
+//! templated from the model's own metadata.
 
 use std::fs::File;
 use std::io::BufReader;
@@ -10,11 +11,13 @@ use candle_core::Device;
 use candle_core::quantized::gguf_file::Content;
 use tokenizers::Tokenizer;
 
+use super::arch::{ArchModel, architecture};
 use super::chat_template::ChatTemplate;
 use super::gguf_tokenizer::tokenizer_from_gguf;
-use super::llama::{LlamaModel, SequenceKv, WeightFormat};
+use super::llama::{SequenceKv, WeightFormat};
 use super::model_source::ResolvedModel;
 use super::prefix_cache::{DEFAULT_PREFIX_CACHE_BYTES, PrefixCache, common_prefix};
+use super::safetensors_model;
 use super::sampling::{Sampler, log_softmax, top_n};
 use super::{
     Backend, BatchingBackend, EngineError, FinishReason, GenParams, Generation, ModelInfo, Prompt,
@@ -46,11 +49,14 @@ impl Default for CandleOptions {
 }
 
 pub struct CandleBackend {
-    model: LlamaModel,
+    model: ArchModel,
     /// Shared so a decode stream can borrow it while the model runs.
     tokenizer: std::sync::Arc<Tokenizer>,
     template: Option<ChatTemplate>,
     end_ids: Vec<u32>,
+    /// Put in front of every prompt when the file asks for it
+    /// (`tokenizer.ggml.add_bos_token`, as Gemma does), like llama.cpp.
+    bos: Option<u32>,
     info: ModelInfo,
     /// The tokens whose KV state the model's cache holds right now (the
     /// last prompt and what was decoded after it).
@@ -67,6 +73,16 @@ struct Running {
     stream: bool,
 }
 
+/// What a model source says about text besides the weights.
+struct Vocabulary {
+    tokenizer: Tokenizer,
+    chat_template: Option<String>,
+    bos: Option<String>,
+    eos: Option<String>,
+    /// Whether prompts start with `bos` (llama.cpp's `add_bos_token`).
+    add_bos: bool,
+}
+
 /// One finished generation with its token ids (for tests and analyses that
 /// need more than text).
 #[derive(Clone, Debug)]
@@ -78,56 +94,74 @@ pub struct TracedGeneration {
 }
 
 impl CandleBackend {
+    /// Loads a GGUF file, or a Hugging Face safetensors directory (see
+    /// [`super::safetensors_model`]).
     pub fn load(resolved: &ResolvedModel, opts: CandleOptions) -> Result<Self, EngineError> {
         let _span = tracing::debug_span!("load_model", path = %resolved.path.display()).entered();
         let start = Instant::now();
         let threads = configure_threads(opts.threads);
+        let (model, vocab, weights) = if resolved.path.is_dir() {
+            let hf = safetensors_model::load(&resolved.path, opts.weights)?;
+            let mut reader = hf.reader;
+            let model = ArchModel::from_gguf(&hf.content, &mut reader, &Device::Cpu, opts.weights)?;
+            let vocab = Vocabulary {
+                tokenizer: hf.tokenizer,
+                chat_template: hf.chat_template,
+                bos: hf.bos_token,
+                eos: hf.eos_token,
+                add_bos: hf.add_bos,
+            };
+            (model, vocab, hf.weights)
+        } else {
+            let (model, vocab) = Self::read_gguf(&resolved.path, opts)?;
+            let weights = model.weights().to_string();
+            (model, vocab, weights)
+        };
 
-        let file = File::open(&resolved.path)
-            .map_err(|e| EngineError::Load(format!("{}: {e}", resolved.path.display())))?;
-        let mut reader = BufReader::new(file);
-        let content = Content::read(&mut reader)
-            .map_err(|e| EngineError::Load(format!("{}: {e}", resolved.path.display())))?;
-        let tokenizer = tokenizer_from_gguf(&content)?;
-        let token_str = |key: &str| -> Option<String> {
-            let id = content.metadata.get(key)?.to_u32().ok()?;
-            tokenizer.id_to_token(id)
-        };
-        let template = match content.metadata.get("tokenizer.chat_template") {
-            Some(v) => {
-                let source = v
-                    .to_string()
-                    .map_err(|e| EngineError::Load(format!("tokenizer.chat_template: {e}")))?;
-                Some(ChatTemplate::new(
-                    source,
-                    &token_str("tokenizer.ggml.bos_token_id").unwrap_or_default(),
-                    &token_str("tokenizer.ggml.eos_token_id").unwrap_or_default(),
-                )?)
-            }
-            None => None,
-        };
+        let Vocabulary {
+            tokenizer,
+            chat_template,
+            bos,
+            eos,
+            add_bos,
+        } = vocab;
+        let template = chat_template
+            .map(|source| {
+                ChatTemplate::new(
+                    &source,
+                    bos.as_deref().unwrap_or_default(),
+                    eos.as_deref().unwrap_or_default(),
+                )
+            })
+            .transpose()?;
         let mut end_ids: Vec<u32> = END_OF_TURN_TOKENS
             .iter()
+            .copied()
+            .chain(eos.as_deref())
             .filter_map(|t| tokenizer.token_to_id(t))
             .collect();
-        if let Some(eos) = content
-            .metadata
-            .get("tokenizer.ggml.eos_token_id")
-            .and_then(|v| v.to_u32().ok())
-        {
-            end_ids.push(eos);
-        }
         end_ids.sort_unstable();
         end_ids.dedup();
+        let bos = bos
+            .filter(|_| add_bos)
+            .and_then(|t| tokenizer.token_to_id(&t));
 
-        let model = LlamaModel::from_gguf(&content, &mut reader, &Device::Cpu, opts.weights)?;
+        let mut prefix_cache_bytes = opts.prefix_cache_bytes;
+        if prefix_cache_bytes > 0 && !model.supports_kv_snapshots() {
+            tracing::info!(
+                arch = model.name(),
+                "prefix cache off: this architecture has no KV snapshots \
+                 (every prompt is prefilled from scratch)"
+            );
+            prefix_cache_bytes = 0;
+        }
         let info = ModelInfo {
             source: resolved.source.clone(),
             path: resolved.path.display().to_string(),
             sha256: resolved.sha256.clone(),
-            architecture: "llama".into(),
+            architecture: model.name().into(),
             context_length: model.context_length(),
-            weights: model.weights().to_string(),
+            weights,
             threads,
             backend: "candle-cpu".into(),
             load_ms: start.elapsed().as_secs_f64() * 1e3,
@@ -138,11 +172,64 @@ impl CandleBackend {
             tokenizer: std::sync::Arc::new(tokenizer),
             template,
             end_ids,
+            bos,
             info,
             live: Vec::new(),
-            prefix_cache: PrefixCache::new(opts.prefix_cache_bytes),
+            prefix_cache: PrefixCache::new(prefix_cache_bytes),
             running: Vec::new(),
         })
+    }
+
+    /// The model and vocabulary of a GGUF file; errors name the file.
+    fn read_gguf(
+        path: &std::path::Path,
+        opts: CandleOptions,
+    ) -> Result<(ArchModel, Vocabulary), EngineError> {
+        let in_file = |e: EngineError| match e {
+            EngineError::Load(m) => EngineError::Load(format!("{}: {m}", path.display())),
+            e => e,
+        };
+        let file =
+            File::open(path).map_err(|e| EngineError::Load(format!("{}: {e}", path.display())))?;
+        let mut reader = BufReader::new(file);
+        let content = Content::read(&mut reader)
+            .map_err(|e| EngineError::Load(format!("{}: {e}", path.display())))?;
+        // Before the tokenizer: an unsupported file fails on what matters.
+        let arch = architecture(&content).map_err(in_file)?;
+        if !super::arch::SUPPORTED.contains(&arch.as_str()) {
+            return Err(in_file(EngineError::Load(format!(
+                "unsupported architecture '{arch}' (supported: {})",
+                super::arch::SUPPORTED.join(", ")
+            ))));
+        }
+        let tokenizer = tokenizer_from_gguf(&content).map_err(in_file)?;
+        let token_str = |key: &str| -> Option<String> {
+            let id = content.metadata.get(key)?.to_u32().ok()?;
+            tokenizer.id_to_token(id)
+        };
+        let chat_template = content
+            .metadata
+            .get("tokenizer.chat_template")
+            .map(|v| v.to_string().cloned())
+            .transpose()
+            .map_err(|e| in_file(EngineError::Load(format!("tokenizer.chat_template: {e}"))))?;
+        let bos = token_str("tokenizer.ggml.bos_token_id");
+        let eos = token_str("tokenizer.ggml.eos_token_id");
+        let add_bos = content
+            .metadata
+            .get("tokenizer.ggml.add_bos_token")
+            .and_then(|v| v.to_bool().ok())
+            .unwrap_or(false);
+        let model = ArchModel::from_gguf(&content, &mut reader, &Device::Cpu, opts.weights)
+            .map_err(in_file)?;
+        let vocab = Vocabulary {
+            tokenizer,
+            chat_template,
+            bos,
+            eos,
+            add_bos,
+        };
+        Ok((model, vocab))
     }
 
     /// Runs `tokens` after the live sequence; logits of the last position,
@@ -226,7 +313,7 @@ impl CandleBackend {
         prompt_ids: &[u32],
         continuation: &str,
     ) -> Result<Vec<u32>, EngineError> {
-        let joint = self.tokenize(&format!("{prompt_text}{continuation}"))?;
+        let joint = self.prompt_ids(&format!("{prompt_text}{continuation}"))?;
         if joint.len() > prompt_ids.len() && joint.starts_with(prompt_ids) {
             return Ok(joint[prompt_ids.len()..].to_vec());
         }
@@ -251,6 +338,19 @@ impl CandleBackend {
                 })?
                 .render(messages),
         }
+    }
+
+    /// Token ids the model is run on for the prompt `text`: [`Self::tokenize`]
+    /// with BOS in front when the model wants one and the text (e.g. a chat
+    /// template's `{{ bos_token }}`) did not already start with it.
+    pub fn prompt_ids(&self, text: &str) -> Result<Vec<u32>, EngineError> {
+        let mut ids = self.tokenize(text)?;
+        if let Some(bos) = self.bos
+            && ids.first() != Some(&bos)
+        {
+            ids.insert(0, bos);
+        }
+        Ok(ids)
     }
 
     /// Token ids of `text`: special-token markers parsed, no BOS added.
@@ -287,7 +387,7 @@ impl CandleBackend {
         }
         let sampler = Sampler::from_params(params)?;
         let prompt_text = self.prompt_text(prompt)?;
-        let prompt_ids = self.tokenize(&prompt_text)?;
+        let prompt_ids = self.prompt_ids(&prompt_text)?;
         if prompt_ids.is_empty() {
             return Err(EngineError::InvalidParams("empty prompt".into()));
         }
@@ -572,7 +672,13 @@ impl Backend for CandleBackend {
     }
 
     fn batching(&mut self) -> Option<&mut dyn BatchingBackend> {
-        Some(self)
+        // Gemma 3 decodes one sequence at a time (its KV cache lives in
+        // the model); the engine thread then serves requests in turn.
+        if self.model.supports_batching() {
+            Some(self)
+        } else {
+            None
+        }
     }
 
     /// The prompt is prefilled once (through the prefix cache); each
@@ -585,7 +691,7 @@ impl Backend for CandleBackend {
     ) -> Result<Vec<f64>, EngineError> {
         let _span = tracing::debug_span!("candle_score", n = continuations.len()).entered();
         let prompt_text = self.prompt_text(prompt)?;
-        let prompt_ids = self.tokenize(&prompt_text)?;
+        let prompt_ids = self.prompt_ids(&prompt_text)?;
         if prompt_ids.is_empty() {
             return Err(EngineError::InvalidParams("empty prompt".into()));
         }

@@ -91,6 +91,20 @@ impl SequenceKv {
         self.len == 0
     }
 
+    /// A cache that only counts positions, for a model that keeps its KV
+    /// state itself and decodes one sequence at a time (Gemma 3).
+    pub(crate) fn positions_only(len: usize) -> Self {
+        Self {
+            layers: Vec::new(),
+            len,
+        }
+    }
+
+    /// Counts `n` more positions (see [`Self::positions_only`]).
+    pub(crate) fn advance(&mut self, n: usize) {
+        self.len += n;
+    }
+
     fn truncate(&mut self, n: usize) {
         let n = n.min(self.len);
         for l in &mut self.layers {

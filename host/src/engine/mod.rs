@@ -8,15 +8,18 @@
 //! it ([`BatchingBackend`]: continuous batching), else runs them one at a
 //! time.
 
+pub mod arch;
 pub mod call_cache;
 pub mod candle_backend;
 pub mod chat_template;
 pub mod concurrent;
+pub mod gemma3;
 pub mod gguf_tokenizer;
 pub mod llama;
 pub mod model_source;
 pub mod openai_backend;
 pub mod prefix_cache;
+pub mod safetensors_model;
 pub mod sampling;
 mod scheduler;
 mod worker;

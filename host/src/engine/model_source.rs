@@ -1,5 +1,6 @@
-//! Resolving a model reference from the config (a packaged alias or a path to
-//! a `.gguf` file) to a verified file on disk.
+//! Resolving a model reference from the config — a packaged alias, a path to
+//! a `.gguf` file, a Hugging Face safetensors directory, or a hub id
+//! (`owner/name`, through hf-hub and its cache) — to verified files on disk.
 //!
 //! Packaged models have pinned hashes. Hashing ~100 MB on every run is
 //! wasteful, so a verified hash is remembered in a sidecar `<file>.sha256`
@@ -12,7 +13,7 @@ use std::time::UNIX_EPOCH;
 
 use sha2::{Digest, Sha256};
 
-use super::EngineError;
+use super::{EngineError, safetensors_model};
 
 /// A model shipped with forge (fetched by `scripts/fetch-models.sh`).
 #[derive(Clone, Copy, Debug)]
@@ -21,13 +22,37 @@ pub struct PackagedModel {
     /// Relative to the models directory.
     pub file: &'static str,
     pub sha256: &'static str,
+    /// Fetched only when named (`scripts/fetch-models.sh <alias>`), not by
+    /// default (CI, demo).
+    pub optional: bool,
 }
 
-pub const PACKAGED: &[PackagedModel] = &[PackagedModel {
-    alias: "smollm2-135m-instruct",
-    file: "smollm2-135m-instruct/SmolLM2-135M-Instruct.Q4_1.gguf",
-    sha256: "b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53",
-}];
+impl PackagedModel {
+    /// The command that fetches it.
+    pub fn fetch_command(&self) -> String {
+        if self.optional {
+            format!("scripts/fetch-models.sh {}", self.alias)
+        } else {
+            "scripts/fetch-models.sh".into()
+        }
+    }
+}
+
+pub const PACKAGED: &[PackagedModel] = &[
+    PackagedModel {
+        alias: "smollm2-135m-instruct",
+        file: "smollm2-135m-instruct/SmolLM2-135M-Instruct.Q4_1.gguf",
+        sha256: "b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53",
+        optional: false,
+    },
+    // Optional: `scripts/fetch-models.sh gemma-3-270m` (Gemma 3 base, 253 MB).
+    PackagedModel {
+        alias: "gemma-3-270m",
+        file: "gemma-3-270m/gemma-3-270m-q4_k_m.gguf",
+        sha256: "a5fd3b62230aa5ec60212297dc9d20eaa70578ac519e00d93a17e44c087a6818",
+        optional: true,
+    },
+];
 
 /// A model file ready to load.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -61,17 +86,19 @@ pub fn resolve(reference: &str, models_dir: &Path) -> Result<ResolvedModel, Engi
         let path = models_dir.join(pkg.file);
         if !path.is_file() {
             return Err(EngineError::Load(format!(
-                "model '{reference}' not found at {}: run scripts/fetch-models.sh",
-                path.display()
+                "model '{reference}' not found at {}: run {}",
+                path.display(),
+                pkg.fetch_command()
             )));
         }
         let sha256 = cached_sha256(&path)?;
         if sha256 != pkg.sha256 {
             return Err(EngineError::Load(format!(
                 "model '{reference}' at {} has sha256 {sha256}, expected {}: \
-                 delete it and run scripts/fetch-models.sh",
+                 delete it and run {}",
                 path.display(),
-                pkg.sha256
+                pkg.sha256,
+                pkg.fetch_command()
             )));
         }
         return Ok(ResolvedModel {
@@ -82,10 +109,17 @@ pub fn resolve(reference: &str, models_dir: &Path) -> Result<ResolvedModel, Engi
     }
 
     let path = PathBuf::from(reference);
+    if path.is_dir() {
+        return safetensors_dir(reference, path);
+    }
     if path.extension().and_then(|e| e.to_str()) != Some("gguf") {
+        if is_hub_id(reference) {
+            return hub_model(reference);
+        }
         let aliases: Vec<_> = PACKAGED.iter().map(|p| p.alias).collect();
         return Err(EngineError::Load(format!(
-            "unknown model '{reference}': expected a packaged model ({}) or a path to a .gguf file",
+            "unknown model '{reference}': expected a packaged model ({}), a path to a .gguf \
+             file or a safetensors directory, or a Hugging Face id (owner/name)",
             aliases.join(", ")
         )));
     }
@@ -102,6 +136,59 @@ pub fn resolve(reference: &str, models_dir: &Path) -> Result<ResolvedModel, Engi
         path,
         sha256,
     })
+}
+
+/// `owner/name`: two non-empty parts, not a relative path.
+fn is_hub_id(reference: &str) -> bool {
+    let parts: Vec<_> = reference.split('/').collect();
+    parts.len() == 2
+        && parts.iter().all(|p| {
+            !p.is_empty()
+                && !p.starts_with('.')
+                && p.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
+        })
+}
+
+/// A directory with the files of a safetensors model; its hash is that of
+/// the weights.
+fn safetensors_dir(reference: &str, dir: PathBuf) -> Result<ResolvedModel, EngineError> {
+    for name in safetensors_model::FILES {
+        if name != &"tokenizer_config.json" && !dir.join(name).is_file() {
+            return Err(EngineError::Load(format!(
+                "model directory {} has no {name}",
+                dir.display()
+            )));
+        }
+    }
+    let sha256 = sha256_file(&dir.join("model.safetensors"))?;
+    Ok(ResolvedModel {
+        source: reference.to_string(),
+        path: dir,
+        sha256,
+    })
+}
+
+/// A safetensors model by Hugging Face id: its files from the hf-hub cache
+/// (`$HF_HOME/hub`, which works offline once filled) or downloaded into it.
+fn hub_model(id: &str) -> Result<ResolvedModel, EngineError> {
+    let _span = tracing::debug_span!("hf_hub", id).entered();
+    let api = hf_hub::api::sync::ApiBuilder::from_env()
+        .with_progress(false)
+        .build()
+        .map_err(|e| EngineError::Load(format!("hugging face hub: {e}")))?;
+    let repo = api.model(id.to_string());
+    let mut dir = None;
+    for name in safetensors_model::FILES {
+        match repo.get(name) {
+            Ok(path) => dir = path.parent().map(Path::to_path_buf),
+            // Optional: without it there is no chat template.
+            Err(_) if *name == "tokenizer_config.json" => {}
+            Err(e) => return Err(EngineError::Load(format!("model '{id}': {name}: {e}"))),
+        }
+    }
+    let dir = dir.expect("at least one file");
+    safetensors_dir(id, dir)
 }
 
 /// The file's sha256, from the sidecar when its size and mtime still match.
@@ -181,6 +268,25 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let err = resolve("gpt-17", dir.path()).unwrap_err().to_string();
         assert!(err.contains("unknown model 'gpt-17'"), "{err}");
+    }
+
+    #[test]
+    fn hub_ids_are_owner_slash_name() {
+        assert!(is_hub_id("HuggingFaceTB/SmolLM2-135M-Instruct"));
+        assert!(!is_hub_id("./models/x"));
+        assert!(!is_hub_id("a/b/c"));
+        assert!(!is_hub_id("smollm2"));
+    }
+
+    #[test]
+    fn safetensors_directory_must_hold_the_weights() {
+        let dir = tempfile::tempdir().unwrap();
+        fs::write(dir.path().join("config.json"), "{}").unwrap();
+        let err = resolve(dir.path().to_str().unwrap(), dir.path())
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("has no model.safetensors"), "{err}");
+        assert!(err.contains(&dir.path().display().to_string()), "{err}");
     }
 
     #[test]
