@@ -1,5 +1,6 @@
 //! forge's side of `scripts/bench-peer.sh` (llama.cpp is the peer).
 //!
+//!   (both take --weights native|q8_0; native, the file's types, is default)
 //!   peer_bench speed  [--threads 2]      prefill tok/s on a 512-token prompt
 //!                                        and decode tok/s over 128 tokens
 //!                                        (greedy), as JSON: llama-bench's
@@ -24,14 +25,22 @@ fn arg(args: &[String], name: &str) -> Option<String> {
         .and_then(|i| args.get(i + 1).cloned())
 }
 
-fn load(threads: usize) -> anyhow::Result<CandleBackend> {
+/// `--weights q8_0` requantises (the old default); native keeps the file's.
+fn weights(args: &[String]) -> WeightFormat {
+    match arg(args, "--weights").as_deref() {
+        Some("q8_0") => WeightFormat::Q8_0,
+        _ => WeightFormat::AsFile,
+    }
+}
+
+fn load(threads: usize, weights: WeightFormat) -> anyhow::Result<CandleBackend> {
     let resolved =
         model_source::resolve("smollm2-135m-instruct", &model_source::default_models_dir())?;
     Ok(CandleBackend::load(
         &resolved,
         CandleOptions {
             threads,
-            weights: WeightFormat::Q8_0,
+            weights,
             // Measure the engine, not the cache: every prompt prefilled.
             prefix_cache_bytes: 0,
         },
@@ -68,8 +77,8 @@ fn shared(name: &str) -> std::path::PathBuf {
         .join(name)
 }
 
-fn speed(threads: usize) -> anyhow::Result<()> {
-    let mut b = load(threads)?;
+fn speed(threads: usize, w: WeightFormat) -> anyhow::Result<()> {
+    let mut b = load(threads, w)?;
     let p = prompt_of(&b, 512)?;
     // Warm-up (page in weights, allocator), then best of 3 for each.
     b.generate(&Prompt::Raw("Hello".into()), &GenParams::greedy(4))?;
@@ -97,8 +106,8 @@ fn speed(threads: usize) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn parity(url: &str, model: &str, n: usize) -> anyhow::Result<()> {
-    let mut b = load(2)?;
+fn parity(url: &str, model: &str, n: usize, w: WeightFormat) -> anyhow::Result<()> {
+    let mut b = load(2, w)?;
     let peer = OpenAiBackend::connect(OpenAiOptions {
         max_concurrency: 1,
         ..OpenAiOptions::new(url, model)
@@ -167,13 +176,17 @@ fn main() -> anyhow::Result<()> {
     let args: Vec<String> = std::env::args().collect();
     let threads = arg(&args, "--threads").map_or(Ok(2), |t| t.parse())?;
     match args.get(1).map(String::as_str) {
-        Some("speed") => speed(threads),
+        Some("speed") => speed(threads, weights(&args)),
         Some("parity") => parity(
             &arg(&args, "--url").context("parity needs --url http://host:port")?,
             // llama-server answers to any name; other servers need theirs.
             &arg(&args, "--model").unwrap_or_else(|| "peer".into()),
             arg(&args, "--n").map_or(Ok(100), |t| t.parse())?,
+            weights(&args),
         ),
-        _ => bail!("usage: peer_bench speed [--threads N] | parity --url URL [--model M] [--n N]"),
+        _ => bail!(
+            "usage: peer_bench speed [--threads N] | parity --url URL [--model M] [--n N] \
+             [--weights native|q8_0]"
+        ),
     }
 }

@@ -111,6 +111,7 @@ fn whole(bytes: &[u8], size: usize, ty: &'static str) -> Result<(), BlockError> 
 /// Scale and rounded values of one 32-float block, as the AVX path does
 /// it: `d = amax / 127`, values times `127 / amax` (not divided by `d`),
 /// rounded half to even (`_mm256_round_ps(.., _MM_ROUND_NEAREST)`).
+#[inline(always)]
 fn quantize_block(x: &[f32]) -> (f32, [i8; 32]) {
     let amax = x.iter().fold(0f32, |m, v| m.max(v.abs()));
     let d = amax / 127.0;
@@ -122,6 +123,30 @@ fn quantize_block(x: &[f32]) -> (f32, [i8; 32]) {
 
 /// One row of `k` floats (`k` a multiple of 32) into Q8_0 blocks.
 pub fn quantize_row_q8_0(x: &[f32], out: &mut [BlockQ8_0]) {
+    #[cfg(target_arch = "x86_64")]
+    if crate::dot::have_avx2() {
+        // SAFETY: the CPU has the features.
+        return unsafe { q8_0_avx2(x, out) };
+    }
+    q8_0_generic(x, out)
+}
+
+/// The same code compiled for AVX2, where rounding is one instruction
+/// (without it, `round_ties_even` is a libm call per value).
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma,f16c")]
+unsafe fn q8_0_avx2(x: &[f32], out: &mut [BlockQ8_0]) {
+    q8_0_generic(x, out)
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma,f16c")]
+unsafe fn q8_1_avx2(x: &[f32], out: &mut [BlockQ8_1]) {
+    q8_1_generic(x, out)
+}
+
+#[inline(always)]
+fn q8_0_generic(x: &[f32], out: &mut [BlockQ8_0]) {
     for (b, xs) in out.iter_mut().zip(x.chunks_exact(QK)) {
         let (d, qs) = quantize_block(xs);
         *b = BlockQ8_0 {
@@ -133,6 +158,16 @@ pub fn quantize_row_q8_0(x: &[f32], out: &mut [BlockQ8_0]) {
 
 /// One row of `k` floats (`k` a multiple of 32) into Q8_1 blocks.
 pub fn quantize_row_q8_1(x: &[f32], out: &mut [BlockQ8_1]) {
+    #[cfg(target_arch = "x86_64")]
+    if crate::dot::have_avx2() {
+        // SAFETY: the CPU has the features.
+        return unsafe { q8_1_avx2(x, out) };
+    }
+    q8_1_generic(x, out)
+}
+
+#[inline(always)]
+fn q8_1_generic(x: &[f32], out: &mut [BlockQ8_1]) {
     for (b, xs) in out.iter_mut().zip(x.chunks_exact(QK)) {
         let (d, qs) = quantize_block(xs);
         let sum: i32 = qs.iter().map(|&q| q as i32).sum();
@@ -168,6 +203,25 @@ mod tests {
         assert_eq!(&b[0].qs[..4], &[127, 2, -4, 0]);
         assert_eq!(b[0].d.to_f32(), 1.0);
         assert_eq!(b[0].s.to_f32(), 125.0);
+    }
+
+    #[test]
+    fn simd_build_of_the_quantisers_matches_the_generic_one() {
+        let x = crate::dot::tests::noise(32 * 40, 5);
+        let (mut a, mut b) = (
+            vec![BlockQ8_1::default(); 40],
+            vec![BlockQ8_1::default(); 40],
+        );
+        quantize_row_q8_1(&x, &mut a);
+        q8_1_generic(&x, &mut b);
+        assert_eq!(a, b);
+        let (mut a, mut b) = (
+            vec![BlockQ8_0::default(); 40],
+            vec![BlockQ8_0::default(); 40],
+        );
+        quantize_row_q8_0(&x, &mut a);
+        q8_0_generic(&x, &mut b);
+        assert_eq!(a, b);
     }
 
     #[test]

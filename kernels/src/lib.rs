@@ -5,10 +5,12 @@
 //! host crate is at 1 for compile speed; these loops are the engine's
 //! hot path).
 
+pub mod attention;
 pub mod blocks;
 pub mod dot;
 pub mod linear;
 pub mod pool;
+pub mod vec;
 
 pub use linear::{LinearError, QLinear, Scratch};
 pub use pool::{Parallel, Pool, Scoped};

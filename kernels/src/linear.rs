@@ -107,31 +107,44 @@ impl QLinear {
         }
     }
 
-    /// The same matrix in Q8_0, quantized from its float values the way
-    /// llama.cpp's `quantize_row_q8_0_ref` does (round half away from zero).
+    /// The same matrix in Q8_0 (see [`Self::quantize_q8_0`]).
     pub fn to_q8_0(&self) -> Self {
         if let Weights::Q8_0(_) = self.weights {
             return self.clone();
         }
-        let mut row = vec![0f32; self.cols];
-        let mut blocks = Vec::with_capacity(self.rows * self.cols / QK);
-        for r in 0..self.rows {
-            self.dequantize_row(r, &mut row);
-            for xs in row.chunks_exact(QK) {
+        let mut values = vec![0f32; self.rows * self.cols];
+        for (r, row) in values.chunks_exact_mut(self.cols).enumerate() {
+            self.dequantize_row(r, row);
+        }
+        Self::quantize_q8_0(self.rows, self.cols, &values).expect("same shape")
+    }
+
+    /// A `rows` x `cols` float matrix in Q8_0, quantized the way
+    /// llama.cpp's `quantize_row_q8_0_ref` (and llama-quantize) does:
+    /// `d = amax / 127`, values times `1 / d`, rounded half away from zero.
+    pub fn quantize_q8_0(rows: usize, cols: usize, values: &[f32]) -> Result<Self, LinearError> {
+        check(rows, cols, values.len() / QK)?;
+        if values.len() != rows * cols {
+            return Err(LinearError::Blocks {
+                rows,
+                cols,
+                want: rows * cols / QK,
+                got: values.len() / QK,
+            });
+        }
+        let blocks = values
+            .chunks_exact(QK)
+            .map(|xs| {
                 let amax = xs.iter().fold(0f32, |m, v| m.max(v.abs()));
                 let d = amax / 127.0;
                 let id = if d != 0.0 { 1.0 / d } else { 0.0 };
-                blocks.push(BlockQ8_0 {
+                BlockQ8_0 {
                     d: f16::from_f32(d),
                     qs: std::array::from_fn(|j| (xs[j] * id).round() as i8),
-                });
-            }
-        }
-        Self {
-            rows: self.rows,
-            cols: self.cols,
-            weights: Weights::Q8_0(blocks.into()),
-        }
+                }
+            })
+            .collect();
+        Self::q8_0(rows, cols, blocks)
     }
 
     /// `out[t * rows + r] = dot(W[r], x[t])` for the `n` rows of `x`

@@ -12,10 +12,10 @@ use std::cell::UnsafeCell;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::{self, JoinHandle, Thread};
-use std::time::{Duration, Instant};
 
-/// How long a waiting side polls before it parks.
-const SPIN: Duration = Duration::from_micros(20);
+/// How many times a waiting side polls before it parks (a few µs; no
+/// clock reads, they cost more than the poll).
+const SPIN: u32 = 2000;
 
 type Job = dyn Fn(usize) + Sync;
 
@@ -142,12 +142,13 @@ impl Drop for Pool {
     }
 }
 
-/// Polls `done` for up to [`SPIN`], then parks between polls (unpark is
+/// Polls `done` up to [`SPIN`] times, then parks between polls (unpark is
 /// what the other side does when it changes the condition).
 fn wait_until(done: impl Fn() -> bool) {
-    let start = Instant::now();
+    let mut polls = 0;
     while !done() {
-        if start.elapsed() < SPIN {
+        if polls < SPIN {
+            polls += 1;
             std::hint::spin_loop();
         } else {
             thread::park();

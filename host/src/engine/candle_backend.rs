@@ -110,7 +110,8 @@ impl CandleBackend {
         end_ids.sort_unstable();
         end_ids.dedup();
 
-        let model = LlamaModel::from_gguf(&content, &mut reader, &Device::Cpu, opts.weights)?;
+        let model =
+            LlamaModel::from_gguf(&content, &mut reader, &Device::Cpu, opts.weights, threads)?;
         let info = ModelInfo {
             source: resolved.source.clone(),
             path: resolved.path.display().to_string(),

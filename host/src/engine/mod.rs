@@ -15,6 +15,7 @@ pub mod llama;
 pub mod model_source;
 pub mod openai_backend;
 pub mod prefix_cache;
+pub mod qlinear;
 pub mod sampling;
 mod worker;
 
