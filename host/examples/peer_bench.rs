@@ -131,6 +131,7 @@ fn parity(url: &str, model: &str, n: usize, w: WeightFormat) -> anyhow::Result<(
     }
     let (mut first, mut all, mut total) = (0, 0, 0);
     let mut diffs = Vec::new();
+    let mut gaps: Vec<Option<f32>> = Vec::new();
     for q in &questions {
         let chat = Prompt::Chat(vec![Message {
             role: "user".into(),
@@ -139,7 +140,11 @@ fn parity(url: &str, model: &str, n: usize, w: WeightFormat) -> anyhow::Result<(
         // ChatML as the model's own template renders it; both sides get
         // the same raw text.
         let raw = Prompt::Raw(b.prompt_text(&chat)?);
-        let ours = b.generate_traced(&raw, &GenParams::greedy(32))?;
+        let params = GenParams {
+            logprobs: Some(20),
+            ..GenParams::greedy(32)
+        };
+        let ours = b.generate_traced(&raw, &params)?;
         let theirs = peer.generate(&raw, &GenParams::greedy(32))?;
         let mut our_ids = ours.completion_ids.clone();
         our_ids.truncate(32);
@@ -155,6 +160,22 @@ fn parity(url: &str, model: &str, n: usize, w: WeightFormat) -> anyhow::Result<(
         if f {
             first += 1;
         }
+        // At the first differing token: forge's log-prob lead of its own
+        // pick over the peer's (small = a near-tie in forge's logits).
+        if let Some(k) = our_text_ids
+            .iter()
+            .zip(&their_ids)
+            .position(|(a, b)| a != b)
+            && let Some(step) = ours.generation.tokens.get(k)
+        {
+            let theirs_text = b.tokenizer_decode(&their_ids[k..k + 1]);
+            let gap = step
+                .top
+                .iter()
+                .find(|(t, _)| *t == theirs_text)
+                .map(|(_, lp)| step.logprob - lp);
+            gaps.push(gap);
+        }
         if ours.generation.text == theirs.text {
             all += 1;
         } else if diffs.len() < 5 {
@@ -164,10 +185,16 @@ fn parity(url: &str, model: &str, n: usize, w: WeightFormat) -> anyhow::Result<(
     if total == 0 {
         bail!("no prompts");
     }
+    let mut known: Vec<f32> = gaps.iter().flatten().copied().collect();
+    known.sort_by(f32::total_cmp);
     println!(
         "{}",
         json!({"prompts": total, "first_token_agreement": first as f64 / total as f64,
-            "all_32_agreement": all as f64 / total as f64, "examples_of_disagreement": diffs})
+            "all_32_agreement": all as f64 / total as f64,
+            "divergences": gaps.len(),
+            "divergence_gap_nats_sorted": known,
+            "divergences_outside_forge_top20": gaps.iter().filter(|g| g.is_none()).count(),
+            "examples_of_disagreement": diffs})
     );
     Ok(())
 }
