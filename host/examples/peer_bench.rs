@@ -1,5 +1,6 @@
 //! forge's side of `scripts/bench-peer.sh` (llama.cpp is the peer).
 //!
+//!   (both take --weights native|q8_0; native, the file's types, is default)
 //!   peer_bench speed  [--threads 2]      prefill tok/s on a 512-token prompt
 //!                                        and decode tok/s over 128 tokens
 //!                                        (greedy), as JSON: llama-bench's
@@ -29,14 +30,22 @@ fn arg(args: &[String], name: &str) -> Option<String> {
         .and_then(|i| args.get(i + 1).cloned())
 }
 
-fn load(threads: usize) -> anyhow::Result<CandleBackend> {
+/// `--weights q8_0` requantises (the old default); native keeps the file's.
+fn weights(args: &[String]) -> WeightFormat {
+    match arg(args, "--weights").as_deref() {
+        Some("q8_0") => WeightFormat::Q8_0,
+        _ => WeightFormat::AsFile,
+    }
+}
+
+fn load(threads: usize, weights: WeightFormat) -> anyhow::Result<CandleBackend> {
     let resolved =
         model_source::resolve("smollm2-135m-instruct", &model_source::default_models_dir())?;
     Ok(CandleBackend::load(
         &resolved,
         CandleOptions {
             threads,
-            weights: WeightFormat::Q8_0,
+            weights,
             // Measure the engine, not the cache: every prompt prefilled.
             prefix_cache_bytes: 0,
         },
@@ -73,8 +82,8 @@ fn shared(name: &str) -> std::path::PathBuf {
         .join(name)
 }
 
-fn speed(threads: usize) -> anyhow::Result<()> {
-    let mut b = load(threads)?;
+fn speed(threads: usize, w: WeightFormat) -> anyhow::Result<()> {
+    let mut b = load(threads, w)?;
     let p = prompt_of(&b, 512)?;
     // Warm-up (page in weights, allocator), then best of 3 for each.
     b.generate(&Prompt::Raw("Hello".into()), &GenParams::greedy(4))?;
@@ -105,8 +114,14 @@ fn speed(threads: usize) -> anyhow::Result<()> {
 /// Continuous batching's decode throughput: `npl` sequences with
 /// `npp`-token prompts prefilled (not timed, as llama-batched-bench's S_TG
 /// excludes prompt processing), then decoded together `ntg` tokens each.
-fn batched(threads: usize, npl: &[usize], npp: usize, ntg: u32) -> anyhow::Result<()> {
-    let mut b = load(threads)?;
+fn batched(
+    threads: usize,
+    npl: &[usize],
+    npp: usize,
+    ntg: u32,
+    w: WeightFormat,
+) -> anyhow::Result<()> {
+    let mut b = load(threads, w)?;
     let p = Prompt::Raw(prompt_of(&b, npp)?);
     b.generate(&Prompt::Raw("Hello".into()), &GenParams::greedy(4))?;
     let mut rows = Vec::new();
@@ -144,8 +159,8 @@ fn batched(threads: usize, npl: &[usize], npp: usize, ntg: u32) -> anyhow::Resul
     Ok(())
 }
 
-fn parity(url: &str, model: &str, n: usize) -> anyhow::Result<()> {
-    let mut b = load(2)?;
+fn parity(url: &str, model: &str, n: usize, w: WeightFormat) -> anyhow::Result<()> {
+    let mut b = load(2, w)?;
     let peer = OpenAiBackend::connect(OpenAiOptions {
         max_concurrency: 1,
         ..OpenAiOptions::new(url, model)
@@ -169,6 +184,7 @@ fn parity(url: &str, model: &str, n: usize) -> anyhow::Result<()> {
     }
     let (mut first, mut all, mut total) = (0, 0, 0);
     let mut diffs = Vec::new();
+    let mut gaps: Vec<Option<f32>> = Vec::new();
     for q in &questions {
         let chat = Prompt::Chat(vec![Message {
             role: "user".into(),
@@ -177,7 +193,11 @@ fn parity(url: &str, model: &str, n: usize) -> anyhow::Result<()> {
         // ChatML as the model's own template renders it; both sides get
         // the same raw text.
         let raw = Prompt::Raw(b.prompt_text(&chat)?);
-        let ours = b.generate_traced(&raw, &GenParams::greedy(32))?;
+        let params = GenParams {
+            logprobs: Some(20),
+            ..GenParams::greedy(32)
+        };
+        let ours = b.generate_traced(&raw, &params)?;
         let theirs = peer.generate(&raw, &GenParams::greedy(32))?;
         let mut our_ids = ours.completion_ids.clone();
         our_ids.truncate(32);
@@ -193,6 +213,22 @@ fn parity(url: &str, model: &str, n: usize) -> anyhow::Result<()> {
         if f {
             first += 1;
         }
+        // At the first differing token: forge's log-prob lead of its own
+        // pick over the peer's (small = a near-tie in forge's logits).
+        if let Some(k) = our_text_ids
+            .iter()
+            .zip(&their_ids)
+            .position(|(a, b)| a != b)
+            && let Some(step) = ours.generation.tokens.get(k)
+        {
+            let theirs_text = b.tokenizer_decode(&their_ids[k..k + 1]);
+            let gap = step
+                .top
+                .iter()
+                .find(|(t, _)| *t == theirs_text)
+                .map(|(_, lp)| step.logprob - lp);
+            gaps.push(gap);
+        }
         if ours.generation.text == theirs.text {
             all += 1;
         } else if diffs.len() < 5 {
@@ -202,10 +238,16 @@ fn parity(url: &str, model: &str, n: usize) -> anyhow::Result<()> {
     if total == 0 {
         bail!("no prompts");
     }
+    let mut known: Vec<f32> = gaps.iter().flatten().copied().collect();
+    known.sort_by(f32::total_cmp);
     println!(
         "{}",
         json!({"prompts": total, "first_token_agreement": first as f64 / total as f64,
-            "all_32_agreement": all as f64 / total as f64, "examples_of_disagreement": diffs})
+            "all_32_agreement": all as f64 / total as f64,
+            "divergences": gaps.len(),
+            "divergence_gap_nats_sorted": known,
+            "divergences_outside_forge_top20": gaps.iter().filter(|g| g.is_none()).count(),
+            "examples_of_disagreement": diffs})
     );
     Ok(())
 }
@@ -214,7 +256,7 @@ fn main() -> anyhow::Result<()> {
     let args: Vec<String> = std::env::args().collect();
     let threads = arg(&args, "--threads").map_or(Ok(2), |t| t.parse())?;
     match args.get(1).map(String::as_str) {
-        Some("speed") => speed(threads),
+        Some("speed") => speed(threads, weights(&args)),
         Some("batched") => batched(
             threads,
             &arg(&args, "--npl")
@@ -225,16 +267,18 @@ fn main() -> anyhow::Result<()> {
                 .context("--npl: comma-separated sequence counts")?,
             arg(&args, "--npp").map_or(Ok(32), |t| t.parse())?,
             arg(&args, "--ntg").map_or(Ok(64), |t| t.parse())?,
+            weights(&args),
         ),
         Some("parity") => parity(
             &arg(&args, "--url").context("parity needs --url http://host:port")?,
             // llama-server answers to any name; other servers need theirs.
             &arg(&args, "--model").unwrap_or_else(|| "peer".into()),
             arg(&args, "--n").map_or(Ok(100), |t| t.parse())?,
+            weights(&args),
         ),
         _ => bail!(
             "usage: peer_bench speed [--threads N] | batched [--threads N] [--npl 1,4,8,16] \
-             [--npp N] [--ntg N] | parity --url URL [--model M] [--n N]"
+             [--npp N] [--ntg N] | parity --url URL [--model M] [--n N]   (each: [--weights native|q8_0])"
         ),
     }
 }

@@ -145,8 +145,8 @@ enum Command {
         /// CPU threads for the forward pass
         #[arg(long, default_value_t = 2)]
         threads: usize,
-        /// q8_0 (requantise, fast) or native (the file's types)
-        #[arg(long, default_value = "q8_0", value_parser = ["q8_0", "native"])]
+        /// native (the file's types, default) or q8_0 (requantise at load)
+        #[arg(long, default_value = "native", value_parser = ["q8_0", "native"])]
         weights: String,
     },
     /// Inspect plugin components

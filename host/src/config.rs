@@ -299,8 +299,9 @@ pub struct ModelConfig {
     /// CPU threads for the forward pass (recorded with the experiment).
     #[serde(default = "default_threads")]
     pub threads: usize,
-    /// `q8_0` (default: requantise 4-bit weights to Q8_0 for fast CPU kernels;
-    /// changes numerics slightly, recorded) or `native` (keep the file's types).
+    /// `native` (default: keep the file's types; Q4_1/Q8_0 run on forge's
+    /// llama.cpp-compatible kernels) or `q8_0` (requantise 4-bit weights to
+    /// Q8_0 at load; more memory per token, numerics differ, recorded).
     #[serde(default = "default_weights")]
     pub weights: String,
     /// Memory for the prefix cache's KV snapshots, MiB; 0 turns it off.
@@ -328,7 +329,7 @@ fn default_retries() -> u32 {
     3
 }
 fn default_weights() -> String {
-    "q8_0".into()
+    "native".into()
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]

@@ -87,10 +87,17 @@ fn greedy_matches_llama_cpp_up_to_near_ties() {
     let rows = golden_rows();
     let (mut first_agree, mut full_agree, mut decoded) = (0, 0, 0u32);
     let mut decode_ms = 0.0;
+    // |forge - llama.cpp| log-probability of each top-5 token both report,
+    // at every step both engines reach with the same history.
+    let mut deltas: Vec<f64> = Vec::new();
     for (i, row) in rows.iter().enumerate() {
         let steps = row.steps.len() as u32;
+        let params = GenParams {
+            logprobs: Some(5),
+            ..greedy(steps)
+        };
         let out = backend
-            .generate_traced(&Prompt::Chat(row.messages.clone()), &greedy(steps))
+            .generate_traced(&Prompt::Chat(row.messages.clone()), &params)
             .unwrap();
         // (e) same prompt text and token count as llama.cpp.
         assert_eq!(out.generation.prompt_text, row.rendered_prompt, "row {i}");
@@ -110,6 +117,20 @@ fn greedy_matches_llama_cpp_up_to_near_ties() {
             .iter()
             .zip(&out.completion_ids)
             .position(|(a, b)| a != b);
+        let same_history = diverge.map_or(want.len(), |k| k + 1);
+        for (step, ours) in row
+            .steps
+            .iter()
+            .zip(&out.generation.tokens)
+            .take(same_history)
+        {
+            for t in step["top"].as_array().unwrap() {
+                let token = t["token"].as_str().unwrap();
+                if let Some((_, lp)) = ours.top.iter().find(|(s, _)| s == token) {
+                    deltas.push((t["logprob"].as_f64().unwrap() - *lp as f64).abs());
+                }
+            }
+        }
         match diverge {
             None => {
                 first_agree += 1;
@@ -143,6 +164,12 @@ fn greedy_matches_llama_cpp_up_to_near_ties() {
     eprintln!(
         "decode: {decoded} tokens in {decode_ms:.0} ms = {:.1} tok/s",
         decoded as f64 / (decode_ms / 1e3)
+    );
+    let mean = deltas.iter().sum::<f64>() / deltas.len().max(1) as f64;
+    let max = deltas.iter().cloned().fold(0.0, f64::max);
+    eprintln!(
+        "top-5 log-prob |forge - llama.cpp| over {} pairs: mean {mean:.5}, max {max:.5}",
+        deltas.len()
     );
     assert!(
         first_agree >= 19,

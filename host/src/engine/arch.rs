@@ -26,9 +26,12 @@ impl ArchModel {
         reader: &mut R,
         device: &Device,
         format: WeightFormat,
+        threads: usize,
     ) -> Result<Self, EngineError> {
         match architecture(content)?.as_str() {
-            "llama" => LlamaModel::from_gguf(content, reader, device, format).map(Self::Llama),
+            "llama" => {
+                LlamaModel::from_gguf(content, reader, device, format, threads).map(Self::Llama)
+            }
             "gemma3" => Gemma3Model::from_gguf(content, reader, device, format).map(Self::Gemma3),
             other => Err(EngineError::Load(format!(
                 "unsupported architecture '{other}' (supported: {})",

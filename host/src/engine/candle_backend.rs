@@ -103,7 +103,13 @@ impl CandleBackend {
         let (model, vocab, weights) = if resolved.path.is_dir() {
             let hf = safetensors_model::load(&resolved.path, opts.weights)?;
             let mut reader = hf.reader;
-            let model = ArchModel::from_gguf(&hf.content, &mut reader, &Device::Cpu, opts.weights)?;
+            let model = ArchModel::from_gguf(
+                &hf.content,
+                &mut reader,
+                &Device::Cpu,
+                opts.weights,
+                threads,
+            )?;
             let vocab = Vocabulary {
                 tokenizer: hf.tokenizer,
                 chat_template: hf.chat_template,
@@ -113,7 +119,7 @@ impl CandleBackend {
             };
             (model, vocab, hf.weights)
         } else {
-            let (model, vocab) = Self::read_gguf(&resolved.path, opts)?;
+            let (model, vocab) = Self::read_gguf(&resolved.path, opts, threads)?;
             let weights = model.weights().to_string();
             (model, vocab, weights)
         };
@@ -184,6 +190,7 @@ impl CandleBackend {
     fn read_gguf(
         path: &std::path::Path,
         opts: CandleOptions,
+        threads: usize,
     ) -> Result<(ArchModel, Vocabulary), EngineError> {
         let in_file = |e: EngineError| match e {
             EngineError::Load(m) => EngineError::Load(format!("{}: {m}", path.display())),
@@ -220,8 +227,9 @@ impl CandleBackend {
             .get("tokenizer.ggml.add_bos_token")
             .and_then(|v| v.to_bool().ok())
             .unwrap_or(false);
-        let model = ArchModel::from_gguf(&content, &mut reader, &Device::Cpu, opts.weights)
-            .map_err(in_file)?;
+        let model =
+            ArchModel::from_gguf(&content, &mut reader, &Device::Cpu, opts.weights, threads)
+                .map_err(in_file)?;
         let vocab = Vocabulary {
             tokenizer,
             chat_template,

@@ -6,21 +6,28 @@
 //! embedding when the file has none (tied embeddings).
 
 use std::io::{Read, Seek};
+use std::sync::Arc;
 
 use candle_core::quantized::gguf_file::Content;
 use candle_core::quantized::{GgmlDType, QMatMul, QTensor};
-use candle_core::{DType, Device, Module, Tensor};
+use candle_core::{DType, Device, Tensor};
+use forge_kernels::blocks::{BlockQ4_1, BlockQ8_0};
+use forge_kernels::{Pool, QLinear};
 
 use super::EngineError;
+use super::qlinear::Linear;
 
 /// How quantized weights are held in memory.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum WeightFormat {
-    /// Requantise Q4_0/Q4_1/Q5_x matrices to Q8_0: candle's CPU kernels for
-    /// those types lack SIMD, Q8_0's are fast (~4x decode speed here).
-    #[default]
+    /// Requantise Q4_0/Q4_1/Q5_x matrices to Q8_0 (llama.cpp's reference
+    /// rounding). More bytes per token and a different model than the
+    /// file's: kept for comparison and for types without a forge kernel.
     Q8_0,
-    /// Keep every tensor in the file's own type.
+    /// Keep every tensor in the file's own type (the default): Q4_1 and
+    /// Q8_0 run on forge-kernels (llama.cpp's arithmetic, see
+    /// [`super::qlinear`]), other types on candle's kernels.
+    #[default]
     AsFile,
 }
 
@@ -37,14 +44,14 @@ struct Hparams {
 
 struct Block {
     attn_norm: Tensor,
-    wq: QMatMul,
-    wk: QMatMul,
-    wv: QMatMul,
-    wo: QMatMul,
+    wq: Linear,
+    wk: Linear,
+    wv: Linear,
+    wo: Linear,
     ffn_norm: Tensor,
-    w_gate: QMatMul,
-    w_up: QMatMul,
-    w_down: QMatMul,
+    w_gate: Linear,
+    w_up: Linear,
+    w_down: Linear,
 }
 
 /// One layer's keys and values, position-major: position `j`, KV head `h`
@@ -168,10 +175,10 @@ impl KvSnapshot {
 /// [`Self::forward_batch`], each with its own [`SequenceKv`].
 pub struct LlamaModel {
     hp: Hparams,
-    tok_embd: QMatMul,
+    tok_embd: Linear,
     blocks: Vec<Block>,
     out_norm: Tensor,
-    output: QMatMul,
+    output: Linear,
     cos: Tensor,
     sin: Tensor,
     device: Device,
@@ -181,11 +188,13 @@ pub struct LlamaModel {
 }
 
 impl LlamaModel {
+    /// `threads`: how many threads each matmul is split over.
     pub fn from_gguf<R: Read + Seek>(
         content: &Content,
         reader: &mut R,
         device: &Device,
         format: WeightFormat,
+        threads: usize,
     ) -> Result<Self, EngineError> {
         let hp = Hparams::from_gguf(content)?;
         let mut loader = Loader {
@@ -193,6 +202,11 @@ impl LlamaModel {
             reader,
             device,
             format,
+            pool: Arc::new(Pool::new(if threads > 0 {
+                threads
+            } else {
+                std::thread::available_parallelism().map_or(1, |n| n.get())
+            })),
             converted: Default::default(),
             kept: Default::default(),
         };
@@ -490,7 +504,7 @@ impl Block {
         let hd = hp.head_dim;
         // (b, t, n, hd) -> (b, n, t, hd) for rope_i, then back to
         // position-major (b, t, n, hd) for the cache and `attend`.
-        let heads = |w: &QMatMul, n: usize| -> candle_core::Result<Tensor> {
+        let heads = |w: &Linear, n: usize| -> candle_core::Result<Tensor> {
             w.forward(x)?
                 .reshape((b, t, n, hd))?
                 .transpose(1, 2)?
@@ -504,12 +518,15 @@ impl Block {
             cos,
             sin,
         )?)?;
-        let k = position_major(candle_nn::rotary_emb::rope_i(
+        let mut k = position_major(candle_nn::rotary_emb::rope_i(
             &heads(&self.wk, hp.n_head_kv)?,
             cos,
             sin,
         )?)?;
-        let v = position_major(heads(&self.wv, hp.n_head_kv)?)?;
+        let mut v = position_major(heads(&self.wv, hp.n_head_kv)?)?;
+        // llama.cpp keeps K and V in f16.
+        forge_kernels::attention::round_to_f16(&mut k);
+        forge_kernels::attention::round_to_f16(&mut v);
         let (q_len, kv_len) = (t * hp.n_head * hd, t * hp.n_head_kv * hd);
         let mut work = Vec::with_capacity(b);
         for (i, cache) in caches.iter_mut().enumerate() {
@@ -550,11 +567,13 @@ fn attend_sequences(work: &[(&[f32], &LayerKv, usize)], t: usize, hp: &Hparams) 
 }
 
 /// Causal grouped-query attention of `t` new positions (after `pos` cached
-/// ones) over the cache, in plain Rust with a fixed summation order per
-/// output: each row's result is bit-identical whether it is computed alone
-/// (decode), in a full prefill, or after a prefix-cache hit. candle's
-/// batched matmul sums in an order that depends on the number of rows,
-/// which made greedy outputs differ with and without the prefix cache.
+/// ones) over the cache, each row as llama.cpp computes a generated token's
+/// ([`forge_kernels::attention::attend_row`]: f16 query and value
+/// accumulator), with a fixed summation order per output: each row's
+/// result is bit-identical whether it is computed alone (decode), in a
+/// full prefill, or after a prefix-cache hit. (candle's batched matmul
+/// sums in an order that depends on the number of rows, which made greedy
+/// outputs differ with and without the prefix cache.)
 /// Query heads are split across two threads when there is enough work;
 /// each output is still computed by the same sequential code.
 fn attend(q: &[f32], k: &[f32], v: &[f32], pos: usize, t: usize, hp: &Hparams) -> Vec<f32> {
@@ -565,33 +584,21 @@ fn attend(q: &[f32], k: &[f32], v: &[f32], pos: usize, t: usize, hp: &Hparams) -
     // One head over all new positions; writes out[i][h].
     let head = |h: usize, out_h: &mut dyn FnMut(usize, &[f32])| {
         let g = h / rep;
-        let mut scores = Vec::with_capacity(pos + t);
-        let mut acc = vec![0f32; hd];
+        let (mut q16, mut acc, mut row) = (vec![0f32; hd], vec![0f32; hd], vec![0f32; hd]);
         for i in 0..t {
             let qi = &q[(i * nh + h) * hd..][..hd];
-            let visible = pos + i + 1;
-            scores.clear();
-            let mut max = f32::NEG_INFINITY;
-            for j in 0..visible {
-                let s = dot(qi, &k[(j * nkv + g) * hd..][..hd]) * scale;
-                max = max.max(s);
-                scores.push(s);
-            }
-            let mut sum = 0f32;
-            for s in scores.iter_mut() {
-                *s = (*s - max).exp();
-                sum += *s;
-            }
-            acc.iter_mut().for_each(|a| *a = 0.0);
-            for (j, &p) in scores.iter().enumerate() {
-                let vj = &v[(j * nkv + g) * hd..][..hd];
-                for (a, &x) in acc.iter_mut().zip(vj) {
-                    *a += p * x;
-                }
-            }
-            let inv = 1.0 / sum;
-            acc.iter_mut().for_each(|a| *a *= inv);
-            out_h(i, &acc);
+            forge_kernels::attention::attend_row(
+                qi,
+                &k[g * hd..],
+                &v[g * hd..],
+                nkv * hd,
+                pos + i + 1,
+                scale,
+                &mut q16,
+                &mut acc,
+                &mut row,
+            );
+            out_h(i, &row);
         }
     };
     let work = t * (pos + t) * nh;
@@ -625,23 +632,6 @@ fn attend(q: &[f32], k: &[f32], v: &[f32], pos: usize, t: usize, hp: &Hparams) -
         row[split * hd..].copy_from_slice(&b[i * (nh - split) * hd..][..(nh - split) * hd]);
     }
     out
-}
-
-/// Dot product with eight independent accumulators (vectorises; the order
-/// depends only on the length).
-fn dot(a: &[f32], b: &[f32]) -> f32 {
-    let mut acc = [0f32; 8];
-    let chunks = a.len() / 8;
-    for c in 0..chunks {
-        for l in 0..8 {
-            acc[l] += a[c * 8 + l] * b[c * 8 + l];
-        }
-    }
-    let mut s = 0f32;
-    for i in chunks * 8..a.len() {
-        s += a[i] * b[i];
-    }
-    ((acc[0] + acc[4]) + (acc[1] + acc[5])) + ((acc[2] + acc[6]) + (acc[3] + acc[7])) + s
 }
 
 /// cos/sin for every position in the context, (ctx, head_dim / 2).
@@ -717,6 +707,8 @@ struct Loader<'a, R> {
     reader: &'a mut R,
     device: &'a Device,
     format: WeightFormat,
+    /// Shared by every kernel matrix.
+    pool: Arc<Pool>,
     /// File types converted to Q8_0.
     converted: std::collections::BTreeSet<String>,
     /// File types used as is.
@@ -730,22 +722,70 @@ impl<R: Read + Seek> Loader<'_, R> {
             .map_err(|e| EngineError::Load(format!("tensor {name}: {e}")))
     }
 
-    fn matmul(&mut self, name: &str) -> Result<QMatMul, EngineError> {
-        let qt = self.qtensor(name)?;
-        let dtype = qt.dtype();
+    fn matmul(&mut self, name: &str) -> Result<Linear, EngineError> {
+        let info = self
+            .content
+            .tensor_infos
+            .get(name)
+            .ok_or_else(|| EngineError::Load(format!("tensor {name}: missing")))?;
+        let dtype = info.ggml_dtype;
+        let (rows, cols) = info
+            .shape
+            .dims2()
+            .map_err(|e| EngineError::Load(format!("tensor {name}: {e}")))?;
         let slow = matches!(
             dtype,
             GgmlDType::Q4_0 | GgmlDType::Q4_1 | GgmlDType::Q5_0 | GgmlDType::Q5_1
         );
-        let qt = if self.format == WeightFormat::Q8_0 && slow {
-            self.converted.insert(dtype_name(dtype));
-            let w = qt.dequantize(self.device).map_err(load_err)?;
-            QTensor::quantize(&w, GgmlDType::Q8_0).map_err(load_err)?
-        } else {
-            self.kept.insert(dtype_name(dtype));
-            qt
+        let pool = self.pool.clone();
+        let kernel = |w: QLinear| Linear::Kernel { w, pool };
+        let bad = |e: forge_kernels::LinearError| EngineError::Load(format!("tensor {name}: {e}"));
+        let linear = match (self.format, dtype) {
+            (WeightFormat::Q8_0, d) if slow => {
+                self.converted.insert(dtype_name(d));
+                let values = self
+                    .qtensor(name)?
+                    .dequantize(self.device)
+                    .and_then(|t| t.flatten_all()?.to_vec1::<f32>())
+                    .map_err(load_err)?;
+                kernel(QLinear::quantize_q8_0(rows, cols, &values).map_err(bad)?)
+            }
+            (_, GgmlDType::Q4_1) => {
+                self.kept.insert(dtype_name(dtype));
+                let blocks = BlockQ4_1::parse(&self.raw(name)?)
+                    .map_err(|e| EngineError::Load(format!("tensor {name}: {e}")))?;
+                kernel(QLinear::q4_1(rows, cols, blocks).map_err(bad)?)
+            }
+            (_, GgmlDType::Q8_0) => {
+                self.kept.insert(dtype_name(dtype));
+                let blocks = BlockQ8_0::parse(&self.raw(name)?)
+                    .map_err(|e| EngineError::Load(format!("tensor {name}: {e}")))?;
+                kernel(QLinear::q8_0(rows, cols, blocks).map_err(bad)?)
+            }
+            _ => {
+                self.kept.insert(dtype_name(dtype));
+                Linear::Candle(QMatMul::from_qtensor(self.qtensor(name)?).map_err(load_err)?)
+            }
         };
-        QMatMul::from_qtensor(qt).map_err(load_err)
+        Ok(linear)
+    }
+
+    /// The tensor's bytes as stored in the file (GGML blocks).
+    fn raw(&mut self, name: &str) -> Result<Vec<u8>, EngineError> {
+        let info = &self.content.tensor_infos[name];
+        let dtype = info.ggml_dtype;
+        let bytes = info.shape.elem_count() / dtype.block_size() * dtype.type_size();
+        let start = self.content.tensor_data_offset + info.offset;
+        let mut buf = vec![0u8; bytes];
+        self.reader
+            .seek(std::io::SeekFrom::Start(start))
+            .and_then(|_| self.reader.read_exact(&mut buf))
+            .map_err(|e| {
+                EngineError::Load(format!(
+                    "tensor {name}: {bytes} bytes at offset {start}: {e}"
+                ))
+            })?;
+        Ok(buf)
     }
 
     fn vector(&mut self, name: &str) -> Result<Tensor, EngineError> {

@@ -19,6 +19,7 @@ pub mod llama;
 pub mod model_source;
 pub mod openai_backend;
 pub mod prefix_cache;
+pub mod qlinear;
 pub mod safetensors_model;
 pub mod sampling;
 mod scheduler;

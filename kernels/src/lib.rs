@@ -1,0 +1,16 @@
+//! forge's CPU kernels for quantized inference: GGML blocks, llama.cpp's
+//! activation quantisers and dot products (AVX2 with a scalar fallback that
+//! gives the same bits), a quantized linear layer, and a parking thread
+//! pool. Its own crate so the dev profile can build it at opt-level 3 (the
+//! host crate is at 1 for compile speed; these loops are the engine's
+//! hot path).
+
+pub mod attention;
+pub mod blocks;
+pub mod dot;
+pub mod linear;
+pub mod pool;
+pub mod vec;
+
+pub use linear::{LinearError, QLinear, Scratch};
+pub use pool::{Parallel, Pool, Scoped};
