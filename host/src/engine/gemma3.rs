@@ -315,7 +315,7 @@ fn attend(
             scores.clear();
             let mut max = f32::NEG_INFINITY;
             for j in start..end {
-                let s = dot(qi, &k[(j * nkv + g) * hd..][..hd]) * scale;
+                let s = forge_kernels::vec::dot_f32(qi, &k[(j * nkv + g) * hd..][..hd]) * scale;
                 max = max.max(s);
                 scores.push(s);
             }
@@ -366,23 +366,6 @@ fn attend(
         row[split * hd..].copy_from_slice(&b[i * (nh - split) * hd..][..(nh - split) * hd]);
     }
     out
-}
-
-/// Dot product with eight independent accumulators (vectorises; the order
-/// depends only on the length).
-fn dot(a: &[f32], b: &[f32]) -> f32 {
-    let mut acc = [0f32; 8];
-    let chunks = a.len() / 8;
-    for c in 0..chunks {
-        for l in 0..8 {
-            acc[l] += a[c * 8 + l] * b[c * 8 + l];
-        }
-    }
-    let mut s = 0f32;
-    for i in chunks * 8..a.len() {
-        s += a[i] * b[i];
-    }
-    ((acc[0] + acc[4]) + (acc[1] + acc[5])) + ((acc[2] + acc[6]) + (acc[3] + acc[7])) + s
 }
 
 /// cos/sin for every position in the context, (ctx, head_dim / 2).
