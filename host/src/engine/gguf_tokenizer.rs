@@ -92,13 +92,8 @@ fn byte_level_bpe(
         .collect::<Result<Vec<_>, _>>()?;
 
     let mut builder = BPE::builder().vocab_and_merges(vocab, merges);
-    if let Some(unk) = content
-        .metadata
-        .get("tokenizer.ggml.unknown_token_id")
-        .and_then(|v| v.to_u32().ok())
-        .and_then(|id| tokens.get(id as usize))
-    {
-        builder = builder.unk_token(unk.clone());
+    if let Some(unk) = unknown_token(content, tokens) {
+        builder = builder.unk_token(unk);
     }
     let bpe = builder
         .build()
@@ -177,13 +172,8 @@ fn sentencepiece(
     let mut builder = BPE::builder()
         .vocab_and_merges(vocab, merges)
         .byte_fallback(true);
-    if let Some(unk) = content
-        .metadata
-        .get("tokenizer.ggml.unknown_token_id")
-        .and_then(|v| v.to_u32().ok())
-        .and_then(|id| tokens.get(id as usize))
-    {
-        builder = builder.unk_token(unk.clone());
+    if let Some(unk) = unknown_token(content, tokens) {
+        builder = builder.unk_token(unk);
     }
     let bpe = builder
         .build()
@@ -286,6 +276,16 @@ fn meta_strings(content: &Content, key: &str) -> Result<Vec<String>, EngineError
 
 fn load_err(msg: String) -> EngineError {
     EngineError::Load(format!("tokenizer: {msg}"))
+}
+
+/// The file's `tokenizer.ggml.unknown_token_id`, as its token text.
+fn unknown_token(content: &Content, tokens: &[String]) -> Option<String> {
+    content
+        .metadata
+        .get("tokenizer.ggml.unknown_token_id")
+        .and_then(|v| v.to_u32().ok())
+        .and_then(|id| tokens.get(id as usize))
+        .cloned()
 }
 
 #[cfg(test)]
