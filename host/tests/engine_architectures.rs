@@ -13,6 +13,7 @@ use std::sync::{LazyLock, Mutex, MutexGuard};
 use candle_core::quantized::gguf_file::{self, Content, Value};
 use forge_host::engine::candle_backend::{CandleBackend, CandleOptions};
 use forge_host::engine::gguf_tokenizer::tokenizer_from_gguf;
+use forge_host::engine::llama::WeightFormat;
 use forge_host::engine::model_source::{ResolvedModel, resolve};
 use forge_host::engine::{Backend, EngineError, GenParams, Prompt};
 
@@ -388,8 +389,12 @@ fn safetensors_directory_and_hub_id_match_the_gguf() {
     .unwrap();
     write_hf_dir(&gguf.path, &snapshot);
 
+    // Q8_0 for both: the GGUF's Q4_1 requantised and the safetensors' f32
+    // (written from the same dequantised values) quantised alike, so the
+    // two are the same model. (As-file would run Q4_1 against f32.)
     let opts = CandleOptions {
         threads: 2,
+        weights: WeightFormat::Q8_0,
         ..CandleOptions::default()
     };
     let mut from_gguf = CandleBackend::load(&gguf, opts).unwrap();

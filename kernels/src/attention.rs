@@ -42,7 +42,7 @@ pub fn attend_row(
     acc.iter_mut().for_each(|a| *a = 0.0);
     let (mut m, mut s) = (f32::NEG_INFINITY, 0f32);
     for j in 0..n {
-        let score = crate::vec::dot_f32(&k[j * stride..][..hd], q16) * scale;
+        let score = dot_f16(&k[j * stride..][..hd], q16) * scale;
         let (mut ms, mut vs) = (1f32, 1f32);
         if score > m {
             let old = m;
@@ -53,12 +53,42 @@ pub fn attend_row(
             vs = (score - m).exp();
         }
         mad_f16(acc, &v[j * stride..][..hd], vs);
-        s = s * ms + vs;
+        // GCC contracts ggml's `S = S*ms + vs` into one FMA.
+        s = s.mul_add(ms, vs);
     }
     let inv = if s == 0.0 { 0.0 } else { 1.0 / s };
     for (o, a) in out.iter_mut().zip(acc.iter()) {
         *o = a * inv;
     }
+}
+
+/// `k . q` of two f16-exact rows as ggml's `ggml_vec_dot_f16` sums it
+/// on this CPU: four accumulators of 16 lanes (AVX-512) or 8 (AVX2),
+/// fused multiply-adds over steps of 64 (32), the accumulators added
+/// pairwise, the lanes halved down, then any tail added in f64.
+pub fn dot_f16(k: &[f32], q: &[f32]) -> f32 {
+    #[cfg(target_arch = "x86_64")]
+    {
+        if crate::ops::have_avx512() {
+            // SAFETY: AVX-512F/DQ checked.
+            return unsafe { avx512::dot(k, q) };
+        }
+        if crate::dot::have_avx2() {
+            // SAFETY: AVX2/FMA checked.
+            return unsafe { avx2::dot(k, q) };
+        }
+    }
+    k.iter().zip(q).fold(0f64, |s, (a, b)| s + (a * b) as f64) as f32
+}
+
+/// The f64 tail of [`dot_f16`] after the vector part `np`.
+#[cfg(target_arch = "x86_64")]
+fn dot_tail(sum: f32, k: &[f32], q: &[f32], np: usize) -> f32 {
+    let mut s = sum as f64;
+    for i in np..k.len().min(q.len()) {
+        s += (k[i] * q[i]) as f64;
+    }
+    s as f32
 }
 
 /// `acc = f16(acc * c)` (ggml_vec_scale_f16).
@@ -86,8 +116,60 @@ fn mad_f16(acc: &mut [f32], x: &[f32], c: f32) {
 }
 
 #[cfg(target_arch = "x86_64")]
+mod avx512 {
+    use std::arch::x86_64::*;
+
+    #[target_feature(enable = "avx512f,avx512dq")]
+    pub unsafe fn dot(k: &[f32], q: &[f32]) -> f32 {
+        let n = k.len().min(q.len());
+        let np = n & !63;
+        let mut acc = [_mm512_setzero_ps(); 4];
+        for i in (0..np).step_by(64) {
+            for (j, a) in acc.iter_mut().enumerate() {
+                // SAFETY: i + 64 <= np <= n.
+                unsafe {
+                    let x = _mm512_loadu_ps(k.as_ptr().add(i + 16 * j));
+                    let y = _mm512_loadu_ps(q.as_ptr().add(i + 16 * j));
+                    *a = _mm512_fmadd_ps(x, y, *a);
+                }
+            }
+        }
+        let x = _mm512_add_ps(_mm512_add_ps(acc[0], acc[2]), _mm512_add_ps(acc[1], acc[3]));
+        // _mm512_reduce_add_ps: 256-bit halves, 128-bit halves, then pairs.
+        let h = _mm256_add_ps(_mm512_extractf32x8_ps::<1>(x), _mm512_castps512_ps256(x));
+        let t = _mm_add_ps(_mm256_extractf128_ps::<1>(h), _mm256_castps256_ps128(h));
+        let mut l = [0f32; 4];
+        // SAFETY: four floats.
+        unsafe { _mm_storeu_ps(l.as_mut_ptr(), t) };
+        super::dot_tail((l[0] + l[2]) + (l[1] + l[3]), k, q, np)
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
 mod avx2 {
     use std::arch::x86_64::*;
+
+    #[target_feature(enable = "avx2,fma")]
+    pub unsafe fn dot(k: &[f32], q: &[f32]) -> f32 {
+        let n = k.len().min(q.len());
+        let np = n & !31;
+        let mut acc = [_mm256_setzero_ps(); 4];
+        for i in (0..np).step_by(32) {
+            for (j, a) in acc.iter_mut().enumerate() {
+                // SAFETY: i + 32 <= np <= n.
+                unsafe {
+                    let x = _mm256_loadu_ps(k.as_ptr().add(i + 8 * j));
+                    let y = _mm256_loadu_ps(q.as_ptr().add(i + 8 * j));
+                    *a = _mm256_fmadd_ps(x, y, *a);
+                }
+            }
+        }
+        let x = _mm256_add_ps(_mm256_add_ps(acc[0], acc[2]), _mm256_add_ps(acc[1], acc[3]));
+        let t0 = _mm_add_ps(_mm256_castps256_ps128(x), _mm256_extractf128_ps::<1>(x));
+        let t1 = _mm_hadd_ps(t0, t0);
+        let s = _mm_cvtss_f32(_mm_hadd_ps(t1, t1));
+        super::dot_tail(s, k, q, np)
+    }
 
     #[inline]
     #[target_feature(enable = "avx2,fma,f16c")]
@@ -174,6 +256,61 @@ mod tests {
                 "dim {d}: {} vs {want}",
                 out[d]
             );
+        }
+    }
+
+    /// ggml_vec_dot_f16's layout with `w` lanes, written out lane by lane.
+    fn dot_reference(k: &[f32], q: &[f32], w: usize) -> f32 {
+        let step = 4 * w;
+        let np = k.len() / step * step;
+        let mut acc = vec![vec![0f32; w]; 4];
+        for i in (0..np).step_by(step) {
+            for (j, a) in acc.iter_mut().enumerate() {
+                for (l, v) in a.iter_mut().enumerate() {
+                    *v = k[i + j * w + l].mul_add(q[i + j * w + l], *v);
+                }
+            }
+        }
+        let x: Vec<f32> = (0..w)
+            .map(|l| (acc[0][l] + acc[2][l]) + (acc[1][l] + acc[3][l]))
+            .collect();
+        let mut h = x;
+        while h.len() > 4 {
+            let half = h.len() / 2;
+            h = (0..half).map(|l| h[l] + h[half + l]).collect();
+        }
+        let s = if w == 16 {
+            (h[0] + h[2]) + (h[1] + h[3])
+        } else {
+            (h[0] + h[1]) + (h[2] + h[3])
+        };
+        let mut sum = s as f64;
+        for i in np..k.len() {
+            sum += (k[i] * q[i]) as f64;
+        }
+        sum as f32
+    }
+
+    #[test]
+    fn dot_f16_follows_ggml_lane_layout() {
+        for n in [64, 72, 256, 20] {
+            let mut k = noise(n, 7 + n as u64);
+            let mut q = noise(n, 8 + n as u64);
+            round_to_f16(&mut k);
+            round_to_f16(&mut q);
+            #[cfg(target_arch = "x86_64")]
+            {
+                if crate::ops::have_avx512() {
+                    assert_eq!(dot_f16(&k, &q), dot_reference(&k, &q, 16), "n {n}");
+                }
+                if crate::dot::have_avx2() {
+                    // SAFETY: checked.
+                    let avx2 = unsafe { avx2::dot(&k, &q) };
+                    assert_eq!(avx2, dot_reference(&k, &q, 8), "avx2, n {n}");
+                }
+            }
+            let plain: f32 = k.iter().zip(&q).map(|(a, b)| a * b).sum();
+            assert!((dot_f16(&k, &q) - plain).abs() < 1e-4);
         }
     }
 

@@ -4,15 +4,21 @@
 //! grouped-query attention with interleaved RoPE (GGUF stores Q/K permuted
 //! for it), a SiLU-gated MLP, and an output head that falls back to the token
 //! embedding when the file has none (tied embeddings).
+//!
+//! The pass runs on plain f32 rows, not tensors: between the matmuls the
+//! ops are a few hundred floats per token, where candle's per-op
+//! allocation and thread hand-off cost more than the arithmetic; and each
+//! op is forge-kernels' copy of llama.cpp's rounding (see
+//! [`forge_kernels::ops`]), so greedy outputs follow llama.cpp's.
 
 use std::io::{Read, Seek};
 use std::sync::Arc;
 
 use candle_core::quantized::gguf_file::Content;
 use candle_core::quantized::{GgmlDType, QMatMul, QTensor};
-use candle_core::{DType, Device, Tensor};
+use candle_core::{Device, Tensor};
 use forge_kernels::blocks::{BlockQ4_1, BlockQ8_0};
-use forge_kernels::{Pool, QLinear};
+use forge_kernels::{Parallel, Pool, QLinear, ops};
 
 use super::EngineError;
 use super::qlinear::Linear;
@@ -34,6 +40,7 @@ pub enum WeightFormat {
 #[derive(Debug, Clone)]
 struct Hparams {
     n_layer: usize,
+    n_embd: usize,
     n_head: usize,
     n_head_kv: usize,
     head_dim: usize,
@@ -43,12 +50,12 @@ struct Hparams {
 }
 
 struct Block {
-    attn_norm: Tensor,
+    attn_norm: Vec<f32>,
     wq: Linear,
     wk: Linear,
     wv: Linear,
     wo: Linear,
-    ffn_norm: Tensor,
+    ffn_norm: Vec<f32>,
     w_gate: Linear,
     w_up: Linear,
     w_down: Linear,
@@ -68,10 +75,6 @@ struct LayerKv {
 }
 
 impl LayerKv {
-    fn len(&self) -> usize {
-        self.k.len().checked_div(self.stride).unwrap_or(0)
-    }
-
     fn truncate(&mut self, n: usize) {
         self.k.truncate(n * self.stride);
         self.v.truncate(n * self.stride);
@@ -177,10 +180,12 @@ pub struct LlamaModel {
     hp: Hparams,
     tok_embd: Linear,
     blocks: Vec<Block>,
-    out_norm: Tensor,
+    out_norm: Vec<f32>,
     output: Linear,
-    cos: Tensor,
-    sin: Tensor,
+    /// RoPE cos/sin per position and pair ([`ops::rope_table`]).
+    rope: Vec<f32>,
+    /// The matmuls' threads, also used to split attention.
+    pool: Arc<Pool>,
     device: Device,
     /// The single-sequence API's cache.
     kv: SequenceKv,
@@ -233,16 +238,17 @@ impl LlamaModel {
                 })
             })
             .collect::<Result<Vec<_>, EngineError>>()?;
-        let (cos, sin) = rope_tables(&hp, device).map_err(load_err)?;
+        let rope = ops::rope_table(hp.context_length, hp.head_dim, hp.rope_base);
         let weights = loader.describe();
+        let pool = loader.pool.clone();
         Ok(Self {
             hp,
             tok_embd,
             blocks,
             out_norm,
             output,
-            cos,
-            sin,
+            rope,
+            pool,
             device: device.clone(),
             kv: SequenceKv::default(),
             weights,
@@ -304,20 +310,12 @@ impl LlamaModel {
         kv: &mut SequenceKv,
     ) -> candle_core::Result<Tensor> {
         let t = tokens.len();
-        let ids = Tensor::new(tokens, &self.device)?.unsqueeze(0)?;
-        let cos = self.cos.narrow(0, pos, t)?;
-        let sin = self.sin.narrow(0, pos, t)?;
-        let x = self.run_blocks(&ids, &cos, &sin, &mut [kv])?;
+        let d = self.hp.n_embd;
+        let x = self.run_rows(tokens, &[(pos, t)], &mut [kv])?;
         if all {
-            let x = candle_nn::ops::rms_norm(&x, &self.out_norm, self.hp.rms_eps)?;
-            return self.output.forward(&x)?.squeeze(0)?.to_dtype(DType::F32);
+            return self.logits(&x);
         }
-        let last = x.narrow(1, t - 1, 1)?;
-        let last = candle_nn::ops::rms_norm(&last, &self.out_norm, self.hp.rms_eps)?;
-        self.output
-            .forward(&last)?
-            .flatten_all()?
-            .to_dtype(DType::F32)
+        self.logits(&x[(t - 1) * d..])?.flatten_all()
     }
 
     /// One decode step of several sequences in one forward pass: row `i`
@@ -325,11 +323,11 @@ impl LlamaModel {
     /// cache and gets back that row's logits, (B, vocabulary).
     ///
     /// Every row is computed exactly as a one-token [`Self::forward`] of
-    /// that sequence alone would: candle's CPU quantized matmul quantizes
-    /// each input row on its own and computes each output from one row (a
-    /// row tile only decides which weights stay in cache), RMSNorm, RoPE
-    /// and the element-wise ops work per row, and [`attend`] runs per
-    /// sequence. So greedy and seeded outputs do not depend on the batch.
+    /// that sequence alone would: the quantized matmul quantizes each input
+    /// row on its own and computes each output from one row (a row tile
+    /// only decides which weights stay in cache), RMSNorm, RoPE and the
+    /// element-wise ops work per row, and attention runs per sequence and
+    /// head. So greedy and seeded outputs do not depend on the batch.
     pub fn forward_batch(
         &self,
         seqs: &mut [&mut SequenceKv],
@@ -369,46 +367,92 @@ impl LlamaModel {
         tokens: &[u32],
         positions: &[u32],
     ) -> candle_core::Result<Tensor> {
-        let b = tokens.len();
-        let ids = Tensor::new(tokens, &self.device)?.unsqueeze(1)?;
-        // Each row's own RoPE angles: (B, 1, head_dim / 2).
-        let at = Tensor::new(positions, &self.device)?;
-        let half = self.hp.head_dim / 2;
-        let cos = self.cos.index_select(&at, 0)?.reshape((b, 1, half))?;
-        let sin = self.sin.index_select(&at, 0)?.reshape((b, 1, half))?;
-        let x = self.run_blocks(&ids, &cos, &sin, seqs)?;
-        let x = candle_nn::ops::rms_norm(&x, &self.out_norm, self.hp.rms_eps)?;
-        self.output
-            .forward(&x)?
-            .reshape((b, ()))?
-            .to_dtype(DType::F32)
+        let spans: Vec<(usize, usize)> = positions.iter().map(|&p| (p as usize, 1)).collect();
+        let x = self.run_rows(tokens, &spans, seqs)?;
+        self.logits(&x)
     }
 
-    /// The transformer blocks over `ids`, (B, T): B sequences of T new
-    /// tokens each, sequence `i` appending to `caches[i]`. Returns the
-    /// final hidden states, (B, T, hidden).
-    fn run_blocks(
+    /// Final norm and output head of hidden rows: (rows, vocabulary).
+    fn logits(&self, x: &[f32]) -> candle_core::Result<Tensor> {
+        let d = self.hp.n_embd;
+        let n = x.len() / d;
+        let mut h = vec![0f32; x.len()];
+        for (row, out) in x.chunks_exact(d).zip(h.chunks_exact_mut(d)) {
+            ops::rms_norm(row, &self.out_norm, self.hp.rms_eps, out);
+        }
+        let vocab = self.output.rows();
+        let mut logits = vec![0f32; n * vocab];
+        self.output.forward_rows(&h, n, &mut logits, &self.device)?;
+        Tensor::from_vec(logits, (n, vocab), &self.device)
+    }
+
+    /// The transformer blocks over `tokens`: span `i` = (first position,
+    /// count) is `count` consecutive tokens of sequence `i`, appended to
+    /// `caches[i]`. Returns the final hidden rows, (tokens, hidden).
+    fn run_rows(
         &self,
-        ids: &Tensor,
-        cos: &Tensor,
-        sin: &Tensor,
+        tokens: &[u32],
+        spans: &[(usize, usize)],
         caches: &mut [&mut SequenceKv],
-    ) -> candle_core::Result<Tensor> {
+    ) -> candle_core::Result<Vec<f32>> {
         let hp = &self.hp;
-        let stride = hp.n_head_kv * hp.head_dim;
-        let mut x = self.tok_embd.embedding(ids)?;
+        let (d, hd, nh, nkv) = (hp.n_embd, hp.head_dim, hp.n_head, hp.n_head_kv);
+        let stride = nkv * hd;
+        let n = tokens.len();
+        let ff = self.blocks.first().map_or(0, |b| b.w_gate.rows());
+        let positions: Vec<usize> = spans.iter().flat_map(|&(p, c)| p..p + c).collect();
+        let mut x = vec![0f32; n * d];
+        self.tok_embd.embed(tokens, &mut x, &self.device)?;
+        let mut h = vec![0f32; n * d];
+        let (mut q, mut att) = (vec![0f32; n * nh * hd], vec![0f32; n * nh * hd]);
+        let (mut k, mut v) = (vec![0f32; n * stride], vec![0f32; n * stride]);
+        let mut o = vec![0f32; n * d];
+        let (mut gate, mut up) = (vec![0f32; n * ff], vec![0f32; n * ff]);
+        let mut act = vec![0f32; n * ff];
+        let norm = |x: &[f32], w: &[f32], h: &mut [f32]| {
+            for (row, out) in x.chunks_exact(d).zip(h.chunks_exact_mut(d)) {
+                ops::rms_norm(row, w, hp.rms_eps, out);
+            }
+        };
         for (l, block) in self.blocks.iter().enumerate() {
-            let mut layer: Vec<&mut LayerKv> = caches
-                .iter_mut()
-                .map(|c| &mut c.layers_mut(hp.n_layer, stride)[l])
-                .collect();
-            let h = candle_nn::ops::rms_norm(&x, &block.attn_norm, hp.rms_eps)?;
-            let h = block.attention(&h, hp, cos, sin, &mut layer)?;
-            x = (x + h)?;
-            let h = candle_nn::ops::rms_norm(&x, &block.ffn_norm, hp.rms_eps)?;
-            let gate = candle_nn::ops::silu(&block.w_gate.forward(&h)?)?;
-            let h = block.w_down.forward(&(gate * block.w_up.forward(&h)?)?)?;
-            x = (x + h)?;
+            norm(&x, &block.attn_norm, &mut h);
+            block.wq.forward_rows(&h, n, &mut q, &self.device)?;
+            block.wk.forward_rows(&h, n, &mut k, &self.device)?;
+            block.wv.forward_rows(&h, n, &mut v, &self.device)?;
+            for (r, &p) in positions.iter().enumerate() {
+                let cs = &self.rope[p * hd..][..hd];
+                for head in q[r * nh * hd..][..nh * hd].chunks_exact_mut(hd) {
+                    ops::rope_pairs(head, cs);
+                }
+                for head in k[r * stride..][..stride].chunks_exact_mut(hd) {
+                    ops::rope_pairs(head, cs);
+                }
+            }
+            // llama.cpp keeps K and V in f16.
+            forge_kernels::attention::round_to_f16(&mut k);
+            forge_kernels::attention::round_to_f16(&mut v);
+            let mut row = 0;
+            for (cache, &(_, count)) in caches.iter_mut().zip(spans) {
+                let layer = &mut cache.layers_mut(hp.n_layer, stride)[l];
+                layer.stride = stride;
+                layer
+                    .k
+                    .extend_from_slice(&k[row * stride..(row + count) * stride]);
+                layer
+                    .v
+                    .extend_from_slice(&v[row * stride..(row + count) * stride]);
+                row += count;
+            }
+            let layers: Vec<&LayerKv> = caches.iter().map(|c| &c.layers[l]).collect();
+            attend(&q, &layers, spans, hp, self.pool.as_ref(), &mut att);
+            block.wo.forward_rows(&att, n, &mut o, &self.device)?;
+            x.iter_mut().zip(&o).for_each(|(a, b)| *a += b);
+            norm(&x, &block.ffn_norm, &mut h);
+            block.w_gate.forward_rows(&h, n, &mut gate, &self.device)?;
+            block.w_up.forward_rows(&h, n, &mut up, &self.device)?;
+            ops::swiglu(&gate, &up, &mut act);
+            block.w_down.forward_rows(&act, n, &mut o, &self.device)?;
+            x.iter_mut().zip(&o).for_each(|(a, b)| *a += b);
         }
         Ok(x)
     }
@@ -489,163 +533,80 @@ impl LlamaModel {
     }
 }
 
-impl Block {
-    /// Attention of `x`, (B, T, hidden): sequence `i` of the batch appends
-    /// its T new keys/values to `caches[i]` and attends over that cache.
-    fn attention(
-        &self,
-        x: &Tensor,
-        hp: &Hparams,
-        cos: &Tensor,
-        sin: &Tensor,
-        caches: &mut [&mut LayerKv],
-    ) -> candle_core::Result<Tensor> {
-        let (b, t, _) = x.dims3()?;
-        let hd = hp.head_dim;
-        // (b, t, n, hd) -> (b, n, t, hd) for rope_i, then back to
-        // position-major (b, t, n, hd) for the cache and `attend`.
-        let heads = |w: &Linear, n: usize| -> candle_core::Result<Tensor> {
-            w.forward(x)?
-                .reshape((b, t, n, hd))?
-                .transpose(1, 2)?
-                .contiguous()
-        };
-        let position_major = |x: Tensor| -> candle_core::Result<Vec<f32>> {
-            x.transpose(1, 2)?.flatten_all()?.to_vec1::<f32>()
-        };
-        let q = position_major(candle_nn::rotary_emb::rope_i(
-            &heads(&self.wq, hp.n_head)?,
-            cos,
-            sin,
-        )?)?;
-        let mut k = position_major(candle_nn::rotary_emb::rope_i(
-            &heads(&self.wk, hp.n_head_kv)?,
-            cos,
-            sin,
-        )?)?;
-        let mut v = position_major(heads(&self.wv, hp.n_head_kv)?)?;
-        // llama.cpp keeps K and V in f16.
-        forge_kernels::attention::round_to_f16(&mut k);
-        forge_kernels::attention::round_to_f16(&mut v);
-        let (q_len, kv_len) = (t * hp.n_head * hd, t * hp.n_head_kv * hd);
-        let mut work = Vec::with_capacity(b);
-        for (i, cache) in caches.iter_mut().enumerate() {
-            cache.stride = hp.n_head_kv * hd;
-            let pos = cache.len();
-            cache.k.extend_from_slice(&k[i * kv_len..][..kv_len]);
-            cache.v.extend_from_slice(&v[i * kv_len..][..kv_len]);
-            work.push((&q[i * q_len..][..q_len], &**cache, pos));
-        }
-        let out = attend_sequences(&work, t, hp);
-        let out = Tensor::from_vec(out, (b, t, hp.n_head * hd), x.device())?;
-        self.wo.forward(&out)
-    }
-}
+/// Query rows per unit of attention work handed to a thread.
+const ATTEND_ROWS: usize = 16;
 
-/// [`attend`] for each sequence of a batch, concatenated. Sequences are
-/// split across two threads when a decode batch has enough work (the
-/// per-sequence result does not depend on which thread computes it).
-fn attend_sequences(work: &[(&[f32], &LayerKv, usize)], t: usize, hp: &Hparams) -> Vec<f32> {
-    let one = |(q, c, pos): &(&[f32], &LayerKv, usize)| attend(q, &c.k, &c.v, *pos, t, hp);
-    let total: usize = work
-        .iter()
-        .map(|(_, _, pos)| t * (pos + t) * hp.n_head)
-        .sum();
-    if work.len() < 2 || total < 64 * 1024 {
-        return work.iter().flat_map(one).collect();
-    }
-    let (first, second) = work.split_at(work.len() / 2);
-    let (mut a, b) = std::thread::scope(|s| {
-        let other = s.spawn(|| second.iter().flat_map(one).collect::<Vec<_>>());
-        (
-            first.iter().flat_map(one).collect::<Vec<_>>(),
-            other.join().expect("attention thread"),
-        )
-    });
-    a.extend(b);
-    a
-}
+/// Below this many (row, cached position, head) scores, attention runs on
+/// the calling thread: waking the pool costs more than it saves.
+const ATTEND_PARALLEL_MIN: usize = 2048;
 
-/// Causal grouped-query attention of `t` new positions (after `pos` cached
-/// ones) over the cache, each row as llama.cpp computes a generated token's
-/// ([`forge_kernels::attention::attend_row`]: f16 query and value
-/// accumulator), with a fixed summation order per output: each row's
-/// result is bit-identical whether it is computed alone (decode), in a
-/// full prefill, or after a prefix-cache hit. (candle's batched matmul
-/// sums in an order that depends on the number of rows, which made greedy
-/// outputs differ with and without the prefix cache.)
-/// Query heads are split across two threads when there is enough work;
-/// each output is still computed by the same sequential code.
-fn attend(q: &[f32], k: &[f32], v: &[f32], pos: usize, t: usize, hp: &Hparams) -> Vec<f32> {
+/// Output pointer shared by attention units, which write disjoint rows.
+struct Out(*mut f32);
+// SAFETY: each (row, head) slice is written by exactly one unit.
+unsafe impl Sync for Out {}
+
+/// Causal grouped-query attention: span `i` = (first position, count) of
+/// `q`'s rows attends over `layers[i]`, which already holds its new keys
+/// and values. Each (row, head) is one
+/// [`forge_kernels::attention::attend_row`], llama.cpp's flash-attention
+/// row (f16 query and value accumulator), with a fixed summation order:
+/// its value is the same bits computed alone (decode), in a prefill, after
+/// a prefix-cache hit, in a batch, or on either thread. Units of up to
+/// [`ATTEND_ROWS`] rows of one head are dealt round-robin to the pool's
+/// threads, which balances the causal triangle.
+fn attend(
+    q: &[f32],
+    layers: &[&LayerKv],
+    spans: &[(usize, usize)],
+    hp: &Hparams,
+    pool: &dyn Parallel,
+    out: &mut [f32],
+) {
     let (nh, nkv, hd) = (hp.n_head, hp.n_head_kv, hp.head_dim);
     let rep = nh / nkv;
     let scale = 1.0 / (hd as f32).sqrt();
-    let mut out = vec![0f32; t * nh * hd];
-    // One head over all new positions; writes out[i][h].
-    let head = |h: usize, out_h: &mut dyn FnMut(usize, &[f32])| {
-        let g = h / rep;
-        let (mut q16, mut acc, mut row) = (vec![0f32; hd], vec![0f32; hd], vec![0f32; hd]);
-        for i in 0..t {
-            let qi = &q[(i * nh + h) * hd..][..hd];
-            forge_kernels::attention::attend_row(
-                qi,
-                &k[g * hd..],
-                &v[g * hd..],
-                nkv * hd,
-                pos + i + 1,
-                scale,
-                &mut q16,
-                &mut acc,
-                &mut row,
-            );
-            out_h(i, &row);
-        }
-    };
-    let work = t * (pos + t) * nh;
-    if work < 64 * 1024 || nh < 2 {
+    // (sequence, head, first row, rows, position of the first row)
+    let mut units = Vec::new();
+    let mut row = 0;
+    for (s, &(pos, count)) in spans.iter().enumerate() {
         for h in 0..nh {
-            head(h, &mut |i, row| {
-                out[(i * nh + h) * hd..][..hd].copy_from_slice(row)
-            });
+            for c in (0..count).step_by(ATTEND_ROWS) {
+                units.push((s, h, row + c, ATTEND_ROWS.min(count - c), pos + c));
+            }
         }
-        return out;
+        row += count;
     }
-    // Two halves of the heads, each into its own buffer, then interleaved.
-    let split = nh / 2;
-    let run = |hs: std::ops::Range<usize>| {
-        let width = hs.len();
-        let mut buf = vec![0f32; t * width * hd];
-        for (local, h) in hs.enumerate() {
-            head(h, &mut |i, row| {
-                buf[(i * width + local) * hd..][..hd].copy_from_slice(row)
-            });
+    let work: usize = spans.iter().map(|&(p, c)| c * (p + c)).sum::<usize>() * nh;
+    let ptr = Out(out.as_mut_ptr());
+    let job = |share: usize, shares: usize| {
+        let ptr = &ptr;
+        let (mut q16, mut acc) = (vec![0f32; hd], vec![0f32; hd]);
+        for &(s, h, r0, rows, p0) in units.iter().skip(share).step_by(shares) {
+            let (layer, g) = (layers[s], h / rep);
+            for j in 0..rows {
+                let at = ((r0 + j) * nh + h) * hd;
+                // SAFETY: (row, head) slices are disjoint and in bounds.
+                let o = unsafe { std::slice::from_raw_parts_mut(ptr.0.add(at), hd) };
+                forge_kernels::attention::attend_row(
+                    &q[at..][..hd],
+                    &layer.k[g * hd..],
+                    &layer.v[g * hd..],
+                    nkv * hd,
+                    p0 + j + 1,
+                    scale,
+                    &mut q16,
+                    &mut acc,
+                    o,
+                );
+            }
         }
-        buf
     };
-    let (a, b) = std::thread::scope(|s| {
-        let other = s.spawn(|| run(split..nh));
-        (run(0..split), other.join().expect("attention thread"))
-    });
-    for i in 0..t {
-        let row = &mut out[i * nh * hd..][..nh * hd];
-        row[..split * hd].copy_from_slice(&a[i * split * hd..][..split * hd]);
-        row[split * hd..].copy_from_slice(&b[i * (nh - split) * hd..][..(nh - split) * hd]);
+    let shares = pool.threads();
+    if shares < 2 || work < ATTEND_PARALLEL_MIN || units.len() < 2 {
+        job(0, 1);
+    } else {
+        pool.run(&|share| job(share, shares));
     }
-    out
-}
-
-/// cos/sin for every position in the context, (ctx, head_dim / 2).
-fn rope_tables(hp: &Hparams, device: &Device) -> candle_core::Result<(Tensor, Tensor)> {
-    let half = hp.head_dim / 2;
-    let inv_freq: Vec<f32> = (0..half)
-        .map(|i| 1.0 / hp.rope_base.powf(2.0 * i as f32 / hp.head_dim as f32))
-        .collect();
-    let inv_freq = Tensor::from_vec(inv_freq, (1, half), device)?;
-    let positions = Tensor::arange(0u32, hp.context_length as u32, device)?
-        .to_dtype(DType::F32)?
-        .reshape((hp.context_length, 1))?;
-    let freqs = positions.broadcast_mul(&inv_freq)?;
-    Ok((freqs.cos()?, freqs.sin()?))
 }
 
 impl Hparams {
@@ -691,6 +652,7 @@ impl Hparams {
         }
         Ok(Self {
             n_layer: usize_of("block_count")?,
+            n_embd,
             n_head,
             n_head_kv,
             head_dim,
@@ -788,9 +750,10 @@ impl<R: Read + Seek> Loader<'_, R> {
         Ok(buf)
     }
 
-    fn vector(&mut self, name: &str) -> Result<Tensor, EngineError> {
+    fn vector(&mut self, name: &str) -> Result<Vec<f32>, EngineError> {
         self.qtensor(name)?
             .dequantize(self.device)
+            .and_then(|t| t.flatten_all()?.to_vec1::<f32>())
             .map_err(load_err)
     }
 

@@ -6,7 +6,8 @@
 //! GGUF names, the Q/K rows permuted to GGUF's interleaved-RoPE order (what
 //! `convert_hf_to_gguf.py` does), and written with the config as metadata
 //! into an in-memory GGUF that [`super::llama::LlamaModel`] loads. Matrices
-//! are quantised to Q8_0 (the default weight format) or kept f32.
+//! are quantised to Q8_0 (`weights = "q8_0"`) or kept f32 (the default,
+//! as the file has them; they run on candle's matmul).
 
 use std::collections::HashMap;
 use std::io::Cursor;
