@@ -117,7 +117,12 @@ fn quantize_block(x: &[f32]) -> (f32, [i8; 32]) {
     let d = amax / 127.0;
     let id = if amax != 0.0 { 127.0 / amax } else { 0.0 };
     // |x * id| <= 127 up to rounding, so the saturating cast is exact.
-    let qs = std::array::from_fn(|j| (x[j] * id).round_ties_even() as i8);
+    // A plain loop, not `array::from_fn`: its closure is not inlined into
+    // the AVX2 caller, and rounding there is a libm call per value.
+    let mut qs = [0i8; 32];
+    for (q, &v) in qs.iter_mut().zip(x) {
+        *q = (v * id).round_ties_even() as i8;
+    }
     (d, qs)
 }
 

@@ -56,6 +56,22 @@ pub fn q8_0_q8_0_scalar(w: &[BlockQ8_0], x: &[BlockQ8_0]) -> f32 {
     hsum8(acc)
 }
 
+/// Whether this CPU has AVX-512 VNNI with VL (the `_vnni` kernels).
+pub fn have_vnni() -> bool {
+    #[cfg(target_arch = "x86_64")]
+    {
+        use std::sync::OnceLock;
+        static HAVE: OnceLock<bool> = OnceLock::new();
+        *HAVE.get_or_init(|| {
+            have_avx2()
+                && std::is_x86_feature_detected!("avx512vnni")
+                && std::is_x86_feature_detected!("avx512vl")
+        })
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    false
+}
+
 /// Whether this CPU runs the AVX2 path (checked once).
 pub fn have_avx2() -> bool {
     #[cfg(target_arch = "x86_64")]
@@ -93,12 +109,19 @@ pub mod avx2 {
     }
 
     /// Unsigned bytes times signed bytes, summed by fours into i32 lanes,
-    /// as floats (`mul_sum_us8_pairs_float`).
-    #[inline]
-    #[target_feature(enable = "avx2,fma,f16c")]
-    fn mul_sum_us8(ax: __m256i, sy: __m256i) -> __m256 {
-        let dot = _mm256_maddubs_epi16(ax, sy);
-        _mm256_cvtepi32_ps(_mm256_madd_epi16(_mm256_set1_epi16(1), dot))
+    /// as floats (`mul_sum_us8_pairs_float`). With AVX-512 VNNI one
+    /// `vpdpbusd` does it, as llama.cpp's build uses when the CPU has it;
+    /// the integers are the same (no pair sum here can saturate i16).
+    #[inline(always)]
+    unsafe fn mul_sum_us8<const VNNI: bool>(ax: __m256i, sy: __m256i) -> __m256 {
+        // SAFETY: callers run with AVX2, and with VNNI/VL when VNNI.
+        unsafe {
+            if VNNI {
+                return _mm256_cvtepi32_ps(_mm256_dpbusd_epi32(_mm256_setzero_si256(), ax, sy));
+            }
+            let dot = _mm256_maddubs_epi16(ax, sy);
+            _mm256_cvtepi32_ps(_mm256_madd_epi16(_mm256_set1_epi16(1), dot))
+        }
     }
 
     /// `w` against `A` activation rows; `out[a]` = the dot with `xs[a]`.
@@ -112,27 +135,54 @@ pub mod avx2 {
         xs: [&[BlockQ8_1]; A],
         out: &mut [f32; A],
     ) {
-        let mut acc = [_mm256_setzero_ps(); A];
-        let mut summs = [0f32; A];
-        let low = _mm256_set1_epi8(0x0f);
-        for (ib, wb) in w.iter().enumerate() {
-            let d0 = f16(wb.d);
-            let m = f16(wb.m);
-            // SAFETY: 16 bytes.
-            let raw = unsafe { _mm_loadu_si128(wb.qs.as_ptr().cast()) };
-            let qx = _mm256_and_si256(low, _mm256_set_m128i(_mm_srli_epi16(raw, 4), raw));
-            for a in 0..A {
-                // SAFETY: the caller promises xs[a].len() >= w.len().
-                let xb = unsafe { xs[a].get_unchecked(ib) };
-                summs[a] = m.mul_add(f16(xb.s), summs[a]);
-                let d = _mm256_set1_ps(d0 * f16(xb.d));
-                // SAFETY: 32 bytes.
-                let qy = unsafe { _mm256_loadu_si256(xb.qs.as_ptr().cast()) };
-                acc[a] = _mm256_fmadd_ps(d, mul_sum_us8(qx, qy), acc[a]);
+        // SAFETY: as the caller promises.
+        unsafe { q4_1_body::<A, false>(w, xs, out) }
+    }
+
+    /// [`q4_1_q8_1`] with `vpdpbusd`; the same bits.
+    ///
+    /// # Safety
+    /// As [`q4_1_q8_1`], and the CPU must have AVX-512 VNNI and VL.
+    #[target_feature(enable = "avx2,fma,f16c,avx512vnni,avx512vl")]
+    pub unsafe fn q4_1_q8_1_vnni<const A: usize>(
+        w: &[BlockQ4_1],
+        xs: [&[BlockQ8_1]; A],
+        out: &mut [f32; A],
+    ) {
+        // SAFETY: as the caller promises.
+        unsafe { q4_1_body::<A, true>(w, xs, out) }
+    }
+
+    #[inline(always)]
+    unsafe fn q4_1_body<const A: usize, const VNNI: bool>(
+        w: &[BlockQ4_1],
+        xs: [&[BlockQ8_1]; A],
+        out: &mut [f32; A],
+    ) {
+        // SAFETY: the entry points checked the CPU features.
+        unsafe {
+            let mut acc = [_mm256_setzero_ps(); A];
+            let mut summs = [0f32; A];
+            let low = _mm256_set1_epi8(0x0f);
+            for (ib, wb) in w.iter().enumerate() {
+                let d0 = f16(wb.d);
+                let m = f16(wb.m);
+                // SAFETY: 16 bytes.
+                let raw = _mm_loadu_si128(wb.qs.as_ptr().cast());
+                let qx = _mm256_and_si256(low, _mm256_set_m128i(_mm_srli_epi16(raw, 4), raw));
+                for a in 0..A {
+                    // SAFETY: the caller promises xs[a].len() >= w.len().
+                    let xb = xs[a].get_unchecked(ib);
+                    summs[a] = m.mul_add(f16(xb.s), summs[a]);
+                    let d = _mm256_set1_ps(d0 * f16(xb.d));
+                    // SAFETY: 32 bytes.
+                    let qy = _mm256_loadu_si256(xb.qs.as_ptr().cast());
+                    acc[a] = _mm256_fmadd_ps(d, mul_sum_us8::<VNNI>(qx, qy), acc[a]);
+                }
             }
-        }
-        for a in 0..A {
-            out[a] = hsum(acc[a]) + summs[a];
+            for a in 0..A {
+                out[a] = hsum(acc[a]) + summs[a];
+            }
         }
     }
 
@@ -147,24 +197,51 @@ pub mod avx2 {
         xs: [&[BlockQ8_0]; A],
         out: &mut [f32; A],
     ) {
-        let mut acc = [_mm256_setzero_ps(); A];
-        for (ib, wb) in w.iter().enumerate() {
-            let d0 = f16(wb.d);
-            // SAFETY: 32 bytes.
-            let qw = unsafe { _mm256_loadu_si256(wb.qs.as_ptr().cast()) };
-            let aw = _mm256_sign_epi8(qw, qw);
-            for a in 0..A {
-                // SAFETY: the caller promises xs[a].len() >= w.len().
-                let xb = unsafe { xs[a].get_unchecked(ib) };
-                let d = _mm256_set1_ps(d0 * f16(xb.d));
+        // SAFETY: as the caller promises.
+        unsafe { q8_0_body::<A, false>(w, xs, out) }
+    }
+
+    /// [`q8_0_q8_0`] with `vpdpbusd`; the same bits.
+    ///
+    /// # Safety
+    /// As [`q4_1_q8_1_vnni`].
+    #[target_feature(enable = "avx2,fma,f16c,avx512vnni,avx512vl")]
+    pub unsafe fn q8_0_q8_0_vnni<const A: usize>(
+        w: &[BlockQ8_0],
+        xs: [&[BlockQ8_0]; A],
+        out: &mut [f32; A],
+    ) {
+        // SAFETY: as the caller promises.
+        unsafe { q8_0_body::<A, true>(w, xs, out) }
+    }
+
+    #[inline(always)]
+    unsafe fn q8_0_body<const A: usize, const VNNI: bool>(
+        w: &[BlockQ8_0],
+        xs: [&[BlockQ8_0]; A],
+        out: &mut [f32; A],
+    ) {
+        // SAFETY: the entry points checked the CPU features.
+        unsafe {
+            let mut acc = [_mm256_setzero_ps(); A];
+            for (ib, wb) in w.iter().enumerate() {
+                let d0 = f16(wb.d);
                 // SAFETY: 32 bytes.
-                let qy = unsafe { _mm256_loadu_si256(xb.qs.as_ptr().cast()) };
-                let sy = _mm256_sign_epi8(qy, qw);
-                acc[a] = _mm256_fmadd_ps(d, mul_sum_us8(aw, sy), acc[a]);
+                let qw = _mm256_loadu_si256(wb.qs.as_ptr().cast());
+                let aw = _mm256_sign_epi8(qw, qw);
+                for a in 0..A {
+                    // SAFETY: the caller promises xs[a].len() >= w.len().
+                    let xb = xs[a].get_unchecked(ib);
+                    let d = _mm256_set1_ps(d0 * f16(xb.d));
+                    // SAFETY: 32 bytes.
+                    let qy = _mm256_loadu_si256(xb.qs.as_ptr().cast());
+                    let sy = _mm256_sign_epi8(qy, qw);
+                    acc[a] = _mm256_fmadd_ps(d, mul_sum_us8::<VNNI>(aw, sy), acc[a]);
+                }
             }
-        }
-        for a in 0..A {
-            out[a] = hsum(acc[a]);
+            for a in 0..A {
+                out[a] = hsum(acc[a]);
+            }
         }
     }
 }
@@ -261,6 +338,10 @@ pub(crate) mod tests {
                 let s = q4_1_q8_1_scalar(&w4, &q81[a]);
                 assert_eq!(four[a].to_bits(), s.to_bits(), "q4_1 k {k} row {a}");
                 assert_eq!(one[0].to_bits(), s.to_bits(), "q4_1 k {k} row {a} alone");
+                if have_vnni() {
+                    unsafe { avx2::q4_1_q8_1_vnni::<1>(&w4, [&q81[a][..]], &mut one) };
+                    assert_eq!(one[0].to_bits(), s.to_bits(), "q4_1 k {k} row {a} vnni");
+                }
             }
             unsafe {
                 avx2::q8_0_q8_0::<TILE>(&w8, std::array::from_fn(|a| &q80[a][..]), &mut four);
@@ -270,6 +351,10 @@ pub(crate) mod tests {
                 let s = q8_0_q8_0_scalar(&w8, &q80[a]);
                 assert_eq!(four[a].to_bits(), s.to_bits(), "q8_0 k {k} row {a}");
                 assert_eq!(one[0].to_bits(), s.to_bits(), "q8_0 k {k} row {a} alone");
+                if have_vnni() {
+                    unsafe { avx2::q8_0_q8_0_vnni::<1>(&w8, [&q80[a][..]], &mut one) };
+                    assert_eq!(one[0].to_bits(), s.to_bits(), "q8_0 k {k} row {a} vnni");
+                }
             }
         }
     }

@@ -215,14 +215,24 @@ fn q4_1_tile(w: &[BlockQ4_1], xq: &[BlockQ8_1], nb: usize, a: usize, o: &mut [f3
     if dot::have_avx2() {
         // SAFETY: AVX2/FMA/F16C checked; every activation row has nb blocks.
         unsafe {
+            let vnni = dot::have_vnni();
             if o.len() == TILE {
                 let mut r = [0f32; TILE];
-                dot::avx2::q4_1_q8_1::<TILE>(w, std::array::from_fn(x), &mut r);
+                let xs: [&[_]; TILE] = std::array::from_fn(x);
+                if vnni {
+                    dot::avx2::q4_1_q8_1_vnni::<TILE>(w, xs, &mut r);
+                } else {
+                    dot::avx2::q4_1_q8_1::<TILE>(w, xs, &mut r);
+                }
                 o.copy_from_slice(&r);
             } else {
                 for (i, v) in o.iter_mut().enumerate() {
                     let mut r = [0f32; 1];
-                    dot::avx2::q4_1_q8_1::<1>(w, [x(i)], &mut r);
+                    if vnni {
+                        dot::avx2::q4_1_q8_1_vnni::<1>(w, [x(i)], &mut r);
+                    } else {
+                        dot::avx2::q4_1_q8_1::<1>(w, [x(i)], &mut r);
+                    }
                     *v = r[0];
                 }
             }
@@ -240,14 +250,24 @@ fn q8_0_tile(w: &[BlockQ8_0], xq: &[BlockQ8_0], nb: usize, a: usize, o: &mut [f3
     if dot::have_avx2() {
         // SAFETY: as in q4_1_tile.
         unsafe {
+            let vnni = dot::have_vnni();
             if o.len() == TILE {
                 let mut r = [0f32; TILE];
-                dot::avx2::q8_0_q8_0::<TILE>(w, std::array::from_fn(x), &mut r);
+                let xs: [&[_]; TILE] = std::array::from_fn(x);
+                if vnni {
+                    dot::avx2::q8_0_q8_0_vnni::<TILE>(w, xs, &mut r);
+                } else {
+                    dot::avx2::q8_0_q8_0::<TILE>(w, xs, &mut r);
+                }
                 o.copy_from_slice(&r);
             } else {
                 for (i, v) in o.iter_mut().enumerate() {
                     let mut r = [0f32; 1];
-                    dot::avx2::q8_0_q8_0::<1>(w, [x(i)], &mut r);
+                    if vnni {
+                        dot::avx2::q8_0_q8_0_vnni::<1>(w, [x(i)], &mut r);
+                    } else {
+                        dot::avx2::q8_0_q8_0::<1>(w, [x(i)], &mut r);
+                    }
                     *v = r[0];
                 }
             }
