@@ -10,7 +10,8 @@
 //!                                        all sequences together) with NPL
 //!                                        sequences decoding in one batch, as
 //!                                        llama-batched-bench's S_TG
-//!   peer_bench parity --url URL [--model M] [--n 100] forge's greedy 32-token continuation
+//!   peer_bench parity --url URL [--model M] [--n 100] [--out F.jsonl]
+//!                                        forge's greedy 32-token continuation
 //!                                        vs the server's at temperature 0 on
 //!                                        ChatML prompts from the shared data
 //!
@@ -159,7 +160,13 @@ fn batched(
     Ok(())
 }
 
-fn parity(url: &str, model: &str, n: usize, w: WeightFormat) -> anyhow::Result<()> {
+fn parity(
+    url: &str,
+    model: &str,
+    n: usize,
+    w: WeightFormat,
+    out: Option<&str>,
+) -> anyhow::Result<()> {
     let mut b = load(2, w)?;
     let peer = OpenAiBackend::connect(OpenAiOptions {
         max_concurrency: 1,
@@ -183,6 +190,9 @@ fn parity(url: &str, model: &str, n: usize, w: WeightFormat) -> anyhow::Result<(
         }
     }
     let (mut first, mut all, mut total) = (0, 0, 0);
+    // Per prompt, both continuations (to compare two peer runs offline,
+    // e.g. llama-server at two batch sizes).
+    let mut rows = Vec::new();
     let mut diffs = Vec::new();
     let mut gaps: Vec<Option<f32>> = Vec::new();
     for q in &questions {
@@ -229,6 +239,9 @@ fn parity(url: &str, model: &str, n: usize, w: WeightFormat) -> anyhow::Result<(
                 .map(|(_, lp)| step.logprob - lp);
             gaps.push(gap);
         }
+        rows.push(
+            json!({"prompt": q, "forge": ours.generation.text, "peer": theirs.text}).to_string(),
+        );
         if ours.generation.text == theirs.text {
             all += 1;
         } else if diffs.len() < 5 {
@@ -237,6 +250,9 @@ fn parity(url: &str, model: &str, n: usize, w: WeightFormat) -> anyhow::Result<(
     }
     if total == 0 {
         bail!("no prompts");
+    }
+    if let Some(path) = out {
+        std::fs::write(path, rows.join("\n") + "\n").with_context(|| format!("writing {path}"))?;
     }
     let mut known: Vec<f32> = gaps.iter().flatten().copied().collect();
     known.sort_by(f32::total_cmp);
@@ -275,10 +291,11 @@ fn main() -> anyhow::Result<()> {
             &arg(&args, "--model").unwrap_or_else(|| "peer".into()),
             arg(&args, "--n").map_or(Ok(100), |t| t.parse())?,
             weights(&args),
+            arg(&args, "--out").as_deref(),
         ),
         _ => bail!(
             "usage: peer_bench speed [--threads N] | batched [--threads N] [--npl 1,4,8,16] \
-             [--npp N] [--ntg N] | parity --url URL [--model M] [--n N]   (each: [--weights native|q8_0])"
+             [--npp N] [--ntg N] | parity --url URL [--model M] [--n N] [--out F.jsonl]   (each: [--weights native|q8_0])"
         ),
     }
 }

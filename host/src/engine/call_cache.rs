@@ -35,12 +35,19 @@ pub struct CallCacheError {
     pub message: String,
 }
 
+/// Bumped by every change that can move a single output bit of the
+/// embedded engine (kernels, op order, roundings), so a call cache filled
+/// by an older build misses instead of answering with its numbers. The
+/// package version alone does not move between such commits.
+/// 2: forge-kernels matmuls; 3: llama.cpp's RMSNorm/RoPE/SwiGLU/FA roundings.
+pub const NUMERICS_REVISION: u32 = 3;
+
 /// What the engine's numerics depend on besides the model file: the
 /// backend, how weights are held, the thread count, and this build's
-/// version (a new forge may compute differently).
+/// version and numerics revision (a new forge may compute differently).
 pub fn engine_version(info: &ModelInfo) -> String {
     format!(
-        "forge-host {} {} weights={} threads={}",
+        "forge-host {} numerics {NUMERICS_REVISION} {} weights={} threads={}",
         env!("CARGO_PKG_VERSION"),
         info.backend,
         info.weights,
