@@ -7,7 +7,8 @@
 #      prompt/generation lengths, with the ratios;
 #   3. parity: forge's greedy 32-token continuations vs llama-server's at
 #      temperature 0 on 100 ChatML prompts from the shared data (nq_open +
-#      squad), through forge's OpenAI backend.
+#      squad), through forge's OpenAI backend, against llama-server as it
+#      runs by default and with -ub 1; and the two llama-servers compared.
 # Builds llama.cpp first if needed (scripts/build-llama-cpp.sh, ~20+ min on
 # 2 cores, cached). Not part of `cargo test`: too slow to build in CI.
 #   scripts/bench-peer.sh [--threads 2] [--n 100]
@@ -66,16 +67,33 @@ if 1 in f and 8 in f:
     print(f"forge batch-8 / batch-1: {f[8]/f[1]:.2f}x")
 PY
 
-echo "== parity on $n prompts (llama-server, temperature 0)"
-port="$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')"
-log="$(mktemp)"
-# One server thread: llama.cpp's outputs are the same for any thread count
-# (checked), and its spinning workers crawl on a loaded machine.
-nice_run "$bin/llama-server" -m "$gguf" -t 1 --host 127.0.0.1 --port "$port" -c 2048 -np 1 >"$log" 2>&1 &
-server=$!
-trap 'kill $server 2>/dev/null || true; rm -f "$log"' EXIT
-for _ in $(seq 1 120); do
-  curl -sf "http://127.0.0.1:$port/health" >/dev/null 2>&1 && break
-  sleep 1
+# Parity twice: llama-server as it runs by default (a prompt is prefilled in
+# batches of up to 512 rows, where its CPU flash attention takes a tiled
+# f32 path) and with -ub 1 (every row alone, the flash-attention row path
+# it also decodes with, which is what forge computes for every row); then
+# llama.cpp against itself across the two.
+out_dir="$(mktemp -d)"
+servers=()
+trap 'kill "${servers[@]}" 2>/dev/null || true; rm -rf "$out_dir"' EXIT
+for mode in default ub1; do
+  echo "== parity on $n prompts (llama-server $mode, temperature 0)"
+  port="$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')"
+  extra=()
+  [[ "$mode" == ub1 ]] && extra=(-ub 1)
+  # One server thread: llama.cpp's outputs are the same for any thread count
+  # (checked), and its spinning workers crawl on a loaded machine.
+  nice_run "$bin/llama-server" -m "$gguf" -t 1 --host 127.0.0.1 --port "$port" -c 2048 -np 1 "${extra[@]}" >"$out_dir/$mode.log" 2>&1 &
+  servers+=($!)
+  for _ in $(seq 1 120); do
+    curl -sf "http://127.0.0.1:$port/health" >/dev/null 2>&1 && break
+    sleep 1
+  done
+  nice_run "$ex" parity --url "http://127.0.0.1:$port" --n "$n" --out "$out_dir/$mode.jsonl"
 done
-nice_run "$ex" parity --url "http://127.0.0.1:$port" --n "$n"
+python3 - "$out_dir/default.jsonl" "$out_dir/ub1.jsonl" <<'PY'
+import json, sys
+a = [json.loads(l) for l in open(sys.argv[1])]
+b = [json.loads(l) for l in open(sys.argv[2])]
+same = sum(x["peer"] == y["peer"] for x, y in zip(a, b))
+print(f"llama-server default vs -ub 1, all 32 tokens identical: {same}/{len(a)}")
+PY
