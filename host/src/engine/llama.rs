@@ -538,7 +538,7 @@ const ATTEND_ROWS: usize = 16;
 
 /// Below this many (row, cached position, head) scores, attention runs on
 /// the calling thread: waking the pool costs more than it saves.
-const ATTEND_PARALLEL_MIN: usize = 2048;
+const ATTEND_PARALLEL_MIN: usize = 256;
 
 /// Output pointer shared by attention units, which write disjoint rows.
 struct Out(*mut f32);
