@@ -37,6 +37,38 @@ pub fn attend_row(
     out: &mut [f32],
 ) {
     let hd = q.len();
+    #[cfg(target_arch = "x86_64")]
+    if crate::ops::have_avx512() && hd.is_multiple_of(64) {
+        // SAFETY: AVX-512F/DQ checked (F16C/FMA come with it on every such
+        // CPU, and have_avx512 also requires AVX2/FMA/F16C); hd is whole
+        // steps of 64.
+        unsafe {
+            match hd / 16 {
+                4 => return avx512::attend_row::<4>(q, k, v, stride, n, scale, out),
+                8 => return avx512::attend_row::<8>(q, k, v, stride, n, scale, out),
+                16 => return avx512::attend_row::<16>(q, k, v, stride, n, scale, out),
+                _ => {}
+            }
+        }
+    }
+    attend_row_generic(q, k, v, stride, n, scale, q16, acc, out)
+}
+
+/// [`attend_row`] through slices (any head size, any CPU): the reference
+/// the register-resident AVX-512 row must equal bit for bit.
+#[allow(clippy::too_many_arguments)]
+fn attend_row_generic(
+    q: &[f32],
+    k: &[f32],
+    v: &[f32],
+    stride: usize,
+    n: usize,
+    scale: f32,
+    q16: &mut [f32],
+    acc: &mut [f32],
+    out: &mut [f32],
+) {
+    let hd = q.len();
     q16.copy_from_slice(q);
     round_to_f16(q16);
     acc.iter_mut().for_each(|a| *a = 0.0);
@@ -119,6 +151,87 @@ fn mad_f16(acc: &mut [f32], x: &[f32], c: f32) {
 mod avx512 {
     use std::arch::x86_64::*;
 
+    /// `_mm512_reduce_add_ps` as GCC expands it: 256-bit halves, 128-bit
+    /// halves, then `(l0 + l2) + (l1 + l3)`.
+    #[inline]
+    #[target_feature(enable = "avx512f,avx512dq")]
+    fn reduce(x: __m512) -> f32 {
+        let h = _mm256_add_ps(_mm512_extractf32x8_ps::<1>(x), _mm512_castps512_ps256(x));
+        let t = _mm_add_ps(_mm256_extractf128_ps::<1>(h), _mm256_castps256_ps128(h));
+        let mut l = [0f32; 4];
+        // SAFETY: four floats.
+        unsafe { _mm_storeu_ps(l.as_mut_ptr(), t) };
+        (l[0] + l[2]) + (l[1] + l[3])
+    }
+
+    #[inline]
+    #[target_feature(enable = "avx512f,avx512dq")]
+    fn round16(x: __m512) -> __m512 {
+        _mm512_cvtph_ps(_mm512_cvtps_ph::<_MM_FROUND_TO_NEAREST_INT>(x))
+    }
+
+    /// The flash-attention row with the query and the f16 accumulator held
+    /// in `N` registers (head size 16 N, N a multiple of 4): the same
+    /// operations in the same order as the generic row (ggml's
+    /// `vec_dot_f16` lanes, `vec_scale_f16`, `vec_mad_f16`, FMA running
+    /// sum), without a load and store of the accumulator per position.
+    #[allow(clippy::too_many_arguments)]
+    #[target_feature(enable = "avx512f,avx512dq,avx2,fma,f16c")]
+    pub unsafe fn attend_row<const N: usize>(
+        q: &[f32],
+        k: &[f32],
+        v: &[f32],
+        stride: usize,
+        n: usize,
+        scale: f32,
+        out: &mut [f32],
+    ) {
+        assert!(q.len() >= 16 * N && out.len() >= 16 * N);
+        assert!(
+            n == 0
+                || (k.len() >= (n - 1) * stride + 16 * N && v.len() >= (n - 1) * stride + 16 * N)
+        );
+        // SAFETY (every raw load below): bounds asserted above.
+        let mut qv = [_mm512_setzero_ps(); N];
+        for (i, x) in qv.iter_mut().enumerate() {
+            *x = round16(unsafe { _mm512_loadu_ps(q.as_ptr().add(16 * i)) });
+        }
+        let mut acc = [_mm512_setzero_ps(); N];
+        let (mut m, mut s) = (f32::NEG_INFINITY, 0f32);
+        for j in 0..n {
+            let (kp, vp) = unsafe { (k.as_ptr().add(j * stride), v.as_ptr().add(j * stride)) };
+            let mut sum = [_mm512_setzero_ps(); 4];
+            for (i, &qi) in qv.iter().enumerate() {
+                let kv = unsafe { _mm512_loadu_ps(kp.add(16 * i)) };
+                sum[i % 4] = _mm512_fmadd_ps(kv, qi, sum[i % 4]);
+            }
+            let x = _mm512_add_ps(_mm512_add_ps(sum[0], sum[2]), _mm512_add_ps(sum[1], sum[3]));
+            let score = reduce(x) * scale;
+            let (mut ms, mut vs) = (1f32, 1f32);
+            if score > m {
+                let old = m;
+                m = score;
+                ms = (old - m).exp();
+                let c = _mm512_set1_ps(ms);
+                for a in acc.iter_mut() {
+                    *a = round16(_mm512_mul_ps(*a, c));
+                }
+            } else {
+                vs = (score - m).exp();
+            }
+            let c = _mm512_set1_ps(vs);
+            for (i, a) in acc.iter_mut().enumerate() {
+                let vv = unsafe { _mm512_loadu_ps(vp.add(16 * i)) };
+                *a = round16(_mm512_fmadd_ps(vv, c, *a));
+            }
+            s = s.mul_add(ms, vs);
+        }
+        let inv = _mm512_set1_ps(if s == 0.0 { 0.0 } else { 1.0 / s });
+        for (i, a) in acc.iter().enumerate() {
+            unsafe { _mm512_storeu_ps(out.as_mut_ptr().add(16 * i), _mm512_mul_ps(*a, inv)) };
+        }
+    }
+
     #[target_feature(enable = "avx512f,avx512dq")]
     pub unsafe fn dot(k: &[f32], q: &[f32]) -> f32 {
         let n = k.len().min(q.len());
@@ -135,13 +248,7 @@ mod avx512 {
             }
         }
         let x = _mm512_add_ps(_mm512_add_ps(acc[0], acc[2]), _mm512_add_ps(acc[1], acc[3]));
-        // _mm512_reduce_add_ps: 256-bit halves, 128-bit halves, then pairs.
-        let h = _mm256_add_ps(_mm512_extractf32x8_ps::<1>(x), _mm512_castps512_ps256(x));
-        let t = _mm_add_ps(_mm256_extractf128_ps::<1>(h), _mm256_castps256_ps128(h));
-        let mut l = [0f32; 4];
-        // SAFETY: four floats.
-        unsafe { _mm_storeu_ps(l.as_mut_ptr(), t) };
-        super::dot_tail((l[0] + l[2]) + (l[1] + l[3]), k, q, np)
+        super::dot_tail(reduce(x), k, q, np)
     }
 }
 
@@ -311,6 +418,26 @@ mod tests {
             }
             let plain: f32 = k.iter().zip(&q).map(|(a, b)| a * b).sum();
             assert!((dot_f16(&k, &q) - plain).abs() < 1e-4);
+        }
+    }
+
+    /// The register-resident AVX-512 row equals the generic row bit for
+    /// bit (head sizes 64 and 128, a new maximum mid-way and at the start).
+    #[test]
+    fn avx512_row_equals_the_generic_row() {
+        for (hd, n) in [(64, 37), (128, 9), (64, 1)] {
+            let stride = 3 * hd;
+            let mut k = noise(n * stride, 11 + hd as u64);
+            let mut v = noise(n * stride, 12 + hd as u64);
+            round_to_f16(&mut k);
+            round_to_f16(&mut v);
+            let q: Vec<f32> = noise(hd, 13).iter().map(|x| x * 4.0).collect();
+            let (mut q16, mut acc) = (vec![0f32; hd], vec![0f32; hd]);
+            let mut want = vec![0f32; hd];
+            attend_row_generic(&q, &k, &v, stride, n, 0.125, &mut q16, &mut acc, &mut want);
+            let mut got = vec![0f32; hd];
+            attend_row(&q, &k, &v, stride, n, 0.125, &mut q16, &mut acc, &mut got);
+            assert_eq!(got, want, "hd {hd}, n {n}");
         }
     }
 
