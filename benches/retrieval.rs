@@ -117,26 +117,32 @@ fn benches(c: &mut Criterion) {
     g.finish();
 
     // Recall of the graph against exact search and query throughput, per
-    // ef_search on one graph: the target (recall@10 >= 0.95 at >= 10x the
-    // QPS of exact search) is met or missed at an operating point, and a
-    // lower ef trades recall for speed.
-    let mut graph = DenseIndex::build(dim, vectors.clone(), HnswParams::default(), true);
+    // operating point (links per node M, ef_search): the target (recall@10
+    // >= 0.95 at >= 10x the QPS of exact search) is met or missed at an
+    // operating point; fewer links and a lower ef trade recall for speed.
     let mut g = c.benchmark_group("query");
     g.throughput(Throughput::Elements(f.query_vectors.len() as u64));
-    for ef in [16, 32, 64, 128] {
-        graph.params.ef_search = ef;
-        eprintln!(
-            "recall@10 HNSW vs exact, ef_search {ef}: {:.4} over {} queries",
-            recall_at_10(&graph, &f.query_vectors),
-            f.query_vectors.len()
-        );
-        g.bench_function(BenchmarkId::new("hnsw_top10_ef", ef), |b| {
-            b.iter(|| {
-                for q in &f.query_vectors {
-                    std::hint::black_box(graph.search(q, 10));
-                }
-            })
-        });
+    for m in [8, 16] {
+        let params = HnswParams {
+            m,
+            ..HnswParams::default()
+        };
+        let mut graph = DenseIndex::build(dim, vectors.clone(), params, true);
+        for ef in [10, 16, 32, 64] {
+            graph.params.ef_search = ef;
+            eprintln!(
+                "recall@10 HNSW vs exact, M {m}, ef_search {ef}: {:.4} over {} queries",
+                recall_at_10(&graph, &f.query_vectors),
+                f.query_vectors.len()
+            );
+            g.bench_function(BenchmarkId::new(format!("hnsw_top10_m{m}_ef"), ef), |b| {
+                b.iter(|| {
+                    for q in &f.query_vectors {
+                        std::hint::black_box(graph.search(q, 10));
+                    }
+                })
+            });
+        }
     }
     g.bench_function("exact_top10", |b| {
         b.iter(|| {
