@@ -122,20 +122,22 @@ fn benches(c: &mut Criterion) {
     // operating point; fewer links and a lower ef trade recall for speed.
     let mut g = c.benchmark_group("query");
     g.throughput(Throughput::Elements(f.query_vectors.len() as u64));
-    for m in [8, 16] {
+    for (m, ef_construction) in [(8, 200), (16, 200)] {
         let params = HnswParams {
             m,
+            ef_construction,
             ..HnswParams::default()
         };
         let mut graph = DenseIndex::build(dim, vectors.clone(), params, true);
-        for ef in [10, 16, 32, 64] {
+        for ef in [10, 12, 16, 32, 64] {
             graph.params.ef_search = ef;
             eprintln!(
-                "recall@10 HNSW vs exact, M {m}, ef_search {ef}: {:.4} over {} queries",
+                "recall@10 HNSW vs exact, M {m}, ef_construction {ef_construction}, ef_search {ef}: {:.4} over {} queries",
                 recall_at_10(&graph, &f.query_vectors),
                 f.query_vectors.len()
             );
-            g.bench_function(BenchmarkId::new(format!("hnsw_top10_m{m}_ef"), ef), |b| {
+            let id = format!("hnsw_top10_m{m}_efc{ef_construction}_ef");
+            g.bench_function(BenchmarkId::new(id, ef), |b| {
                 b.iter(|| {
                     for q in &f.query_vectors {
                         std::hint::black_box(graph.search(q, 10));
