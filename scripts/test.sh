@@ -10,8 +10,9 @@ trap 'rm -f "$log"' EXIT
 # Plugin logic that is plain Rust (the SQuAD metrics' normalisation, checked
 # against the official definition by scripts/oracles, the
 # calculator's evaluator, CoT answer extraction, the MediaWiki answers of
-# wikipedia_search) is unit-tested natively.
-cargo test -p squad-text -p method-kit -p calculator -p wikipedia_search -p rag-eval -p rag -p retrieval -p context -p faithfulness -p answer_relevance --tests 2>&1 | tee -a "$log"
+# wikipedia_search) and the engine kernels (forge-kernels: bit-exactness of
+# every SIMD path against its reference) are unit-tested natively.
+cargo test -p forge-kernels -p squad-text -p method-kit -p calculator -p wikipedia_search -p rag-eval -p rag -p retrieval -p context -p faithfulness -p answer_relevance --tests 2>&1 | tee -a "$log"
 cargo test -p forge-host -- --test-threads 2 2>&1 | tee -a "$log"
 # One closing line over every test binary above.
 awk '/^test result:/ { for (i = 1; i <= NF; i++) { if ($(i+1) ~ /^passed/) p += $i; if ($(i+1) ~ /^failed/) f += $i } }
