@@ -40,26 +40,23 @@ pub fn rms_norm(x: &[f32], w: &[f32], eps: f32, y: &mut [f32]) {
     }
 }
 
-/// cos/sin of every rotated pair at every position `0..positions`, as
-/// ggml's `rope_cache_init` computes them: `[(pos * half + i) * 2]` is
-/// the cosine of pair `i`, `+ 1` its sine.
-pub fn rope_table(positions: usize, n_dims: usize, base: f32) -> Vec<f32> {
-    let half = n_dims / 2;
-    let theta_scale = base.powf(-2.0f32 / n_dims as f32);
-    let mut table = vec![0f32; positions * half * 2];
-    for (p, row) in table.chunks_exact_mut(half * 2).enumerate() {
-        let mut theta = p as f32;
-        for pair in row.chunks_exact_mut(2) {
-            pair[0] = theta.cos();
-            pair[1] = theta.sin();
-            theta *= theta_scale;
-        }
+/// cos/sin of every rotated pair at position `pos`, as ggml's
+/// `rope_cache_init` computes them: `cs[2 i]` is the cosine of pair `i`,
+/// `cs[2 i + 1]` its sine (`cs.len()` = the rotated dimensions). Computed
+/// per forward rather than tabled for the whole context (a 128k-context
+/// model's table would be tens of MiB); the values are the same.
+pub fn rope_row(pos: usize, base: f32, cs: &mut [f32]) {
+    let theta_scale = base.powf(-2.0f32 / cs.len() as f32);
+    let mut theta = pos as f32;
+    for pair in cs.chunks_exact_mut(2) {
+        pair[0] = theta.cos();
+        pair[1] = theta.sin();
+        theta *= theta_scale;
     }
-    table
 }
 
 /// Rotates adjacent pairs of one head (`x.len()` = 2 x pairs of `cs`),
-/// llama's "normal" RoPE; `cs` is one position's row of [`rope_table`].
+/// llama's "normal" RoPE; `cs` is one position's [`rope_row`].
 pub fn rope_pairs(x: &mut [f32], cs: &[f32]) {
     for (v, c) in x.chunks_exact_mut(2).zip(cs.chunks_exact(2)) {
         let (x0, x1, cos, sin) = (v[0], v[1], c[0], c[1]);
@@ -262,10 +259,11 @@ mod tests {
 
     #[test]
     fn rope_rotates_by_the_position_angle() {
-        let table = rope_table(8, 4, 10_000.0);
+        let mut cs = [0f32; 4];
+        rope_row(3, 10_000.0, &mut cs);
         // Pair 0 turns by `pos` radians, pair 1 by pos / 100.
         let mut x = [1.0f32, 0.0, 0.0, 1.0];
-        rope_pairs(&mut x, &table[3 * 4..][..4]);
+        rope_pairs(&mut x, &cs);
         assert!((x[0] - 3f32.cos()).abs() < 1e-6 && (x[1] - 3f32.sin()).abs() < 1e-6);
         assert!((x[2] + 0.03f32.sin()).abs() < 1e-6 && (x[3] - 0.03f32.cos()).abs() < 1e-6);
     }

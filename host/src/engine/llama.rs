@@ -182,8 +182,6 @@ pub struct LlamaModel {
     blocks: Vec<Block>,
     out_norm: Vec<f32>,
     output: Linear,
-    /// RoPE cos/sin per position and pair ([`ops::rope_table`]).
-    rope: Vec<f32>,
     /// The matmuls' threads, also used to split attention.
     pool: Arc<Pool>,
     device: Device,
@@ -238,7 +236,6 @@ impl LlamaModel {
                 })
             })
             .collect::<Result<Vec<_>, EngineError>>()?;
-        let rope = ops::rope_table(hp.context_length, hp.head_dim, hp.rope_base);
         let weights = loader.describe();
         let pool = loader.pool.clone();
         Ok(Self {
@@ -247,7 +244,6 @@ impl LlamaModel {
             blocks,
             out_norm,
             output,
-            rope,
             pool,
             device: device.clone(),
             kv: SequenceKv::default(),
@@ -400,7 +396,12 @@ impl LlamaModel {
         let stride = nkv * hd;
         let n = tokens.len();
         let ff = self.blocks.first().map_or(0, |b| b.w_gate.rows());
-        let positions: Vec<usize> = spans.iter().flat_map(|&(p, c)| p..p + c).collect();
+        // RoPE cos/sin of each row's position, once for every layer.
+        let mut rope = vec![0f32; n * hd];
+        let positions = spans.iter().flat_map(|&(p, c)| p..p + c);
+        for (p, cs) in positions.zip(rope.chunks_exact_mut(hd)) {
+            ops::rope_row(p, hp.rope_base, cs);
+        }
         let mut x = vec![0f32; n * d];
         self.tok_embd.embed(tokens, &mut x, &self.device)?;
         let mut h = vec![0f32; n * d];
@@ -419,8 +420,7 @@ impl LlamaModel {
             block.wq.forward_rows(&h, n, &mut q, &self.device)?;
             block.wk.forward_rows(&h, n, &mut k, &self.device)?;
             block.wv.forward_rows(&h, n, &mut v, &self.device)?;
-            for (r, &p) in positions.iter().enumerate() {
-                let cs = &self.rope[p * hd..][..hd];
+            for (r, cs) in rope.chunks_exact(hd).enumerate() {
                 for head in q[r * nh * hd..][..nh * hd].chunks_exact_mut(hd) {
                     ops::rope_pairs(head, cs);
                 }
