@@ -74,18 +74,7 @@ pub fn write_checkpoint(
         b[label] += add;
         var.set(&Tensor::new(b, &Device::Cpu).unwrap()).unwrap();
     }
-    varmap.save(dir.join("model.safetensors")).unwrap();
-    std::fs::write(
-        dir.join("config.json"),
-        serde_json::to_string_pretty(&config).unwrap(),
-    )
-    .unwrap();
-    std::fs::copy(
-        super::repo().join("models/all-minilm-l6-v2/tokenizer.json"),
-        dir.join("tokenizer.json"),
-    )
-    .unwrap();
-    dir.to_path_buf()
+    save(dir, &varmap, &config)
 }
 
 /// A DeBERTa-v2 classifier shaped like the DeBERTa-v3 NLI cross-encoders
@@ -130,10 +119,15 @@ pub fn write_deberta_checkpoint(dir: &Path, labels: &[&str]) -> PathBuf {
     let varmap = VarMap::new();
     let vb = VarBuilder::from_varmap(&varmap, DType::F32, &Device::Cpu);
     debertav2::DebertaV2SeqClassificationModel::load(vb.pp("deberta"), &c, None).unwrap();
+    save(dir, &varmap, &config)
+}
+
+/// The checkpoint directory's files: weights, config, MiniLM's tokenizer.
+fn save(dir: &Path, varmap: &VarMap, config: &serde_json::Value) -> PathBuf {
     varmap.save(dir.join("model.safetensors")).unwrap();
     std::fs::write(
         dir.join("config.json"),
-        serde_json::to_string_pretty(&config).unwrap(),
+        serde_json::to_string_pretty(config).unwrap(),
     )
     .unwrap();
     std::fs::copy(
