@@ -89,7 +89,8 @@ impl Progress for JsonLines {
         println!(
             "{}",
             json!({"event": "example", "index": run.index, "id": run.example_id, "answer": run.answer,
-                   "scores": run.scores, "error": run.error, "latency_ms": run.latency_ms, "running": running})
+                   "scores": run.scores, "error": run.error, "metric_errors": run.metric_errors,
+                   "latency_ms": run.latency_ms, "running": running})
         );
     }
 

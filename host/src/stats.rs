@@ -34,6 +34,10 @@ pub struct Summary {
     /// Examples whose method failed (timeout, trap, ...).
     pub failures: usize,
     pub failures_by_kind: BTreeMap<String, usize>,
+    /// Examples a metric failed on, by metric and kind (`invalid_score`,
+    /// `trap`, ...): those examples are left out of that metric's scores.
+    #[serde(default)]
+    pub metric_errors: BTreeMap<String, BTreeMap<String, usize>>,
     pub metrics: BTreeMap<String, MetricSummary>,
     pub latency: LatencySummary,
     pub prompt_tokens: u64,
@@ -118,6 +122,16 @@ pub fn summarise(
             *failures_by_kind.entry(e.kind.clone()).or_insert(0) += 1;
         }
     }
+    let mut metric_errors: BTreeMap<String, BTreeMap<String, usize>> = BTreeMap::new();
+    for r in runs {
+        for (metric, e) in &r.metric_errors {
+            *metric_errors
+                .entry(metric.clone())
+                .or_default()
+                .entry(e.kind.clone())
+                .or_insert(0) += 1;
+        }
+    }
     let metrics = score_names
         .iter()
         .map(|name| {
@@ -144,6 +158,7 @@ pub fn summarise(
         examples: runs.len(),
         failures: failures_by_kind.values().sum(),
         failures_by_kind,
+        metric_errors,
         metrics,
         latency: LatencySummary {
             mean_ms: mean(&lat),
@@ -230,10 +245,22 @@ pub fn holm_adjust(p: &[f64]) -> Vec<f64> {
 }
 
 pub fn mean(xs: &[f64]) -> f64 {
-    if xs.is_empty() {
-        0.0
+    mean_of(xs.len(), || xs.iter().copied())
+}
+
+/// The mean of `n` values, finite for any finite values: the plain sum
+/// (bit-identical to what was always computed) unless it overflows, then
+/// the sum of the values each divided by n first.
+fn mean_of<I: Iterator<Item = f64>>(n: usize, values: impl Fn() -> I) -> f64 {
+    if n == 0 {
+        return 0.0;
+    }
+    let nf = n as f64;
+    let sum: f64 = values().sum();
+    if sum.is_finite() {
+        sum / nf
     } else {
-        xs.iter().sum::<f64>() / xs.len() as f64
+        values().map(|x| x / nf).sum()
     }
 }
 
@@ -247,7 +274,15 @@ pub fn percentile(sorted: &[f64], p: f64) -> f64 {
             let rank = (p / 100.0).clamp(0.0, 1.0) * (n - 1) as f64;
             let lo = rank.floor() as usize;
             let hi = rank.ceil() as usize;
-            sorted[lo] + (sorted[hi] - sorted[lo]) * (rank - lo as f64)
+            let t = rank - lo as f64;
+            let v = sorted[lo] + (sorted[hi] - sorted[lo]) * t;
+            // Far-apart huge values overflow the difference: interpolate
+            // by weights instead (equal whenever the first form is finite).
+            if v.is_finite() {
+                v
+            } else {
+                sorted[lo] * (1.0 - t) + sorted[hi] * t
+            }
         }
     }
 }
@@ -261,10 +296,10 @@ pub fn bootstrap_ci(xs: &[f64], iterations: usize, seed: u64) -> (f64, f64) {
     let mut rng = SmallRng::seed_from_u64(seed);
     let mut means: Vec<f64> = (0..iterations)
         .map(|_| {
-            (0..xs.len())
-                .map(|_| xs[rng.random_range(0..xs.len())])
-                .sum::<f64>()
-                / xs.len() as f64
+            let picks: Vec<usize> = (0..xs.len())
+                .map(|_| rng.random_range(0..xs.len()))
+                .collect();
+            mean_of(picks.len(), || picks.iter().map(|&i| xs[i]))
         })
         .collect();
     means.sort_by(f64::total_cmp);
@@ -274,6 +309,20 @@ pub fn bootstrap_ci(xs: &[f64], iterations: usize, seed: u64) -> (f64, f64) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn aggregates_stay_finite_for_any_finite_scores() {
+        let xs = [f64::MAX, f64::MAX, -f64::MAX, 1e308];
+        assert!(mean(&xs).is_finite(), "{}", mean(&xs));
+        assert_eq!(mean(&[f64::MAX, f64::MAX]), f64::MAX);
+        let (lo, hi) = bootstrap_ci(&xs, 200, 1);
+        assert!(lo.is_finite() && hi.is_finite() && lo <= hi, "{lo} {hi}");
+        let mut sorted = xs;
+        sorted.sort_by(f64::total_cmp);
+        assert!(percentile(&sorted, 50.0).is_finite());
+        // Ordinary values take the ordinary path, bit for bit.
+        assert_eq!(mean(&[0.1, 0.2, 0.3]), (0.1 + 0.2 + 0.3) / 3.0);
+    }
 
     #[test]
     fn percentiles_match_numpy_linear() {

@@ -39,6 +39,12 @@ pub enum StoreError {
         table: &'static str,
         message: String,
     },
+    #[error("refusing to store {table} record {key}: it would not read back ({message})")]
+    Unreadable {
+        table: &'static str,
+        key: String,
+        message: String,
+    },
 }
 
 /// The experiment life cycle. Only forward moves along
@@ -185,7 +191,9 @@ pub struct TraceStep {
 /// Why an example failed.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct RunError {
-    /// `timeout`, `memory_limit`, `trap`, `plugin_error`, `host`.
+    /// `timeout`, `memory_limit`, `trap`, `deadline`, `budget`, `exit`,
+    /// `output_too_large`, `plugin_error`, `host`; for a metric's error also
+    /// `invalid_score`.
     pub kind: String,
     pub message: String,
 }
@@ -238,6 +246,8 @@ pub struct RunScores {
     pub example_id: String,
     pub answer: Option<String>,
     pub scores: BTreeMap<String, f64>,
+    #[serde(default)]
+    pub metric_errors: BTreeMap<String, RunError>,
     pub error: Option<RunError>,
     pub latency_ms: f64,
     pub prompt_tokens: u64,
@@ -262,6 +272,7 @@ impl From<&RunRecord> for RunScores {
             example_id: r.example_id.clone(),
             answer: r.answer.clone(),
             scores: r.scores.clone(),
+            metric_errors: r.metric_errors.clone(),
             error: r.error.clone(),
             latency_ms: r.latency_ms,
             prompt_tokens: r.prompt_tokens,
@@ -463,7 +474,7 @@ impl Store {
 
     /// Inserts or replaces an experiment record.
     pub fn put_experiment(&self, exp: &Experiment) -> Result<(), StoreError> {
-        let bytes = serde_json::to_vec(exp).expect("experiment serialises");
+        let bytes = encode("experiments", &exp.id, exp)?;
         self.write(|txn| {
             txn.open_table(EXPERIMENTS)?
                 .insert(exp.id.as_str(), bytes.as_slice())?;
@@ -515,8 +526,8 @@ impl Store {
                 .map_err(|e| db_err(&self.path, e))?;
             let mut out = Vec::new();
             for row in t.iter().map_err(|e| db_err(&self.path, e))? {
-                let (_, v) = row.map_err(|e| db_err(&self.path, e))?;
-                out.push(decode::<Experiment>("experiments", v.value())?);
+                let (k, v) = row.map_err(|e| db_err(&self.path, e))?;
+                out.extend(readable::<Experiment>("experiments", k.value(), v.value()));
             }
             out.sort_by(|a, b| a.created_at.cmp(&b.created_at).then(a.id.cmp(&b.id)));
             Ok(out)
@@ -561,7 +572,7 @@ impl Store {
 
     /// Commits one run durably.
     pub fn put_run(&self, experiment_id: &str, run: &RunRecord) -> Result<(), StoreError> {
-        let bytes = serde_json::to_vec(run).expect("run serialises");
+        let bytes = encode("runs", &run_key(experiment_id, run.index), run)?;
         self.write(|txn| {
             txn.open_table(RUNS)?
                 .insert((experiment_id, run.index), bytes.as_slice())?;
@@ -578,8 +589,9 @@ impl Store {
                 .range((experiment_id, 0u32)..=(experiment_id, u32::MAX))
                 .map_err(|e| db_err(&self.path, e))?;
             for row in range {
-                let (_, v) = row.map_err(|e| db_err(&self.path, e))?;
-                out.push(decode::<RunRecord>("runs", v.value())?);
+                let (k, v) = row.map_err(|e| db_err(&self.path, e))?;
+                let (id, index) = k.value();
+                out.extend(readable("runs", &run_key(id, index), v.value()));
             }
             Ok(out)
         })
@@ -599,8 +611,11 @@ impl Store {
                 .range((experiment_id, 0u32)..=(experiment_id, u32::MAX))
                 .map_err(|e| db_err(&self.path, e))?;
             for row in range {
-                let (_, v) = row.map_err(|e| db_err(&self.path, e))?;
-                if !f(decode::<RunRecord>("runs", v.value())?) {
+                let (k, v) = row.map_err(|e| db_err(&self.path, e))?;
+                let (id, index) = k.value();
+                if let Some(run) = readable("runs", &run_key(id, index), v.value())
+                    && !f(run)
+                {
                     break;
                 }
             }
@@ -644,8 +659,9 @@ impl Store {
                 .map_err(|e| db_err(&self.path, e))?;
             let mut out = Vec::new();
             for row in range {
-                let (_, v) = row.map_err(|e| db_err(&self.path, e))?;
-                out.push(decode::<RunScores>("runs", v.value())?);
+                let (k, v) = row.map_err(|e| db_err(&self.path, e))?;
+                let (id, index) = k.value();
+                out.extend(readable("runs", &run_key(id, index), v.value()));
             }
             Ok(out)
         })
@@ -653,10 +669,13 @@ impl Store {
 
     /// Writes many runs in one transaction (rescore copies a whole experiment).
     pub fn put_runs(&self, experiment_id: &str, runs: &[RunRecord]) -> Result<(), StoreError> {
+        let encoded = runs
+            .iter()
+            .map(|run| encode("runs", &run_key(experiment_id, run.index), run))
+            .collect::<Result<Vec<_>, _>>()?;
         self.write(|txn| {
             let mut t = txn.open_table(RUNS)?;
-            for run in runs {
-                let bytes = serde_json::to_vec(run).expect("run serialises");
+            for (run, bytes) in runs.iter().zip(&encoded) {
                 t.insert((experiment_id, run.index), bytes.as_slice())?;
             }
             Ok(())
@@ -664,7 +683,7 @@ impl Store {
     }
 
     pub fn put_group(&self, group: &Group) -> Result<(), StoreError> {
-        let bytes = serde_json::to_vec(group).expect("group serialises");
+        let bytes = encode("groups", &group.id, group)?;
         self.write(|txn| {
             txn.open_table(GROUPS)?
                 .insert(group.id.as_str(), bytes.as_slice())?;
@@ -678,8 +697,8 @@ impl Store {
             let t = txn.open_table(GROUPS).map_err(|e| db_err(&self.path, e))?;
             let mut out = Vec::new();
             for row in t.iter().map_err(|e| db_err(&self.path, e))? {
-                let (_, v) = row.map_err(|e| db_err(&self.path, e))?;
-                out.push(decode::<Group>("groups", v.value())?);
+                let (k, v) = row.map_err(|e| db_err(&self.path, e))?;
+                out.extend(readable::<Group>("groups", k.value(), v.value()));
             }
             out.sort_by(|a, b| a.created_at.cmp(&b.created_at).then(a.id.cmp(&b.id)));
             Ok(out)
@@ -714,7 +733,7 @@ impl Store {
         experiment_id: &str,
         summary: &crate::stats::Summary,
     ) -> Result<(), StoreError> {
-        let bytes = serde_json::to_vec(summary).expect("summary serialises");
+        let bytes = encode("summaries", experiment_id, summary)?;
         self.write(|txn| {
             txn.open_table(SUMMARIES)?
                 .insert(experiment_id, bytes.as_slice())?;
@@ -731,11 +750,50 @@ impl Store {
                 .open_table(SUMMARIES)
                 .map_err(|e| db_err(&self.path, e))?;
             match t.get(experiment_id).map_err(|e| db_err(&self.path, e))? {
-                Some(v) => Ok(Some(decode("summaries", v.value())?)),
+                Some(v) => Ok(readable("summaries", experiment_id, v.value())),
                 None => Ok(None),
             }
         })
     }
+}
+
+/// A record's bytes, refused when they would not read back: serde_json
+/// writes a NaN as `null`, which no f64 field accepts, and one such record
+/// used to make a whole experiment unreadable.
+fn encode<T: Serialize + for<'de> Deserialize<'de>>(
+    table: &'static str,
+    key: &str,
+    value: &T,
+) -> Result<Vec<u8>, StoreError> {
+    let unreadable = |e: serde_json::Error| StoreError::Unreadable {
+        table,
+        key: key.into(),
+        message: e.to_string(),
+    };
+    let bytes = serde_json::to_vec(value).map_err(unreadable)?;
+    serde_json::from_slice::<T>(&bytes).map_err(unreadable)?;
+    Ok(bytes)
+}
+
+/// A record read in a listing; an unreadable one (written by an older
+/// build, or damaged) is reported with its key and skipped, so the rest of
+/// the experiment, and `list`, stay readable.
+fn readable<T: for<'de> Deserialize<'de>>(
+    table: &'static str,
+    key: &str,
+    bytes: &[u8],
+) -> Option<T> {
+    match decode(table, bytes) {
+        Ok(v) => Some(v),
+        Err(e) => {
+            tracing::warn!("skipping unreadable record {table}/{key}: {e}");
+            None
+        }
+    }
+}
+
+fn run_key(experiment_id: &str, index: u32) -> String {
+    format!("{experiment_id}#{index}")
 }
 
 fn decode<T: for<'de> Deserialize<'de>>(
@@ -889,5 +947,62 @@ pub(crate) mod tests {
         assert!(s.set_status("e", Status::Running, None).is_err());
         assert!(s.resumable("p").unwrap().is_none());
         assert!(s.experiment("e").unwrap().finished_at.is_some());
+    }
+
+    #[test]
+    fn a_record_that_would_not_read_back_is_refused_and_nothing_else_is_lost() {
+        let d = tempfile::tempdir().unwrap();
+        let s = Store::open(&d.path().join("s.redb")).unwrap();
+        s.put_experiment(&sample_experiment("e")).unwrap();
+        s.put_run("e", &run(0)).unwrap();
+        let mut poisoned = run(1);
+        poisoned.scores.insert("f1".into(), f64::NAN);
+        let err = s.put_run("e", &poisoned).unwrap_err().to_string();
+        assert!(
+            err.contains("runs record e#1") && err.contains("would not read back"),
+            "{err}"
+        );
+        assert_eq!(s.runs("e").unwrap().len(), 1, "the good run stays readable");
+    }
+
+    #[test]
+    fn an_unreadable_record_is_skipped_and_the_rest_stays_readable() {
+        let d = tempfile::tempdir().unwrap();
+        let path = d.path().join("s.redb");
+        let s = Store::open(&path).unwrap();
+        s.put_experiment(&sample_experiment("e")).unwrap();
+        s.put_experiment(&sample_experiment("f")).unwrap();
+        for i in 0..3 {
+            s.put_run("e", &run(i)).unwrap();
+        }
+        // What an older build wrote for a NaN score, and a damaged record.
+        let nan_run = serde_json::to_string(&run(1))
+            .unwrap()
+            .replace("\"f1\":1.0", "\"f1\":null");
+        assert!(nan_run.contains("null"), "{nan_run}");
+        s.write(|txn| {
+            txn.open_table(RUNS)?
+                .insert(("e", 1u32), nan_run.as_bytes())?;
+            txn.open_table(EXPERIMENTS)?
+                .insert("f", b"{not json".as_slice())?;
+            txn.open_table(SUMMARIES)?
+                .insert("e", b"{\"mean\":null}".as_slice())?;
+            Ok(())
+        })
+        .unwrap();
+        let indices = |runs: Vec<RunRecord>| runs.iter().map(|r| r.index).collect::<Vec<_>>();
+        assert_eq!(indices(s.runs("e").unwrap()), vec![0, 2]);
+        assert_eq!(s.run_scores("e").unwrap().len(), 2);
+        let mut seen = vec![];
+        s.for_each_run("e", |r| {
+            seen.push(r.index);
+            true
+        })
+        .unwrap();
+        assert_eq!(seen, vec![0, 2]);
+        // `list` still lists the readable experiments.
+        let ids: Vec<String> = s.experiments().unwrap().into_iter().map(|e| e.id).collect();
+        assert_eq!(ids, vec!["e".to_string()]);
+        assert!(s.summary("e").unwrap().is_none());
     }
 }

@@ -85,7 +85,19 @@ pub fn summary_text(e: &Experiment, s: &Summary) -> String {
             .collect();
         o += &format!(" ({})", kinds.join(", "));
     }
-    o += "\n\n";
+    o += "\n";
+    if !s.metric_errors.is_empty() {
+        let per_metric: Vec<String> = s
+            .metric_errors
+            .iter()
+            .map(|(m, kinds)| {
+                let kinds: Vec<String> = kinds.iter().map(|(k, n)| format!("{k} {n}")).collect();
+                format!("{m} ({})", kinds.join(", "))
+            })
+            .collect();
+        o += &format!("metric errors  {}\n", per_metric.join("; "));
+    }
+    o += "\n";
     o += &format!(
         "{:<14}{:>7}   {:<16}{:>5}\n",
         "score (0-100)", "mean", "95% CI", "n"
@@ -231,6 +243,8 @@ pub fn runs_table(runs: &[RunRecord], score_names: &[String]) -> String {
         }
         if let Some(e) = &r.error {
             o += &format!("  {}: {}", e.kind, truncate(&e.message, 60));
+        } else if let Some((m, e)) = r.metric_errors.iter().next() {
+            o += &format!("  {m} {}: {}", e.kind, truncate(&e.message, 50));
         }
         o += "\n";
     }
