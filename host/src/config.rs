@@ -377,7 +377,9 @@ pub struct Grants {
     pub clock: bool,
 }
 
-/// Per-call limits; absent fields fall back to `[sandbox]`.
+/// Per-plugin limits; absent fields fall back to `[sandbox]`. The
+/// example's wall-clock deadline is the method's (`[method] limits`); every
+/// other budget applies to each call of the plugin that names it.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Limits {
@@ -385,15 +387,48 @@ pub struct Limits {
     /// generation does not count).
     pub timeout_ms: Option<u64>,
     pub memory_mb: Option<u64>,
+    pub example_timeout_ms: Option<u64>,
+    pub max_model_calls: Option<u64>,
+    pub max_generated_tokens: Option<u64>,
+    pub max_items_per_call: Option<u64>,
+    pub max_answer_bytes: Option<u64>,
+    pub max_trace_steps: Option<u64>,
+    pub max_log_bytes: Option<u64>,
 }
 
+/// `[sandbox]`: what every plugin gets unless its `limits` say otherwise.
+/// The defaults let every shipped config run unchanged; they exist so that
+/// one misbehaving plugin cannot hang, bloat or brick an experiment.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SandboxDefaults {
+    /// Guest compute per call, ms.
     #[serde(default = "default_timeout_ms")]
     pub timeout_ms: u64,
     #[serde(default = "default_memory_mb")]
     pub memory_mb: u64,
+    /// Wall clock per example, everything included (guest compute, model
+    /// calls, embeddings, NLI, retrieval, tools, HTTP, metrics), ms; 0 = none.
+    #[serde(default = "default_example_timeout_ms")]
+    pub example_timeout_ms: u64,
+    /// Model calls (generate, score) per plugin call.
+    #[serde(default = "default_max_model_calls")]
+    pub max_model_calls: u64,
+    /// Completion tokens per plugin call (a generation is cut to what is left).
+    #[serde(default = "default_max_generated_tokens")]
+    pub max_generated_tokens: u64,
+    /// Texts per embed, pairs per NLI call, continuations per score, k per search.
+    #[serde(default = "default_max_items_per_call")]
+    pub max_items_per_call: u64,
+    /// A longer answer (text and contexts) fails its example (`output_too_large`).
+    #[serde(default = "default_max_answer_bytes")]
+    pub max_answer_bytes: u64,
+    /// Trace steps kept per example; the rest are dropped with a note.
+    #[serde(default = "default_max_trace_steps")]
+    pub max_trace_steps: u64,
+    /// Log bytes kept per example; the rest are dropped with a note.
+    #[serde(default = "default_max_log_bytes")]
+    pub max_log_bytes: u64,
 }
 
 impl Default for SandboxDefaults {
@@ -401,6 +436,13 @@ impl Default for SandboxDefaults {
         Self {
             timeout_ms: default_timeout_ms(),
             memory_mb: default_memory_mb(),
+            example_timeout_ms: default_example_timeout_ms(),
+            max_model_calls: default_max_model_calls(),
+            max_generated_tokens: default_max_generated_tokens(),
+            max_items_per_call: default_max_items_per_call(),
+            max_answer_bytes: default_max_answer_bytes(),
+            max_trace_steps: default_max_trace_steps(),
+            max_log_bytes: default_max_log_bytes(),
         }
     }
 }
@@ -410,6 +452,55 @@ fn default_timeout_ms() -> u64 {
 }
 fn default_memory_mb() -> u64 {
     256
+}
+fn default_example_timeout_ms() -> u64 {
+    600_000
+}
+fn default_max_model_calls() -> u64 {
+    1_000
+}
+fn default_max_generated_tokens() -> u64 {
+    200_000
+}
+fn default_max_items_per_call() -> u64 {
+    4_096
+}
+fn default_max_answer_bytes() -> u64 {
+    1 << 20
+}
+fn default_max_trace_steps() -> u64 {
+    10_000
+}
+fn default_max_log_bytes() -> u64 {
+    1 << 20
+}
+
+/// The budgets that must be at least 1 when given (`example_timeout_ms`
+/// may be 0: no deadline), by key, for validation.
+impl SandboxDefaults {
+    fn budgets(&self) -> [(&'static str, u64); 6] {
+        [
+            ("max_model_calls", self.max_model_calls),
+            ("max_generated_tokens", self.max_generated_tokens),
+            ("max_items_per_call", self.max_items_per_call),
+            ("max_answer_bytes", self.max_answer_bytes),
+            ("max_trace_steps", self.max_trace_steps),
+            ("max_log_bytes", self.max_log_bytes),
+        ]
+    }
+}
+
+impl Limits {
+    fn budgets(&self) -> [(&'static str, Option<u64>); 6] {
+        [
+            ("max_model_calls", self.max_model_calls),
+            ("max_generated_tokens", self.max_generated_tokens),
+            ("max_items_per_call", self.max_items_per_call),
+            ("max_answer_bytes", self.max_answer_bytes),
+            ("max_trace_steps", self.max_trace_steps),
+            ("max_log_bytes", self.max_log_bytes),
+        ]
+    }
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -620,6 +711,11 @@ impl ConfigFile {
         if c.sandbox.memory_mb == 0 {
             return bad("sandbox.memory_mb", "must be at least 1");
         }
+        for (key, v) in c.sandbox.budgets() {
+            if v == 0 {
+                return bad(&format!("sandbox.{key}"), "must be at least 1");
+            }
+        }
         if !(100..=1_000_000).contains(&c.stats.bootstrap_iterations) {
             return bad(
                 "stats.bootstrap_iterations",
@@ -750,6 +846,11 @@ impl ConfigFile {
             }
             if p.limits.memory_mb == Some(0) {
                 return bad(&format!("{field}.limits.memory_mb"), "must be at least 1");
+            }
+            for (key, v) in p.limits.budgets() {
+                if v == Some(0) {
+                    return bad(&format!("{field}.limits.{key}"), "must be at least 1");
+                }
             }
             for (i, hp) in p.grants.allowed_outbound_hosts.iter().enumerate() {
                 if hp

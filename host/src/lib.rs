@@ -19,6 +19,7 @@ pub mod report;
 pub mod rescore;
 pub mod retrieval;
 pub mod runner;
+pub mod scoring;
 pub mod serve;
 pub mod stats;
 pub mod store;

@@ -93,6 +93,8 @@ pub struct Plan {
     pub host: PluginHost,
     pub method: Configured,
     pub metrics: Vec<Configured>,
+    /// The score names each metric declared, in `metrics` order.
+    pub metric_names: Vec<Vec<String>>,
     pub caps: Arc<Capabilities>,
     pub engine: EngineHandle,
     pub score_names: Vec<String>,
@@ -171,6 +173,7 @@ impl Plan {
         }
 
         let mut score_names = Vec::new();
+        let mut metric_names = Vec::new();
         for m in &metrics {
             let names = host.score_names(m).await.map_err(|f| {
                 config.error_at(
@@ -178,6 +181,7 @@ impl Plan {
                     format!("metric failed to list its scores: {f}"),
                 )
             })?;
+            metric_names.push(names.clone());
             for n in names {
                 if score_names.contains(&n) {
                     return Err(config
@@ -285,6 +289,7 @@ impl Plan {
             host,
             method,
             metrics,
+            metric_names,
             caps,
             engine,
             score_names,

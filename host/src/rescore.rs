@@ -5,18 +5,19 @@
 
 use std::collections::BTreeMap;
 use std::path::Path;
-use std::sync::Arc;
 
 use anyhow::Context;
 
+use crate::capabilities::Capabilities;
 use crate::capabilities::inference::derive_seed;
-use crate::capabilities::{CallContext, Capabilities};
 use crate::config::{ConfigFile, PluginRef};
 use crate::datasets::Dataset;
 use crate::plan::{Paths, bind, plugin_record};
 use crate::plugins::bindings::types::{Answer, Step};
+use crate::plugins::budget::Deadline;
 use crate::plugins::{PluginHost, World};
 use crate::runner::step_kind_of;
+use crate::scoring::{Metric, Scorer};
 use crate::stats;
 use crate::store::{Experiment, RunRecord, Status, Store};
 
@@ -81,20 +82,33 @@ pub async fn rescore(
         )?);
     }
     let mut score_names = Vec::new();
+    let mut declared = Vec::new();
     for m in &bound {
         let names = host
             .score_names(m)
             .await
             .map_err(|f| anyhow::anyhow!("{} failed to list its scores: {f}", m.plugin.name))?;
-        for n in names {
-            anyhow::ensure!(!score_names.contains(&n), "score {n:?} is produced twice");
-            score_names.push(n);
+        for n in &names {
+            anyhow::ensure!(!score_names.contains(n), "score {n:?} is produced twice");
+            score_names.push(n.clone());
         }
+        declared.push(names);
     }
+    let example_timeout =
+        std::time::Duration::from_millis(config.config.sandbox.example_timeout_ms);
 
     // No engine: a metric that asks the model gets `unavailable`, which is
     // stored as that metric's error (rescoring never calls the model).
     let caps = Capabilities::none();
+    let scorer = Scorer {
+        host: &host,
+        metrics: bound
+            .iter()
+            .zip(&declared)
+            .map(|(configured, names)| Metric { configured, names })
+            .collect(),
+        caps: &caps,
+    };
     let seed = config.config.seed;
     let mut runs: Vec<RunRecord> = Vec::new();
     let mut failure = None;
@@ -130,19 +144,19 @@ pub async fn rescore(
             contexts: run.contexts.clone(),
         };
         let example_seed = derive_seed(seed, u64::from(run.index));
-        for m in &bound {
-            let ctx = CallContext::new(Arc::clone(&caps), example_seed);
-            let (out, ctx) = host.score(m, example_seed, ctx, example, &answer).await;
-            run.logs.extend(ctx.logs);
-            match out.into_result() {
-                Ok(scores) => run
-                    .scores
-                    .extend(scores.into_iter().map(|s| (s.name, s.value))),
-                Err(f) => {
-                    run.metric_errors.insert(m.plugin.name.clone(), f.into());
-                }
-            }
-        }
+        // The stored calls are the method's: rescoring adds the metrics'
+        // logs and errors, not their (model-less) calls.
+        let calls = run.calls.len();
+        scorer
+            .score(
+                example_seed,
+                Deadline::after(example_timeout),
+                example,
+                &answer,
+                run,
+            )
+            .await;
+        run.calls.truncate(calls);
     }
     if let Some(f) = failure {
         anyhow::bail!(f);

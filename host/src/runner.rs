@@ -9,26 +9,34 @@ use std::time::Instant;
 use anyhow::Context;
 use tokio::task::JoinSet;
 
-use crate::capabilities::CallContext;
 use crate::capabilities::inference::derive_seed;
+use crate::capabilities::{CallContext, tools};
 use crate::datasets::Example;
 use crate::plan::Plan;
-use crate::plugins::Failure;
-use crate::plugins::bindings::types::StepKind;
+use crate::plugins::bindings::types::{Answer, StepKind};
+use crate::plugins::budget::Deadline;
+use crate::plugins::{Failure, OutputCaps};
 use crate::progress::Progress;
+use crate::scoring::{Metric, Scorer};
 use crate::stats::{self, Summary};
 use crate::store::{self, Experiment, RunError, RunRecord, RunScores, Status, Store, TraceStep};
 
-/// Runs one example through the method and every metric. Never panics on
-/// plugin misbehaviour: failures are recorded in the returned run.
+/// Runs one example through the method and every metric, under the
+/// example's deadline (the method's `example_timeout_ms`). Never panics on
+/// plugin misbehaviour: failures are recorded in the returned run, and what
+/// a plugin produced is kept only up to the method's output caps.
 pub async fn run_example(plan: &Plan, index: u32, example: &Example) -> RunRecord {
     let seed = derive_seed(plan.config.config.seed, u64::from(index));
     let started = Instant::now();
     let span = tracing::info_span!("example", index, id = %example.id);
     let _enter = span.enter();
 
-    let ctx = CallContext::new(plan.caps.clone(), seed);
+    let sandbox = &plan.method.sandbox;
+    let caps = sandbox.outputs;
+    let deadline = Deadline::after(sandbox.example_timeout);
+    let ctx = CallContext::new(plan.caps.clone(), seed).until(deadline);
     let (outcome, ctx) = plan.host.solve(&plan.method, seed, ctx, example).await;
+    let mut dropped_log_bytes = ctx.logs_dropped_bytes;
     let mut run = RunRecord {
         index,
         example_id: example.id.clone(),
@@ -66,34 +74,34 @@ pub async fn run_example(plan: &Plan, index: u32, example: &Example) -> RunRecor
             content: serde_json::to_string(&r).unwrap_or_default(),
         });
     }
-    match outcome.into_result() {
+    match outcome
+        .into_result()
+        .and_then(|a| within_answer_cap(a, &caps))
+    {
         Ok(answer) => {
             run.answer = Some(answer.text.clone());
             run.contexts = answer.contexts.clone();
             run.trace.extend(answer.trace.iter().map(|s| TraceStep {
                 kind: step_kind(s.kind).into(),
-                content: s.content.clone(),
+                content: tools::truncate(&s.content, caps.max_answer_bytes),
             }));
-            for metric in &plan.metrics {
-                let ctx = CallContext::new(plan.caps.clone(), seed);
-                let (out, ctx) = plan.host.score(metric, seed, ctx, example, &answer).await;
-                run.calls.extend(ctx.calls);
-                run.logs.extend(ctx.logs);
-                match out.into_result() {
-                    Ok(scores) => {
-                        for s in scores {
-                            run.scores.insert(s.name, s.value);
-                        }
-                    }
-                    Err(f) => {
-                        run.metric_errors
-                            .insert(metric.plugin.name.clone(), f.into());
-                    }
-                }
-            }
+            let scorer = Scorer {
+                host: &plan.host,
+                metrics: plan
+                    .metrics
+                    .iter()
+                    .zip(&plan.metric_names)
+                    .map(|(configured, names)| Metric { configured, names })
+                    .collect(),
+                caps: &plan.caps,
+            };
+            dropped_log_bytes += scorer
+                .score(seed, deadline, example, &answer, &mut run)
+                .await;
         }
         Err(f) => run.error = Some(f.into()),
     }
+    cap_trace_and_logs(&mut run, &caps, dropped_log_bytes);
     run.prompt_tokens = run.calls.iter().map(|c| u64::from(c.prompt_tokens)).sum();
     run.completion_tokens = run
         .calls
@@ -103,6 +111,53 @@ pub async fn run_example(plan: &Plan, index: u32, example: &Example) -> RunRecor
     run.latency_ms = started.elapsed().as_secs_f64() * 1e3;
     run.finished_at = store::now();
     run
+}
+
+/// An answer over `max_answer_bytes` (text and contexts) fails its example:
+/// nothing huge is stored and no metric sees it.
+fn within_answer_cap(answer: Answer, caps: &OutputCaps) -> Result<Answer, Failure> {
+    let bytes = answer.text.len() + answer.contexts.iter().map(String::len).sum::<usize>();
+    if bytes > caps.max_answer_bytes {
+        return Err(Failure {
+            kind: "output_too_large",
+            message: format!(
+                "the answer (text and contexts) is {bytes} bytes, over max_answer_bytes {}",
+                caps.max_answer_bytes
+            ),
+        });
+    }
+    Ok(answer)
+}
+
+/// Keeps the first `max_trace_steps` steps and `max_log_bytes` of logs,
+/// with one note each saying how much was dropped.
+fn cap_trace_and_logs(run: &mut RunRecord, caps: &OutputCaps, mut dropped_log_bytes: usize) {
+    if run.trace.len() > caps.max_trace_steps {
+        let dropped = run.trace.len() - caps.max_trace_steps;
+        run.trace.truncate(caps.max_trace_steps);
+        run.trace.push(TraceStep {
+            kind: "note".into(),
+            content: format!(
+                "forge: {dropped} trace steps dropped (max_trace_steps {})",
+                caps.max_trace_steps
+            ),
+        });
+    }
+    let mut kept = 0;
+    run.logs.retain(|line| {
+        kept += line.len();
+        let keep = kept <= caps.max_log_bytes;
+        if !keep {
+            dropped_log_bytes += line.len();
+        }
+        keep
+    });
+    if dropped_log_bytes > 0 {
+        run.logs.push(format!(
+            "forge: {dropped_log_bytes} log bytes dropped (max_log_bytes {})",
+            caps.max_log_bytes
+        ));
+    }
 }
 
 impl From<Failure> for RunError {

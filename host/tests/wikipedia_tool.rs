@@ -12,6 +12,7 @@ use std::time::Instant;
 
 use forge_host::capabilities::{CallContext, Capabilities, HttpClient};
 use forge_host::config::{Grants, HttpConfig, Limits, SandboxDefaults};
+use forge_host::plugins::budget::Deadline;
 use forge_host::plugins::{CallOutcome, Configured, PluginHost, Sandbox, World};
 use forge_host::retrieval::{Index, Indexes, Params, Tokenizer, corpus};
 
@@ -56,7 +57,9 @@ async fn call(
     caps: &Arc<Capabilities>,
     input: &str,
 ) -> (Result<String, String>, CallContext) {
-    let (out, ctx) = host.call_tool(t, caps.clone(), input, 7).await;
+    let (out, ctx) = host
+        .call_tool(t, caps.clone(), input, 7, Deadline::none())
+        .await;
     let out = match out {
         CallOutcome::Ok(s) => Ok(s),
         CallOutcome::PluginError(e) => Err(e),
@@ -190,7 +193,7 @@ async fn a_server_that_never_answers_times_out_without_charging_the_guest() {
         serde_json::json!({"api": format!("http://{silent}/w/api.php")}),
         Limits {
             timeout_ms: Some(100),
-            memory_mb: None,
+            ..Limits::default()
         },
     );
     let caps = Capabilities::for_tools(

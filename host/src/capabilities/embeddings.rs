@@ -19,23 +19,25 @@ impl Host for State {
         &mut self,
         texts: Vec<String>,
     ) -> wasmtime::Result<Result<Vec<Vec<f32>>, String>> {
+        const WHAT: &str = "embeddings.embed";
+        if let Err(refused) = self.admit_items(WHAT, "embed", texts.len())? {
+            return Ok(Err(refused));
+        }
         let started = Instant::now();
         let (model, texts, result) = match self.ctx.caps.embedder.clone() {
             None => (String::new(), texts, Err(NO_EMBEDDER.to_string())),
             Some(embedder) => {
                 // (bindgen's `tracing` option gives this call its span.)
-                // Embedding is CPU-bound: off the async workers.
                 let model = embedder.model_id().to_string();
-                let (texts, r) = tokio::task::spawn_blocking(move || {
-                    let r = embedder.embed(&texts).map_err(|e| e.to_string());
-                    (texts, r)
-                })
-                .await?;
+                let (texts, r) = self
+                    .off_thread(WHAT, texts, move |t| {
+                        embedder.embed(t).map_err(|e| e.to_string())
+                    })
+                    .await?;
                 (model, texts, r)
             }
         };
         let latency_ms = started.elapsed().as_secs_f64() * 1e3;
-        self.budget.in_host += started.elapsed();
         let output = match &result {
             Ok(v) => format!(
                 "{} vectors of dimension {}",

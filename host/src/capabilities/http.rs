@@ -260,13 +260,14 @@ impl Host for State {
         let started = Instant::now();
         let span = tracing::info_span!("http_get", url = %url);
         let client = self.ctx.caps.http.clone();
-        let (result, cached) = client
+        let deadline = self.ctx.deadline;
+        let request = client
             .get(&url, &self.allowed_outbound_hosts)
-            .instrument(span.clone())
-            .await;
-        let elapsed = started.elapsed();
+            .instrument(span.clone());
+        let done = deadline.run(request).await;
         // Time waiting on the network does not count against the guest.
-        self.budget.in_host += elapsed;
+        let (result, cached) = self.host_call_done("http.get", started, done)?;
+        let elapsed = started.elapsed();
         let record = HttpRecord {
             url,
             status: result.as_ref().ok().map(|r| r.status),

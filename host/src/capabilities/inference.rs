@@ -10,6 +10,7 @@ use crate::plugins::bindings::inference::{
     FinishReason, GenerateOptions, GenerateParams, Generation, GenerationExt, Host, InferenceError,
     Message, TokenLogprob, TopLogprob,
 };
+use crate::plugins::budget::Ask;
 use crate::store::LlmCall;
 
 /// The most alternatives per step a plugin may ask for (OpenAI's cap).
@@ -24,17 +25,32 @@ fn default_options() -> GenerateOptions {
 }
 
 impl State {
+    /// One generation under the plugin's budgets and the example's deadline
+    /// (`what`: the import, for refusals and the deadline's reason). A
+    /// generation is cut to the tokens left of `max_generated_tokens`.
     async fn generate(
         &mut self,
+        what: &'static str,
         prompt: Prompt,
-        params: GenerateParams,
+        mut params: GenerateParams,
         options: GenerateOptions,
-    ) -> Result<engine::Generation, InferenceError> {
+    ) -> wasmtime::Result<Result<engine::Generation, InferenceError>> {
+        if let Err(refused) = self.admit(what, Ask::Generate)? {
+            return Ok(Err(InferenceError::Backend(refused)));
+        }
+        let left = u32::try_from(self.meter.tokens_left()).unwrap_or(u32::MAX);
+        params.max_tokens = params.max_tokens.min(left);
         let started = Instant::now();
-        let out = self.generate_inner(prompt, params, options).await;
+        let deadline = self.ctx.deadline;
+        let out = deadline
+            .run(self.generate_inner(prompt, params, options))
+            .await;
         // Time in the host does not count against the guest's compute budget.
-        self.budget.in_host += started.elapsed();
-        out
+        let out = self.host_call_done(what, started, out)?;
+        if let Ok(g) = &out {
+            self.meter.generated_tokens += u64::from(g.completion_tokens);
+        }
+        Ok(out)
     }
 
     async fn generate_inner(
@@ -162,20 +178,28 @@ impl State {
     /// output is the JSON list of scores.
     async fn score(
         &mut self,
+        what: &'static str,
         prompt: Prompt,
         continuations: Vec<String>,
-    ) -> Result<Vec<f64>, InferenceError> {
+    ) -> wasmtime::Result<Result<Vec<f64>, InferenceError>> {
         let Some(engine) = self.ctx.caps.engine.clone() else {
-            return Err(InferenceError::Backend(
+            return Ok(Err(InferenceError::Backend(
                 "this plugin has no inference capability".into(),
-            ));
+            )));
         };
+        let ask = Ask::Score {
+            continuations: continuations.len(),
+        };
+        if let Err(refused) = self.admit(what, ask)? {
+            return Ok(Err(InferenceError::Backend(refused)));
+        }
         let started = Instant::now();
-        let result = engine
-            .score_continuations(prompt.clone(), continuations.clone())
+        let deadline = self.ctx.deadline;
+        let result = deadline
+            .run(engine.score_continuations(prompt.clone(), continuations.clone()))
             .await;
         let latency_ms = started.elapsed().as_secs_f64() * 1e3;
-        self.budget.in_host += started.elapsed();
+        let result = self.host_call_done(what, started, result)?;
         self.ctx.calls.push(LlmCall {
             kind: "score".into(),
             prompt: prompt_record(&prompt),
@@ -189,7 +213,7 @@ impl State {
             error: result.as_ref().err().map(|e| e.to_string()),
             ..LlmCall::default()
         });
-        result.map_err(to_guest_error)
+        Ok(result.map_err(to_guest_error))
     }
 }
 
@@ -280,7 +304,9 @@ impl Host for State {
     ) -> wasmtime::Result<Result<Generation, InferenceError>> {
         let prompt = Prompt::Chat(to_engine_messages(messages));
         let started = Instant::now();
-        let g = self.generate(prompt, params, default_options()).await;
+        let g = self
+            .generate("inference.chat", prompt, params, default_options())
+            .await?;
         Ok(g.map(|g| to_guest_generation(&g, started.elapsed().as_secs_f64() * 1e3)))
     }
 
@@ -291,8 +317,13 @@ impl Host for State {
     ) -> wasmtime::Result<Result<Generation, InferenceError>> {
         let started = Instant::now();
         let g = self
-            .generate(Prompt::Raw(prompt), params, default_options())
-            .await;
+            .generate(
+                "inference.complete",
+                Prompt::Raw(prompt),
+                params,
+                default_options(),
+            )
+            .await?;
         Ok(g.map(|g| to_guest_generation(&g, started.elapsed().as_secs_f64() * 1e3)))
     }
 
@@ -304,7 +335,9 @@ impl Host for State {
     ) -> wasmtime::Result<Result<GenerationExt, InferenceError>> {
         let prompt = Prompt::Chat(to_engine_messages(messages));
         let started = Instant::now();
-        let g = self.generate(prompt, params, options).await;
+        let g = self
+            .generate("inference.chat-ext", prompt, params, options)
+            .await?;
         Ok(g.map(|g| to_guest_ext(g, started.elapsed().as_secs_f64() * 1e3)))
     }
 
@@ -315,7 +348,14 @@ impl Host for State {
         options: GenerateOptions,
     ) -> wasmtime::Result<Result<GenerationExt, InferenceError>> {
         let started = Instant::now();
-        let g = self.generate(Prompt::Raw(prompt), params, options).await;
+        let g = self
+            .generate(
+                "inference.complete-ext",
+                Prompt::Raw(prompt),
+                params,
+                options,
+            )
+            .await?;
         Ok(g.map(|g| to_guest_ext(g, started.elapsed().as_secs_f64() * 1e3)))
     }
 
@@ -324,7 +364,7 @@ impl Host for State {
         prompt: String,
         continuations: Vec<String>,
     ) -> wasmtime::Result<Result<Vec<f64>, InferenceError>> {
-        Ok(State::score(self, Prompt::Raw(prompt), continuations).await)
+        State::score(self, "inference.score", Prompt::Raw(prompt), continuations).await
     }
 
     async fn score_chat(
@@ -333,7 +373,7 @@ impl Host for State {
         continuations: Vec<String>,
     ) -> wasmtime::Result<Result<Vec<f64>, InferenceError>> {
         let prompt = Prompt::Chat(to_engine_messages(messages));
-        Ok(State::score(self, prompt, continuations).await)
+        State::score(self, "inference.score-chat", prompt, continuations).await
     }
 }
 

@@ -1,10 +1,10 @@
-//! `forge:plugin/log`: plugin logs, kept (bounded) with the run and echoed
-//! to tracing.
+//! `forge:plugin/log`: plugin logs, kept with the run up to the plugin's
+//! `max_log_bytes` (what is dropped is counted and noted) and echoed to
+//! tracing.
 
 use crate::plugins::State;
 use crate::plugins::bindings::log::{Host, Level};
 
-const MAX_LINES: usize = 500;
 const MAX_LINE_CHARS: usize = 2000;
 
 impl Host for State {
@@ -29,8 +29,12 @@ impl Host for State {
             }
         };
         // `info: message`, the message as the plugin wrote it.
-        if self.ctx.logs.len() < MAX_LINES {
-            self.ctx.logs.push(format!("{name}: {message}"));
+        let line = format!("{name}: {message}");
+        if self.ctx.logs_kept_bytes + line.len() <= self.outputs.max_log_bytes {
+            self.ctx.logs_kept_bytes += line.len();
+            self.ctx.logs.push(line);
+        } else {
+            self.ctx.logs_dropped_bytes += line.len();
         }
         Ok(())
     }

@@ -3,6 +3,7 @@
 //! [`Capabilities`] (shared by all instances of an experiment), what one
 //! instance did with it lives in [`CallContext`] (stored with the run).
 
+pub mod budget;
 pub mod embeddings;
 pub mod http;
 pub mod inference;
@@ -16,6 +17,7 @@ use std::sync::Arc;
 use crate::config::{GenerationConfig, HttpConfig};
 use crate::engine::EngineHandle;
 use crate::engine::call_cache::CallCache;
+use crate::plugins::budget::Deadline;
 use crate::retrieval::Indexes;
 use crate::store::LlmCall;
 
@@ -94,9 +96,16 @@ pub struct CallContext {
     pub http_calls: Vec<HttpRecord>,
     pub retrievals: Vec<RetrievalRecord>,
     pub logs: Vec<String>,
+    /// Log bytes kept, and not kept (over `max_log_bytes`).
+    pub logs_kept_bytes: usize,
+    pub logs_dropped_bytes: usize,
+    /// The example's deadline, shared with every store working on it.
+    pub deadline: Deadline,
 }
 
 impl CallContext {
+    /// A context without a deadline (plan-time calls); examples add theirs
+    /// with [`Self::until`].
     pub fn new(caps: Arc<Capabilities>, seed: u64) -> Self {
         Self {
             caps,
@@ -106,8 +115,64 @@ impl CallContext {
             http_calls: Vec::new(),
             retrievals: Vec::new(),
             logs: Vec::new(),
+            logs_kept_bytes: 0,
+            logs_dropped_bytes: 0,
+            deadline: Deadline::none(),
         }
+    }
+
+    pub fn until(mut self, deadline: Deadline) -> Self {
+        self.deadline = deadline;
+        self
     }
 }
 
 impl crate::plugins::bindings::types::Host for crate::plugins::State {}
+
+impl crate::plugins::State {
+    /// Admits a call carrying `items` (texts, pairs) against the budgets;
+    /// a refusal is recorded without its items, so a refused flood does not
+    /// bloat the run, and returned for the guest.
+    pub(crate) fn admit_items(
+        &mut self,
+        what: &'static str,
+        kind: &str,
+        items: usize,
+    ) -> wasmtime::Result<Result<(), String>> {
+        let admitted = self.admit(what, crate::plugins::budget::Ask::Items(items))?;
+        if let Err(refused) = &admitted {
+            self.ctx.calls.push(LlmCall {
+                kind: kind.into(),
+                prompt: format!("({items} items, refused)"),
+                finish_reason: "error".into(),
+                error: Some(refused.clone()),
+                ..LlmCall::default()
+            });
+        }
+        Ok(admitted)
+    }
+
+    /// CPU-bound model work (embedding, NLI) on the blocking pool, off the
+    /// async workers, under the example's deadline; its time is host time.
+    /// Past the deadline the batch finishes unobserved (at most
+    /// `max_items_per_call` items) while the guest is stopped.
+    pub(crate) async fn off_thread<I, R>(
+        &mut self,
+        what: &'static str,
+        input: I,
+        work: impl FnOnce(&I) -> R + Send + 'static,
+    ) -> wasmtime::Result<(I, R)>
+    where
+        I: Send + 'static,
+        R: Send + 'static,
+    {
+        let started = std::time::Instant::now();
+        let job = tokio::task::spawn_blocking(move || {
+            let r = work(&input);
+            (input, r)
+        });
+        let deadline = self.ctx.deadline;
+        let done = deadline.run(job).await;
+        Ok(self.host_call_done(what, started, done)??)
+    }
+}

@@ -44,6 +44,10 @@ impl Host for State {
         &mut self,
         pairs: Vec<Pair>,
     ) -> wasmtime::Result<Result<Vec<Vec<LabelScore>>, String>> {
+        const WHAT: &str = "nli.classify";
+        if let Err(refused) = self.admit_items(WHAT, "nli", pairs.len())? {
+            return Ok(Err(refused));
+        }
         let started = Instant::now();
         let pairs: Vec<(String, String)> = pairs
             .into_iter()
@@ -53,18 +57,14 @@ impl Host for State {
             None => (String::new(), pairs, Err(NO_NLI_MODEL.to_string())),
             Some(m) => {
                 // (bindgen's `tracing` option gives this call its span.)
-                // CPU-bound: off the async workers.
                 let id = m.model_id().to_string();
-                let (pairs, r) = tokio::task::spawn_blocking(move || {
-                    let r = classify(&m, &pairs);
-                    (pairs, r)
-                })
-                .await?;
+                let (pairs, r) = self
+                    .off_thread(WHAT, pairs, move |p| classify(&m, p))
+                    .await?;
                 (id, pairs, r)
             }
         };
         let latency_ms = started.elapsed().as_secs_f64() * 1e3;
-        self.budget.in_host += started.elapsed();
         // The argmax label per pair: what a reader of the run wants to see.
         let output = match &result {
             Ok(rows) => serde_json::to_string(

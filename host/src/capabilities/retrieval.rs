@@ -13,6 +13,7 @@ use tracing::Instrument;
 
 use crate::plugins::State;
 use crate::plugins::bindings::retrieval::{Host, Passage, RetrievalError};
+use crate::plugins::budget::Ask;
 use crate::retrieval::{Strategy, rerank};
 
 /// Results past this many are not returned (k is the guest's choice).
@@ -40,6 +41,10 @@ impl Host for State {
         query: String,
         k: u32,
     ) -> wasmtime::Result<Result<Vec<Passage>, RetrievalError>> {
+        const WHAT: &str = "retrieval.search";
+        if let Err(refused) = self.admit(WHAT, Ask::Items(k as usize))? {
+            return Ok(Err(RetrievalError::Failed(refused)));
+        }
         let started = Instant::now();
         let caps = self.ctx.caps.clone();
         let strategy = caps
@@ -70,11 +75,15 @@ impl Host for State {
                 };
                 let found = match reranker {
                     Err(e) => Err(e.to_string()),
-                    Ok(r) => ix
-                        .search_with(&query, k.min(MAX_K) as usize, &ix.options, r.as_deref())
-                        .instrument(span)
-                        .await
-                        .map_err(|e| e.to_string()),
+                    Ok(r) => {
+                        let search = ix
+                            .search_with(&query, k.min(MAX_K) as usize, &ix.options, r.as_deref())
+                            .instrument(span);
+                        let deadline = self.ctx.deadline;
+                        let done = deadline.run(search).await;
+                        self.host_call_done(WHAT, started, done)?
+                            .map_err(|e| e.to_string())
+                    }
                 };
                 found
                     .map(|hits| {
@@ -90,8 +99,8 @@ impl Host for State {
                     .map_err(RetrievalError::Failed)
             }
         };
+        // (host_call_done counted a search's time; the rest is bookkeeping.)
         let elapsed = started.elapsed();
-        self.budget.in_host += elapsed;
         self.ctx.retrievals.push(RetrievalRecord {
             index,
             strategy,

@@ -69,6 +69,8 @@ impl Host for State {
         name: String,
         input: String,
     ) -> wasmtime::Result<Result<String, ToolError>> {
+        // The tool runs under the same deadline (its own store checks it).
+        self.check_deadline("tools.call")?;
         let started = Instant::now();
         let caps = self.ctx.caps.clone();
         let mut tool_ctx = None;
@@ -87,6 +89,7 @@ impl Host for State {
                         caps.tools.caps.clone().unwrap_or_else(Capabilities::none),
                         &input,
                         seed,
+                        self.ctx.deadline,
                     )
                     .await;
                 tool_ctx = Some(ctx);
@@ -108,10 +111,12 @@ impl Host for State {
         };
         let elapsed = started.elapsed();
         self.budget.in_host += elapsed;
+        // The method gets the whole output; the run keeps what the caps allow.
+        let cap = self.outputs.max_answer_bytes;
         self.ctx.tool_calls.push(ToolCallRecord {
             tool: name,
-            input,
-            output: result.as_ref().ok().cloned(),
+            input: truncate(&input, cap),
+            output: result.as_ref().ok().map(|o| truncate(o, cap)),
             error: result.as_ref().err().map(|e| format!("{e:?}")),
             latency_ms: elapsed.as_secs_f64() * 1e3,
             http: tool_ctx
@@ -126,4 +131,17 @@ impl Host for State {
         });
         Ok(result)
     }
+}
+
+/// `s` cut to at most `max` bytes (on a char boundary), saying how much was
+/// dropped.
+pub fn truncate(s: &str, max: usize) -> String {
+    if s.len() <= max {
+        return s.to_string();
+    }
+    let mut end = max;
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}… [{} bytes dropped]", &s[..end], s.len() - end)
 }

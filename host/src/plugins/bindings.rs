@@ -1,9 +1,9 @@
 //! Host bindings of the contract, one module per world, generated from the
-//! newest contract this host speaks (`wit/v0.1.3`). The shared interfaces
-//! (types, inference, embeddings, nli, retrieval, http, log) are generated once, in `method`,
+//! newest contract this host speaks (`wit/v0.1.4`). The shared interfaces
+//! (types, inference, embeddings, nli, retrieval, http, budget, log) are generated once, in `method`,
 //! and reused by the other worlds so one host implementation serves all three.
 //!
-//! Older guests need no bindings of their own: 0.1.1 to 0.1.3 only added
+//! Older guests need no bindings of their own: 0.1.1 to 0.1.4 only added
 //! interfaces, functions and records, and wasmtime resolves imports and exports semver-compatibly (a guest's
 //! `forge:plugin/log@0.1.0` links to the host's `log@0.1.1`, its
 //! `solver@0.1.0` export is found as `solver@0.1.1`), then type-checks them
@@ -17,7 +17,7 @@
 
 pub mod method {
     wasmtime::component::bindgen!({
-        path: "../wit/v0.1.3",
+        path: "../wit/v0.1.4",
         world: "method",
         imports: { default: async | trappable | tracing },
         exports: { default: async },
@@ -26,7 +26,7 @@ pub mod method {
 
 pub mod metric {
     wasmtime::component::bindgen!({
-        path: "../wit/v0.1.3",
+        path: "../wit/v0.1.4",
         world: "metric",
         imports: { default: async | trappable | tracing },
         exports: { default: async },
@@ -35,6 +35,7 @@ pub mod metric {
             "forge:plugin/inference": super::method::forge::plugin::inference,
             "forge:plugin/embeddings": super::method::forge::plugin::embeddings,
             "forge:plugin/nli": super::method::forge::plugin::nli,
+            "forge:plugin/budget": super::method::forge::plugin::budget,
             "forge:plugin/log": super::method::forge::plugin::log,
         },
     });
@@ -42,7 +43,7 @@ pub mod metric {
 
 pub mod tool {
     wasmtime::component::bindgen!({
-        path: "../wit/v0.1.3",
+        path: "../wit/v0.1.4",
         world: "tool",
         imports: { default: async | trappable | tracing },
         exports: { default: async },
@@ -50,9 +51,12 @@ pub mod tool {
             "forge:plugin/types": super::method::forge::plugin::types,
             "forge:plugin/http": super::method::forge::plugin::http,
             "forge:plugin/retrieval": super::method::forge::plugin::retrieval,
+            "forge:plugin/budget": super::method::forge::plugin::budget,
             "forge:plugin/log": super::method::forge::plugin::log,
         },
     });
 }
 
-pub use method::forge::plugin::{embeddings, http, inference, log, nli, retrieval, tools, types};
+pub use method::forge::plugin::{
+    budget, embeddings, http, inference, log, nli, retrieval, tools, types,
+};

@@ -13,12 +13,12 @@ pub const PACKAGE: &str = "forge:plugin";
 pub const HOST_VERSION: Version = Version {
     major: 0,
     minor: 1,
-    patch: 3,
+    patch: 4,
 };
 
 /// The host interfaces a plugin may import, with the contract version that
 /// introduced each (a plugin cannot import `http` at 0.1.0: it did not exist).
-pub const INTERFACES: [(&str, Version); 8] = [
+pub const INTERFACES: [(&str, Version); 9] = [
     ("types", V0_1_0),
     ("inference", V0_1_0),
     ("retrieval", V0_1_0),
@@ -27,6 +27,7 @@ pub const INTERFACES: [(&str, Version); 8] = [
     ("http", V0_1_1),
     ("embeddings", V0_1_2),
     ("nli", V0_1_3),
+    ("budget", V0_1_4),
 ];
 
 const V0_1_0: Version = Version {
@@ -44,7 +45,12 @@ const V0_1_2: Version = Version {
     minor: 1,
     patch: 2,
 };
-const V0_1_3: Version = HOST_VERSION;
+const V0_1_3: Version = Version {
+    major: 0,
+    minor: 1,
+    patch: 3,
+};
+const V0_1_4: Version = HOST_VERSION;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
 pub struct Version {
@@ -264,23 +270,24 @@ mod tests {
         };
         let s = e.to_string();
         assert!(
-            s.contains("forge:plugin@0.2.0") && s.contains("forge:plugin@0.1.3"),
+            s.contains("forge:plugin@0.2.0") && s.contains("forge:plugin@0.1.4"),
             "{s}"
         );
     }
 
     #[test]
-    fn the_host_speaks_0_1_3_and_accepts_0_1_0_to_0_1_2() {
-        assert_eq!(HOST_VERSION.to_string(), "0.1.3");
-        assert!(Version::parse("0.1.0").unwrap().accepted_by(HOST_VERSION));
-        assert!(Version::parse("0.1.1").unwrap().accepted_by(HOST_VERSION));
-        assert!(Version::parse("0.1.2").unwrap().accepted_by(HOST_VERSION));
-        assert!(!Version::parse("0.1.4").unwrap().accepted_by(HOST_VERSION));
+    fn the_host_speaks_0_1_4_and_accepts_0_1_0_to_0_1_3() {
+        assert_eq!(HOST_VERSION.to_string(), "0.1.4");
+        for older in ["0.1.0", "0.1.1", "0.1.2", "0.1.3"] {
+            assert!(Version::parse(older).unwrap().accepted_by(HOST_VERSION));
+        }
+        assert!(!Version::parse("0.1.5").unwrap().accepted_by(HOST_VERSION));
         let since = |i: &str| INTERFACES.iter().find(|(n, _)| *n == i).unwrap().1;
         assert_eq!(since("log"), V0_1_0);
         assert_eq!(since("http"), V0_1_1);
         assert_eq!(since("embeddings"), V0_1_2);
         assert_eq!(since("nli"), V0_1_3);
+        assert_eq!(since("budget"), V0_1_4);
         let e = ContractError::ImportTooOld {
             import: "forge:plugin/http@0.1.0".into(),
             interface: "http".into(),

@@ -3,6 +3,7 @@
 //! store so a misbehaving plugin fails only the example it was working on.
 
 pub mod bindings;
+pub mod budget;
 mod cache;
 pub mod contract;
 mod sandbox;
@@ -18,7 +19,7 @@ use wasmtime::component::{Component, HasSelf, Linker};
 use wasmtime::{Engine, Store, Trap, UpdateDeadline};
 
 pub use contract::{Contract, World};
-pub use sandbox::{Sandbox, State};
+pub use sandbox::{OutputCaps, Sandbox, State};
 
 use crate::capabilities::CallContext;
 use crate::datasets::Example;
@@ -81,7 +82,8 @@ pub struct Configured {
 /// Why a call into a plugin did not return normally.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Failure {
-    /// `timeout`, `memory_limit`, `trap` or `host`.
+    /// `timeout`, `memory_limit`, `trap`, `deadline`, `budget`, `exit`,
+    /// `plugin_error` or `host` (forge's own failure).
     pub kind: &'static str,
     pub message: String,
 }
@@ -253,8 +255,17 @@ impl PluginHost {
         store.limiter(|s| &mut s.limits);
         // Each tick: over budget → interrupt (a trap); else yield so other
         // examples on this tokio worker make progress.
-        store.epoch_deadline_callback(|ctx| {
-            Ok(if ctx.data().budget.exhausted() {
+        // The example's deadline is checked here too, for a guest that
+        // computes without calling the host.
+        store.epoch_deadline_callback(|mut ctx| {
+            let state = ctx.data_mut();
+            if state.ctx.deadline.expired() {
+                state.stopped = Some(budget::Stopped::Deadline {
+                    during: "guest compute",
+                });
+                return Ok(UpdateDeadline::Interrupt);
+            }
+            Ok(if state.budget.exhausted() {
                 UpdateDeadline::Interrupt
             } else {
                 UpdateDeadline::Yield(1)
@@ -348,17 +359,19 @@ impl PluginHost {
 
     /// Calls a tool in its own store, with its own grants and limits, and
     /// the capabilities tools get (`caps`: HTTP, indexes; no engine).
+    /// `deadline`: the calling example's.
     pub async fn call_tool(
         &self,
         tool: &Configured,
         caps: Arc<crate::capabilities::Capabilities>,
         input: &str,
         seed: u64,
+        deadline: budget::Deadline,
     ) -> (CallOutcome<String>, CallContext) {
         let Pre::Tool(pre) = &tool.plugin.pre else {
             unreachable!("load_as checked the world")
         };
-        let ctx = CallContext::new(caps, seed);
+        let ctx = CallContext::new(caps, seed).until(deadline);
         let params = tool.params.as_str();
         self.call(&tool.sandbox, seed, ctx, async |store| {
             let t = pre.instantiate_async(&mut *store).await?;
@@ -400,9 +413,52 @@ impl PluginHost {
     }
 }
 
-/// Turns a wasmtime error into a stored reason.
+/// Turns a wasmtime error into a stored reason. `host` stays for forge's
+/// own failures; everything a guest brought on itself has its own kind.
 fn classify(e: &wasmtime::Error, state: &State, sandbox: &Sandbox) -> Failure {
     let chain = format!("{e:#}");
+    // Stopped by the host: the error itself (a host call) or the flag the
+    // epoch callback left (guest compute, where the trap says "interrupt").
+    if let Some(stopped) = e
+        .downcast_ref::<budget::Stopped>()
+        .or(state.stopped.as_ref())
+    {
+        let spent = format!(
+            "{} model calls, {:.1} s guest compute",
+            state.ctx.calls.len(),
+            state.guest_compute().as_secs_f64()
+        );
+        return match stopped {
+            budget::Stopped::Deadline { during } => Failure {
+                kind: "deadline",
+                message: format!(
+                    "example deadline of {} ms passed ({spent}, in {during})",
+                    state.ctx.deadline.limit().as_millis()
+                ),
+            },
+            budget::Stopped::Budget { during, first } => Failure {
+                kind: "budget",
+                message: format!("called {during} after a budget refusal ({first}); {spent}"),
+            },
+        };
+    }
+    if let Some(exit) = e.downcast_ref::<wasmtime_wasi::I32Exit>() {
+        // wasi:cli/exit in 0.2 carries only ok or err: every non-zero code
+        // a guest passes (Rust's `exit(3)`) arrives as 1.
+        let note = if exit.0 == 1 {
+            " (WASI 0.2 passes only success or failure: any non-zero code arrives as 1)"
+        } else {
+            ""
+        };
+        return Failure {
+            kind: "exit",
+            message: format!(
+                "guest called exit({}){note}{}",
+                exit.0,
+                stderr_detail(state)
+            ),
+        };
+    }
     if matches!(e.downcast_ref::<Trap>(), Some(Trap::Interrupt)) {
         return Failure {
             kind: "timeout",
@@ -422,20 +478,24 @@ fn classify(e: &wasmtime::Error, state: &State, sandbox: &Sandbox) -> Failure {
         };
     }
     if let Some(trap) = e.downcast_ref::<Trap>() {
-        let stderr = state.stderr();
-        let detail = if stderr.is_empty() {
-            String::new()
-        } else {
-            format!("; guest stderr: {stderr}")
-        };
         return Failure {
             kind: "trap",
-            message: format!("{trap}{detail}"),
+            message: format!("{trap}{}", stderr_detail(state)),
         };
     }
     Failure {
         kind: "host",
         message: chain,
+    }
+}
+
+/// "; guest stderr: …" when the guest wrote any (a panic message).
+fn stderr_detail(state: &State) -> String {
+    let stderr = state.stderr();
+    if stderr.is_empty() {
+        String::new()
+    } else {
+        format!("; guest stderr: {stderr}")
     }
 }
 
