@@ -1,6 +1,9 @@
 //! Cost of the component host, separate from the model: compiling a plugin
-//! cold vs loading it from the compiled cache, and one sandboxed metric call
-//! (fresh store + instantiate + call) per example.
+//! cold vs loading it from the compiled cache, one sandboxed metric call
+//! (fresh store + instantiate + call) per example under an example
+//! deadline, as the runner makes it, and what the budget accounting adds
+//! to each host call (admission + the deadline around its await), beside
+//! the same await without it.
 //!
 //!   scripts/build-plugins.sh && cargo bench -p forge-host --bench plugin_calls
 
@@ -12,6 +15,7 @@ use forge_host::capabilities::{CallContext, Capabilities};
 use forge_host::config::{Grants, Limits, SandboxDefaults};
 use forge_host::datasets::Example;
 use forge_host::plugins::bindings::types::Answer;
+use forge_host::plugins::budget::{Ask, Budgets, Deadline, Meter};
 use forge_host::plugins::{CallOutcome, Configured, PluginHost, Sandbox, World};
 
 fn plugin(name: &str) -> PathBuf {
@@ -68,11 +72,39 @@ fn bench(c: &mut Criterion) {
     c.bench_function("f1 metric call (new store + instantiate + call)", |b| {
         b.iter(|| {
             rt.block_on(async {
-                let ctx = CallContext::new(Capabilities::none(), 1);
+                let deadline = Deadline::after(std::time::Duration::from_secs(600));
+                let ctx = CallContext::new(Capabilities::none(), 1).until(deadline);
                 match host.score(&metric, 1, ctx, &example, &answer).await.0 {
                     CallOutcome::Ok(s) => s,
                     _ => panic!("f1 failed"),
                 }
+            })
+        })
+    });
+
+    // A host call's await (a yield stands for the engine's reply) with and
+    // without the budget accounting every capability now does around it.
+    let reply = || async {
+        tokio::task::yield_now().await;
+        7u32
+    };
+    c.bench_function("host call await, bare", |b| b.iter(|| rt.block_on(reply())));
+    let deadline = Deadline::after(std::time::Duration::from_secs(600));
+    let budgets = Budgets {
+        max_model_calls: u64::MAX,
+        max_generated_tokens: u64::MAX,
+        max_items_per_call: 4096,
+    };
+    let mut meter = Meter::new(budgets);
+    c.bench_function("host call await, with admission + deadline", |b| {
+        b.iter(|| {
+            rt.block_on(async {
+                assert!(!deadline.expired());
+                meter
+                    .admit("inference.complete", Ask::Generate)
+                    .unwrap()
+                    .unwrap();
+                deadline.run(reply()).await.unwrap()
             })
         })
     });
