@@ -320,8 +320,8 @@ fn contract_0_1_0_components_still_load_beside_the_0_1_1_tool() {
     for (name, world) in [
         ("naive", World::Method),
         ("cot", World::Method),
-        ("hostile", World::Method),
         ("f1", World::Metric),
+        ("hostile_metric", World::Metric),
         ("calculator", World::Tool),
         ("echo_tool", World::Tool),
     ] {
@@ -332,6 +332,9 @@ fn contract_0_1_0_components_still_load_beside_the_0_1_1_tool() {
         .load_as(&plugin("wikipedia_search"), World::Tool)
         .unwrap();
     assert_eq!(w.contract.version.to_string(), "0.1.1");
+    // The newest contract's guest links beside them.
+    let h = host.load_as(&plugin("hostile"), World::Method).unwrap();
+    assert_eq!(h.contract.version.to_string(), "0.1.4");
     for import in [
         "forge:plugin/http@0.1.1",
         "forge:plugin/retrieval@0.1.1",
