@@ -475,32 +475,16 @@ fn default_max_log_bytes() -> u64 {
     1 << 20
 }
 
-/// The budgets that must be at least 1 when given (`example_timeout_ms`
-/// may be 0: no deadline), by key, for validation.
-impl SandboxDefaults {
-    fn budgets(&self) -> [(&'static str, u64); 6] {
-        [
-            ("max_model_calls", self.max_model_calls),
-            ("max_generated_tokens", self.max_generated_tokens),
-            ("max_items_per_call", self.max_items_per_call),
-            ("max_answer_bytes", self.max_answer_bytes),
-            ("max_trace_steps", self.max_trace_steps),
-            ("max_log_bytes", self.max_log_bytes),
-        ]
-    }
-}
-
-impl Limits {
-    fn budgets(&self) -> [(&'static str, Option<u64>); 6] {
-        [
-            ("max_model_calls", self.max_model_calls),
-            ("max_generated_tokens", self.max_generated_tokens),
-            ("max_items_per_call", self.max_items_per_call),
-            ("max_answer_bytes", self.max_answer_bytes),
-            ("max_trace_steps", self.max_trace_steps),
-            ("max_log_bytes", self.max_log_bytes),
-        ]
-    }
+/// The first `max_*` budget set to 0 in `[sandbox]` or a plugin's
+/// `limits` (each must be at least 1; `example_timeout_ms = 0` means none).
+fn zero_budget(section: &impl Serialize) -> Option<String> {
+    let serde_json::Value::Object(fields) = serde_json::to_value(section).ok()? else {
+        return None;
+    };
+    fields
+        .into_iter()
+        .find(|(key, v)| key.starts_with("max_") && v.as_u64() == Some(0))
+        .map(|(key, _)| key)
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -711,10 +695,8 @@ impl ConfigFile {
         if c.sandbox.memory_mb == 0 {
             return bad("sandbox.memory_mb", "must be at least 1");
         }
-        for (key, v) in c.sandbox.budgets() {
-            if v == 0 {
-                return bad(&format!("sandbox.{key}"), "must be at least 1");
-            }
+        if let Some(key) = zero_budget(&c.sandbox) {
+            return bad(&format!("sandbox.{key}"), "must be at least 1");
         }
         if !(100..=1_000_000).contains(&c.stats.bootstrap_iterations) {
             return bad(
@@ -847,10 +829,8 @@ impl ConfigFile {
             if p.limits.memory_mb == Some(0) {
                 return bad(&format!("{field}.limits.memory_mb"), "must be at least 1");
             }
-            for (key, v) in p.limits.budgets() {
-                if v == Some(0) {
-                    return bad(&format!("{field}.limits.{key}"), "must be at least 1");
-                }
+            if let Some(key) = zero_budget(&p.limits) {
+                return bad(&format!("{field}.limits.{key}"), "must be at least 1");
             }
             for (i, hp) in p.grants.allowed_outbound_hosts.iter().enumerate() {
                 if hp
@@ -1021,6 +1001,23 @@ plugin = "f1"
         let e = err(&GOOD.replace("sample = 5", "sample = 5\nsampel = 3"));
         assert_eq!(e.line, 7, "{e}");
         assert!(e.message.contains("sampel"), "{e}");
+    }
+
+    #[test]
+    fn a_zero_budget_is_refused_at_its_key() {
+        let e = err(&format!("{GOOD}[sandbox]\nmax_model_calls = 0\n"));
+        assert_eq!(e.field, "sandbox.max_model_calls", "{e}");
+        let body =
+            format!("{GOOD}[[metrics]]\nplugin = \"em\"\nlimits = {{ max_log_bytes = 0 }}\n");
+        let e = err(&body);
+        assert_eq!(e.field, "metrics[1].limits.max_log_bytes", "{e}");
+        // No deadline is allowed: validation goes past [sandbox].
+        let d = tempfile::tempdir().unwrap();
+        let p = write_cfg(
+            d.path(),
+            &format!("{GOOD}[sandbox]\nexample_timeout_ms = 0\n"),
+        );
+        ConfigFile::load(&p).unwrap();
     }
 
     #[test]
