@@ -130,3 +130,34 @@ fn a_bad_dataset_row_names_its_line_and_field() {
     assert!(!out.status.success());
     assert!(err.contains("d.jsonl:2: question: missing"), "{err}");
 }
+
+#[test]
+fn a_duplicate_key_names_the_key_and_both_lines() {
+    let e = refused(&GOOD.replace("name = \"t\"\n", "name = \"t\"\nseed = 1\nseed = 2\n"));
+    assert!(
+        e.contains("bad.toml:3:1: seed: duplicate key `seed` (first set on line 2)"),
+        "{e}"
+    );
+    let e = refused(&GOOD.replace(
+        "path = \"d.jsonl\"",
+        "path = \"d.jsonl\"\npath = \"other.jsonl\"",
+    ));
+    assert!(
+        e.contains("bad.toml:6:1: dataset.path: duplicate key `path` (first set on line 5)"),
+        "{e}"
+    );
+    let e = refused(&format!(
+        "{GOOD}[[metrics]]\nplugin = \"em\"\nplugin = \"f1\"\n"
+    ));
+    assert!(
+        e.contains(
+            "bad.toml:14:1: metrics[1].plugin: duplicate key `plugin` (first set on line 13)"
+        ),
+        "{e}"
+    );
+    let e = refused(&format!("{GOOD}[generation]\ntop_p = 0.5\n"));
+    assert!(
+        e.contains("bad.toml:12:2: generation: duplicate table `[generation]` (first on line 10)"),
+        "{e}"
+    );
+}
