@@ -161,3 +161,59 @@ fn a_duplicate_key_names_the_key_and_both_lines() {
         "{e}"
     );
 }
+
+/// One line on stderr: the error, nothing dumped after it.
+fn one_line(e: &str) -> &str {
+    let lines: Vec<&str> = e.trim_end().lines().collect();
+    assert_eq!(lines.len(), 1, "{e}");
+    lines[0]
+}
+
+#[test]
+fn a_file_that_is_not_a_component_gets_a_one_line_error() {
+    let tmp = tempfile::tempdir().unwrap();
+    write(
+        tmp.path(),
+        "d.jsonl",
+        "{\"id\":\"a\",\"question\":\"q\",\"answers\":[\"x\"]}\n",
+    );
+    write(tmp.path(), "notes.wasm", "hello, I am a text file\n");
+    // The smallest core module: magic and version 1, no sections.
+    write(tmp.path(), "core.wasm", "\0asm\u{1}\0\0\0");
+    write(tmp.path(), "empty.wasm", "");
+    let cases = [
+        (
+            "notes.wasm",
+            "notes.wasm is not a valid WebAssembly component: not WebAssembly at all (it starts with \"hell\", not \"\\0asm\")",
+        ),
+        (
+            "core.wasm",
+            "core.wasm is not a valid WebAssembly component: a core WebAssembly module, not a component (build it for wasm32-wasip2, or wrap it with `wasm-tools component new`)",
+        ),
+        (
+            "empty.wasm",
+            "empty.wasm is not a valid WebAssembly component: the file is empty",
+        ),
+    ];
+    for (file, reason) in cases {
+        let cfg = write(
+            tmp.path(),
+            "bad.toml",
+            &GOOD.replace("plugin = \"naive\"", &format!("plugin = \"{file}\"")),
+        );
+        let out = forge(&tmp.path().join("home"))
+            .arg("run")
+            .arg(&cfg)
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{err}");
+        let line = one_line(&err);
+        assert!(
+            line.starts_with("error: ")
+                && line.contains("bad.toml:7:1: method.plugin: ")
+                && line.ends_with(reason),
+            "{line}"
+        );
+    }
+}
