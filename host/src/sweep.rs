@@ -152,19 +152,25 @@ impl Sweep {
             );
             let config = ConfigFile::parse(path, &cell_text).map_err(|e| {
                 // Place the error in the file the user wrote: at the sweep
-                // value when the field came from one, else where it is.
-                match axes.iter().find(|(k, _)| {
-                    e.field == *k
-                        || e.field.starts_with(&format!("{k}."))
-                        || e.field.starts_with(&format!("{k}["))
-                }) {
-                    Some((k, _)) => sweep_key_error(
+                // line when the field came from an axis, else where it is.
+                let field = dotted(&e.field);
+                let within = |k: &str| field == k || field.starts_with(&format!("{k}."));
+                // An axis naming a field the config does not have (or a
+                // path through one): the same in every cell, so none is named.
+                let unknown = e.message.starts_with("unknown field");
+                let names_unknown =
+                    |k: &str| unknown && (field == k || k.starts_with(&format!("{field}.")));
+                if let Some((k, _)) = axes.iter().find(|(k, _)| names_unknown(k)) {
+                    sweep_key_error(path, text, k, format!("{}: {}", e.field, e.message))
+                } else if let Some((k, _)) = axes.iter().find(|(k, _)| within(k)) {
+                    sweep_key_error(
                         path,
                         text,
                         k,
                         format!("cell {}: {}: {}", desc.join(", "), e.field, e.message),
-                    ),
-                    None => whole(&e.field, e.message.clone()),
+                    )
+                } else {
+                    whole(&e.field, e.message.clone())
                 }
             })?;
             cells.push(Cell { labels, config });
@@ -352,6 +358,12 @@ fn table_at<'a>(
     Ok(t)
 }
 
+/// A config error's field (`metrics[0].plugin`) written as a sweep key
+/// (`metrics.0.plugin`).
+fn dotted(field: &str) -> String {
+    field.replace('[', ".").replace(']', "")
+}
+
 /// An error placed on the line where `key` is written inside `[sweep]`.
 fn sweep_key_error(path: &Path, text: &str, key: &str, message: String) -> ConfigError {
     let start = text.find("[sweep]").unwrap_or(0);
@@ -448,6 +460,38 @@ plugin = "f1"
         assert_eq!(e.field, "sweep.generation.temperature");
         assert!(e.message.contains("temperature=9.0"), "{e}");
         assert!(e.message.contains("between 0 and 5"), "{e}");
+    }
+
+    #[test]
+    fn an_unknown_path_is_reported_at_its_sweep_line() {
+        // BASE has 10 lines: [sweep] is line 11, the axes from line 12.
+        let e =
+            parse("[sweep]\n\"run.concurrency\" = [1]\n\"method.parms.k\" = [1, 2]\n").unwrap_err();
+        assert_eq!(
+            (e.line, e.field.as_str()),
+            (13, "sweep.method.parms.k"),
+            "{e}"
+        );
+        assert!(
+            e.message.starts_with("method.parms: unknown field `parms`"),
+            "{e}"
+        );
+        let e = parse("[sweep]\n\"metrics.0.plugn\" = [\"f1\"]\n").unwrap_err();
+        assert_eq!(
+            (e.line, e.field.as_str()),
+            (12, "sweep.metrics.0.plugn"),
+            "{e}"
+        );
+        // An unknown key inside one value names that cell.
+        let e =
+            parse("[sweep]\nmethod = [{ plugin = \"naive\" }, { plugin = \"cot\", parms = {} }]\n")
+                .unwrap_err();
+        assert_eq!(e.line, 12, "{e}");
+        assert!(
+            e.message
+                .starts_with("cell method=cot: method.parms: unknown field"),
+            "{e}"
+        );
     }
 
     #[test]

@@ -217,3 +217,29 @@ fn a_file_that_is_not_a_component_gets_a_one_line_error() {
         );
     }
 }
+
+#[test]
+fn an_unknown_path_in_a_sweep_points_at_the_sweep_line() {
+    // GOOD has 11 lines: [sweep] is line 12, the axis line 13.
+    for (axis, unknown) in [
+        (
+            "\"method.parms.k\" = [1, 2]",
+            "sweep.method.parms.k: method.parms: unknown field `parms`",
+        ),
+        (
+            "\"generation.max_tokenz\" = [8, 16]",
+            "sweep.generation.max_tokenz: generation.max_tokenz: unknown field `max_tokenz`",
+        ),
+        (
+            "\"metrics.0.plugn\" = [\"f1\"]",
+            "sweep.metrics.0.plugn: metrics[0].plugn: unknown field `plugn`",
+        ),
+        (
+            "\"modle.source\" = [\"x\"]",
+            "sweep.modle.source: modle: unknown field `modle`",
+        ),
+    ] {
+        let e = refused(&format!("{GOOD}[sweep]\n{axis}\n"));
+        assert!(e.contains(&format!("bad.toml:13:1: {unknown}")), "{e}");
+    }
+}
