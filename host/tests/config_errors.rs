@@ -243,3 +243,70 @@ fn an_unknown_path_in_a_sweep_points_at_the_sweep_line() {
         assert!(e.contains(&format!("bad.toml:13:1: {unknown}")), "{e}");
     }
 }
+
+#[test]
+fn a_sample_larger_than_the_dataset_is_said_with_both_numbers() {
+    let tmp = tempfile::tempdir().unwrap();
+    write(
+        tmp.path(),
+        "d.jsonl",
+        "{\"id\":\"a\",\"question\":\"q\",\"answers\":[\"x\"]}\n{\"id\":\"b\",\"question\":\"q\",\"answers\":[\"y\"]}\n",
+    );
+    let cfg = write(
+        tmp.path(),
+        "big.toml",
+        &GOOD.replace("path = \"d.jsonl\"", "path = \"d.jsonl\"\nsample = 500"),
+    );
+    // The config's path (absolute here) comes first.
+    let said =
+        "big.toml:6:1: dataset.sample: sample = 500 but d.jsonl has 2 examples: running all 2";
+    let out = run_ok(forge(&tmp.path().join("home")).arg("run").arg(&cfg));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.lines()
+            .any(|l| l.starts_with("warning: ") && l.ends_with(said)),
+        "{err}"
+    );
+    // --json: the same words as an event, before the run starts.
+    let out = run_ok(
+        forge(&tmp.path().join("home2"))
+            .args(["--json", "run"])
+            .arg(&cfg),
+    );
+    let ev = events(&out.stdout);
+    assert_eq!(ev[0]["event"], "warning", "{ev:?}");
+    assert!(ev[0]["message"].as_str().unwrap().ends_with(said), "{ev:?}");
+    assert_eq!(ev[1]["total"], 2, "{ev:?}");
+}
+
+#[test]
+fn a_sweep_cell_is_warned_and_refused_at_its_sweep_line() {
+    let tmp = tempfile::tempdir().unwrap();
+    write(
+        tmp.path(),
+        "d.jsonl",
+        "{\"id\":\"a\",\"question\":\"q\",\"answers\":[\"x\"]}\n{\"id\":\"b\",\"question\":\"q\",\"answers\":[\"y\"]}\n",
+    );
+    // GOOD has 11 lines: [sweep] is line 12, the axis line 13.
+    let cfg = write(
+        tmp.path(),
+        "grid.toml",
+        &format!("{GOOD}[sweep]\n\"dataset.sample\" = [1, 500]\n"),
+    );
+    let out = run_ok(forge(&tmp.path().join("home")).arg("run").arg(&cfg));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains(
+            "grid.toml:13:1: sweep.dataset.sample: cell dataset.sample=500: dataset.sample: sample = 500 but d.jsonl has 2 examples: running all 2"
+        ),
+        "{err}"
+    );
+    // Plugins are found when a cell is planned: its error names the cell.
+    let e = refused(&format!(
+        "{GOOD}[sweep]\nmethod = [{{ plugin = \"naive\" }}, {{ plugin = \"tot\" }}]\n"
+    ));
+    assert!(
+        e.contains("bad.toml:13:1: sweep.method: cell method=tot: method.plugin: unknown method plugin \"tot\""),
+        "{e}"
+    );
+}
