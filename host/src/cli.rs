@@ -385,6 +385,9 @@ async fn dispatch(cli: Cli) -> anyhow::Result<()> {
             } else {
                 Box::new(Bar::new())
             };
+            for w in &plan.warnings {
+                progress.warning(&w.to_string());
+            }
             let report = crate::runner::run(plan, &store, new, progress.as_mut()).await?;
             if !cli.json {
                 println!(

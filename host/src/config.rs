@@ -875,6 +875,11 @@ impl PluginRef {
 }
 
 fn toml_error(path: &Path, text: &str, e: &toml::de::Error, field: &str) -> ConfigError {
+    if let Some(span) = e.span()
+        && e.message().trim() == "duplicate key"
+    {
+        return duplicate_key_error(path, text, span);
+    }
     let (line, column) = match e.span() {
         Some(span) => line_col(text, span.start),
         None => locate(text, field).unwrap_or((1, 1)),
@@ -885,6 +890,92 @@ fn toml_error(path: &Path, text: &str, e: &toml::de::Error, field: &str) -> Conf
         column,
         field: field.to_string(),
         message: e.message().trim().to_string(),
+    }
+}
+
+/// toml says only "duplicate key" and where the second one is; this names
+/// the key, its field path and the line of the first one.
+fn duplicate_key_error(path: &Path, text: &str, span: std::ops::Range<usize>) -> ConfigError {
+    let key = text
+        .get(span.clone())
+        .unwrap_or_default()
+        .trim()
+        .trim_matches(['"', '\'']);
+    let (line, column) = line_col(text, span.start);
+    let line_start = text[..span.start].rfind('\n').map_or(0, |i| i + 1);
+    let line_text = text[line_start..].lines().next().unwrap_or_default().trim();
+    let (field, message) = if line_text.starts_with('[') {
+        // A table header written twice: find the first by its text.
+        let name = |l: &str| {
+            let inner = l.trim().trim_start_matches('[').split(']').next();
+            inner.unwrap_or_default().trim().to_string()
+        };
+        let header = name(line_text);
+        let first = text[..line_start]
+            .lines()
+            .position(|l| l.trim_start().starts_with('[') && name(l) == header);
+        let message = match first {
+            Some(i) => format!("duplicate table `[{header}]` (first on line {})", i + 1),
+            None => format!("duplicate table `[{header}]`"),
+        };
+        (header, message)
+    } else {
+        // The recoverable parse keeps the first definition: the one with
+        // that name written last before the duplicate is it.
+        let (doc, _) = toml::de::DeTable::parse_recoverable(text);
+        let mut first: Option<(usize, String)> = None;
+        find_key(doc.get_ref(), key, span.start, "", &mut first);
+        match first {
+            Some((offset, field)) => (
+                field,
+                format!(
+                    "duplicate key `{key}` (first set on line {})",
+                    line_col(text, offset).0
+                ),
+            ),
+            None => (String::new(), format!("duplicate key `{key}`")),
+        }
+    };
+    ConfigError {
+        file: path.to_path_buf(),
+        line,
+        column,
+        field,
+        message,
+    }
+}
+
+/// The latest key named `key` starting before `before`, with its field path.
+fn find_key(
+    table: &toml::de::DeTable,
+    key: &str,
+    before: usize,
+    prefix: &str,
+    best: &mut Option<(usize, String)>,
+) {
+    use toml::de::DeValue;
+    for (k, v) in table {
+        let name = k.get_ref().as_ref();
+        let field = if prefix.is_empty() {
+            name.to_string()
+        } else {
+            format!("{prefix}.{name}")
+        };
+        let at = k.span().start;
+        if name == key && at < before && best.as_ref().is_none_or(|(b, _)| at > *b) {
+            *best = Some((at, field.clone()));
+        }
+        match v.get_ref() {
+            DeValue::Table(t) => find_key(t, key, before, &field, best),
+            DeValue::Array(items) => {
+                for (i, item) in items.iter().enumerate() {
+                    if let DeValue::Table(t) = item.get_ref() {
+                        find_key(t, key, before, &format!("{field}[{i}]"), best);
+                    }
+                }
+            }
+            _ => {}
+        }
     }
 }
 

@@ -102,6 +102,9 @@ pub struct Plan {
     pub config_sha256: String,
     /// sha256 of the running forge-host binary.
     pub host_sha256: String,
+    /// Things the user should know before the run (a sample larger than
+    /// the dataset), placed in the config like its errors.
+    pub warnings: Vec<ConfigError>,
 }
 
 impl Plan {
@@ -168,6 +171,18 @@ impl Plan {
         let dataset = Dataset::load(&config.resolve(&c.dataset.path))?;
         let mut indices =
             dataset.sample_indices(c.dataset.sample, c.dataset.seed.unwrap_or(c.seed));
+        let mut warnings = Vec::new();
+        let total = dataset.examples.len();
+        // As lm-eval's --limit: a sample beyond the file runs all of it, but
+        // says so (an error would also stop verify of older experiments).
+        if let Some(n) = c.dataset.sample.filter(|n| *n > total) {
+            let examples = if total == 1 { "example" } else { "examples" };
+            let msg = format!(
+                "sample = {n} but {} has {total} {examples}: running all {total}",
+                c.dataset.path
+            );
+            warnings.push(config.error_at("dataset.sample", msg));
+        }
         if let Some(limit) = limit {
             indices.truncate(limit);
         }
@@ -296,6 +311,7 @@ impl Plan {
             plan_sha256,
             config_sha256,
             host_sha256,
+            warnings,
         })
     }
 

@@ -13,6 +13,8 @@ pub trait Progress: Send {
     /// `running`: mean of each score so far.
     fn example(&mut self, run: &RunRecord, running: &[(String, f64)]);
     fn finish(&mut self, experiment: &Experiment, summary: &Summary);
+    /// Something the user should know that does not stop the run.
+    fn warning(&mut self, message: &str);
 }
 
 /// indicatif bar on stderr (hidden when stderr is not a terminal).
@@ -70,6 +72,11 @@ impl Progress for Bar {
     fn finish(&mut self, _e: &Experiment, _s: &Summary) {
         self.bar.finish_and_clear();
     }
+
+    fn warning(&mut self, message: &str) {
+        // Said before `start` too, when the bar is hidden (its println would drop it).
+        self.bar.suspend(|| eprintln!("warning: {message}"));
+    }
 }
 
 /// One JSON object per line on stdout.
@@ -99,5 +106,9 @@ impl Progress for JsonLines {
             "{}",
             json!({"event": "summary", "experiment": e.id, "status": e.status, "summary": s})
         );
+    }
+
+    fn warning(&mut self, message: &str) {
+        println!("{}", json!({"event": "warning", "message": message}));
     }
 }

@@ -150,23 +150,9 @@ impl Sweep {
                 desc.join(", "),
                 toml::to_string(&table).expect("a parsed table serialises")
             );
-            let config = ConfigFile::parse(path, &cell_text).map_err(|e| {
-                // Place the error in the file the user wrote: at the sweep
-                // value when the field came from one, else where it is.
-                match axes.iter().find(|(k, _)| {
-                    e.field == *k
-                        || e.field.starts_with(&format!("{k}."))
-                        || e.field.starts_with(&format!("{k}["))
-                }) {
-                    Some((k, _)) => sweep_key_error(
-                        path,
-                        text,
-                        k,
-                        format!("cell {}: {}: {}", desc.join(", "), e.field, e.message),
-                    ),
-                    None => whole(&e.field, e.message.clone()),
-                }
-            })?;
+            let axis_keys: Vec<&str> = axes.iter().map(|(k, _)| k.as_str()).collect();
+            let config = ConfigFile::parse(path, &cell_text)
+                .map_err(|e| place(path, text, &axis_keys, &desc.join(", "), &e))?;
             cells.push(Cell { labels, config });
         }
         Ok(Sweep {
@@ -177,6 +163,39 @@ impl Sweep {
             axes: axes.into_iter().map(|(k, _)| k).collect(),
             cells,
         })
+    }
+}
+
+impl Sweep {
+    /// A config error or warning of `cell` placed in the sweep file (see
+    /// [`place`]).
+    pub fn place(&self, cell: &Cell, e: &ConfigError) -> ConfigError {
+        let axes: Vec<&str> = self.axes.iter().map(String::as_str).collect();
+        let desc: Vec<String> = axes
+            .iter()
+            .zip(&cell.labels)
+            .map(|(k, l)| format!("{k}={l}"))
+            .collect();
+        place(&self.path, &self.text, &axes, &desc.join(", "), e)
+    }
+}
+
+/// A cell's config error (located in the cell's own text) placed in the
+/// file the user wrote: at the sweep line of the axis it came from, else
+/// where the field is written. `desc` names the cell (`method=cot`).
+fn place(path: &Path, text: &str, axes: &[&str], desc: &str, e: &ConfigError) -> ConfigError {
+    let field = dotted(&e.field);
+    // An axis naming a field the config does not have (or a path through
+    // one): the same in every cell, so none is named.
+    let unknown = e.message.starts_with("unknown field");
+    let names_unknown = |k: &str| unknown && (field == k || k.starts_with(&format!("{field}.")));
+    if let Some(k) = axes.iter().find(|k| names_unknown(k)) {
+        sweep_key_error(path, text, k, format!("{}: {}", e.field, e.message))
+    } else if let Some(k) = axes.iter().find(|k| under_axis(&e.field, k)) {
+        let message = format!("cell {desc}: {}: {}", e.field, e.message);
+        sweep_key_error(path, text, k, message)
+    } else {
+        ConfigFile::error_in(path, text, &e.field, e.message.clone())
     }
 }
 
@@ -239,7 +258,16 @@ pub async fn run(
     let mut summaries = Vec::new();
     for (i, cell) in sweep.cells.iter().enumerate() {
         announce(i, cell);
-        let plan = Arc::new(Plan::from_config(cell.config.clone(), paths, limit).await?);
+        let plan = Plan::from_config(cell.config.clone(), paths, limit)
+            .await
+            .map_err(|e| match e.downcast::<ConfigError>() {
+                Ok(ce) => sweep.place(cell, &ce).into(),
+                Err(e) => e,
+            })?;
+        for w in &plan.warnings {
+            progress.warning(&sweep.place(cell, w).to_string());
+        }
+        let plan = Arc::new(plan);
         let candidate = match &group.members[i].experiment_id {
             Some(id) => Some(store.experiment(id)?),
             None if !fresh => store.experiments()?.into_iter().rev().find(|e| {
@@ -352,6 +380,18 @@ fn table_at<'a>(
     Ok(t)
 }
 
+/// A config error's field (`metrics[0].plugin`) written as a sweep key
+/// (`metrics.0.plugin`).
+fn dotted(field: &str) -> String {
+    field.replace('[', ".").replace(']', "")
+}
+
+/// Whether a config error's `field` is the sweep `axis` or inside its value.
+fn under_axis(field: &str, axis: &str) -> bool {
+    let field = dotted(field);
+    field == axis || field.starts_with(&format!("{axis}."))
+}
+
 /// An error placed on the line where `key` is written inside `[sweep]`.
 fn sweep_key_error(path: &Path, text: &str, key: &str, message: String) -> ConfigError {
     let start = text.find("[sweep]").unwrap_or(0);
@@ -448,6 +488,38 @@ plugin = "f1"
         assert_eq!(e.field, "sweep.generation.temperature");
         assert!(e.message.contains("temperature=9.0"), "{e}");
         assert!(e.message.contains("between 0 and 5"), "{e}");
+    }
+
+    #[test]
+    fn an_unknown_path_is_reported_at_its_sweep_line() {
+        // BASE has 10 lines: [sweep] is line 11, the axes from line 12.
+        let e =
+            parse("[sweep]\n\"run.concurrency\" = [1]\n\"method.parms.k\" = [1, 2]\n").unwrap_err();
+        assert_eq!(
+            (e.line, e.field.as_str()),
+            (13, "sweep.method.parms.k"),
+            "{e}"
+        );
+        assert!(
+            e.message.starts_with("method.parms: unknown field `parms`"),
+            "{e}"
+        );
+        let e = parse("[sweep]\n\"metrics.0.plugn\" = [\"f1\"]\n").unwrap_err();
+        assert_eq!(
+            (e.line, e.field.as_str()),
+            (12, "sweep.metrics.0.plugn"),
+            "{e}"
+        );
+        // An unknown key inside one value names that cell.
+        let e =
+            parse("[sweep]\nmethod = [{ plugin = \"naive\" }, { plugin = \"cot\", parms = {} }]\n")
+                .unwrap_err();
+        assert_eq!(e.line, 12, "{e}");
+        assert!(
+            e.message
+                .starts_with("cell method=cot: method.parms: unknown field"),
+            "{e}"
+        );
     }
 
     #[test]

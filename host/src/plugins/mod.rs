@@ -6,6 +6,7 @@ pub mod bindings;
 pub mod budget;
 mod cache;
 pub mod contract;
+mod not_component;
 mod sandbox;
 
 use std::fmt;
@@ -186,7 +187,7 @@ impl PluginHost {
         let engine = &self.inner.engine;
         let compile_err = |e: wasmtime::Error| LoadError::Compile {
             path: path.into(),
-            message: format!("{e:#}"),
+            message: not_component::reason(&bytes, &e),
         };
         let (component, cached) = match &self.inner.cache {
             Some(cache) => cache.get_or_compile(&sha256, &bytes).map_err(compile_err)?,
