@@ -92,7 +92,21 @@ pub fn forge(home: &Path) -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_forge-host"));
     c.arg("--home").arg(home).arg("--plugins").arg(plugins());
     c.env("FORGE_MODELS_DIR", repo().join("models"));
-    c.env_remove("FORGE_HOME");
+    // Every variable that changes what forge-host does (plan.rs, cli.rs,
+    // model_source.rs, candle_backend.rs, hf-hub): a user's shared call
+    // cache or plugin path must not answer or replace the suite's.
+    for var in [
+        "FORGE_HOME",
+        "FORGE_CALL_CACHE",
+        "FORGE_PLUGIN_PATH",
+        "FORGE_LOG",
+        "CANDLE_NUM_THREADS",
+        "HF_HOME",
+        "HF_ENDPOINT",
+        "HF_TOKEN",
+    ] {
+        c.env_remove(var);
+    }
     c
 }
 
