@@ -68,6 +68,28 @@ fn minilm_vectors_are_unit_length_and_rank_paraphrases_first() {
     for x in &v {
         assert!((dot(x, x) - 1.0).abs() < 1e-4);
     }
+    // The same vectors as sentence-transformers gives for the packaged
+    // model (host/tests/golden/minilm.json, scripts/oracles/minilm_golden.py).
+    let golden: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(repo().join("host/tests/golden/minilm.json")).unwrap(),
+    )
+    .unwrap();
+    let golden = golden["vectors"].as_array().unwrap();
+    assert_eq!(golden.len(), texts.len());
+    for ((text, ours), g) in texts.iter().zip(&v).zip(golden) {
+        assert_eq!(
+            g["text"],
+            text.as_str(),
+            "rerun scripts/oracles/minilm_golden.py"
+        );
+        let want: Vec<f32> = serde_json::from_value(g["vector"].clone()).unwrap();
+        let norm = dot(&want, &want).sqrt();
+        let cosine = dot(ours, &want) / norm;
+        assert!(
+            cosine >= 0.9999,
+            "{text:?}: cosine {cosine} with sentence-transformers"
+        );
+    }
     let sim = |a: usize, b: usize| dot(&v[a], &v[b]);
     eprintln!(
         "guitar/guitar {:.3} guitar/stocks {:.3} eiffel q/a {:.3} eiffel/penguins {:.3}",
