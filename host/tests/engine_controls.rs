@@ -200,7 +200,12 @@ fn top_k_and_repetition_penalty_reach_the_model() {
         repetition_penalty: 0.0,
         ..GenParams::greedy(4)
     };
-    assert!(backend.generate(&prompt, &bad).is_err());
+    let err = backend.generate(&prompt, &bad).unwrap_err().to_string();
+    assert!(
+        err.contains("invalid generation parameters")
+            && err.contains("repetition_penalty must be > 0, got 0"),
+        "{err}"
+    );
 }
 
 /// A few-shot prompt: `shots` worked examples (shared by every question),

@@ -259,7 +259,12 @@ fn errors_are_clear() {
         temperature: -1.0,
         ..greedy(4)
     };
-    assert!(backend.generate(&chat("hi"), &bad).is_err());
+    let err = backend.generate(&chat("hi"), &bad).unwrap_err().to_string();
+    assert!(
+        err.contains("invalid generation parameters")
+            && err.contains("temperature must be >= 0, got -1"),
+        "{err}"
+    );
     let raw = backend
         .generate(&Prompt::Raw("The capital of France is".into()), &greedy(3))
         .unwrap();
