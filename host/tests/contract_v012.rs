@@ -1,7 +1,8 @@
 //! Contract 0.1.2 through a real component (`engine_probe`) and the real
 //! model: `complete-ext` log-probabilities, `score`, and `embed` without an
 //! embedding model; every call recorded with its kind. 0.1.0 and 0.1.1
-//! plugins keep loading next to it.
+//! plugins (the metrics exact_match and context) keep loading and scoring
+//! next to it.
 
 mod common;
 use common::*;
@@ -13,8 +14,13 @@ fn a_0_1_2_method_gets_logprobs_scores_and_a_clear_embeddings_error() {
     let cfg = write(
         tmp.path(),
         "exp.toml",
-        &naive_config(&shared_data("nq_open.dev200.jsonl"), 2, "")
-            .replace("plugin = \"naive\"", "plugin = \"engine_probe\""),
+        &naive_config(
+            &shared_data("nq_open.dev200.jsonl"),
+            2,
+            // A 0.1.1 metric in the same experiment.
+            "[[metrics]]\nplugin = \"context\"",
+        )
+        .replace("plugin = \"naive\"", "plugin = \"engine_probe\""),
     );
     let out = run_ok(forge(&home).args(["--json", "run"]).arg(&cfg));
     let ev = events(&out.stdout);
@@ -31,14 +37,20 @@ fn a_0_1_2_method_gets_logprobs_scores_and_a_clear_embeddings_error() {
         .find(|p| p["name"] == "engine_probe")
         .unwrap();
     assert_eq!(probe["contract"], "forge:plugin@0.1.2", "{probe}");
-    // The 0.1.0 metrics load next to it.
-    assert!(
-        plugins
-            .iter()
-            .any(|p| p["contract"] == "forge:plugin@0.1.0")
-    );
+    // The 0.1.0 metrics and a 0.1.1 one load next to it.
+    let contract = |name: &str| {
+        plugins.iter().find(|p| p["name"] == name).unwrap()["contract"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
+    assert_eq!(contract("exact_match"), "forge:plugin@0.1.0");
+    assert_eq!(contract("context"), "forge:plugin@0.1.1");
 
     for r in v["runs"].as_array().unwrap() {
+        // The 0.1.1 metric ran: no contexts (closed book) scores 0.
+        assert!(r["metric_errors"].as_object().unwrap().is_empty(), "{r}");
+        assert_eq!(r["scores"]["context_has_answer"], 0.0, "{r}");
         let note: serde_json::Value =
             serde_json::from_str(r["trace"][0]["content"].as_str().unwrap()).unwrap();
         let tokens = note["tokens"].as_array().unwrap();

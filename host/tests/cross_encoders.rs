@@ -5,12 +5,16 @@
 //! error messages; then `reranked` with a cross-encoder through
 //! `forge-host index search` and a real experiment, and the `faithfulness`
 //! component's `nli` mode through a real `forge-host run` (contract 0.1.3).
+//! Logits are checked against Hugging Face transformers' for the same
+//! checkpoints (host/tests/golden/cross_encoders.json).
 
 mod common;
-use common::cross_encoder::write_checkpoint;
+use common::cross_encoder::{
+    Golden, SEED, write_checkpoint, write_checkpoint_seeded, write_deberta_checkpoint,
+};
 use common::*;
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use candle_core::{DType, Device, Tensor};
 use candle_nn::VarBuilder;
@@ -178,22 +182,16 @@ fn batches_equal_one_by_one_and_loads_are_deterministic() {
     for (roberta, name) in [(false, "bert"), (true, "roberta")] {
         let dir = write_checkpoint(&tmp.path().join(name), roberta, &NLI_LABELS, None);
         let ce = load(&dir);
-        // More pairs than one batch (16), of different lengths (padding).
-        let ps: Vec<(String, String)> = (0..21)
-            .map(|i| {
-                (
-                    format!("question number {i}"),
-                    "a passage that grows longer ".repeat(1 + i % 7),
-                )
-            })
-            .collect();
+        let ps = growing_pairs();
         let batched = ce.logits(&ps).unwrap();
         assert_eq!(batched.len(), ps.len());
+        let golden = Golden::for_checkpoint(&format!("{name}_nli"), &dir);
         for (p, b) in ps.iter().zip(&batched) {
             let one = ce.logits(std::slice::from_ref(p)).unwrap().remove(0);
             for (x, y) in one.iter().zip(b) {
                 assert!((x - y).abs() < 1e-4, "{name}: {one:?} vs {b:?}");
             }
+            assert_close(b, golden.logits_of(p), &format!("{name} {p:?}"));
         }
         assert_eq!(load(&dir).logits(&ps).unwrap(), batched, "{name}");
         let probs = ce.probabilities(&ps[..2]).unwrap();
@@ -212,26 +210,27 @@ fn batches_equal_one_by_one_and_loads_are_deterministic() {
 }
 
 /// DeBERTa-v2 (the DeBERTa-v3 NLI cross-encoders): loads with its labels,
-/// no token types, batched == one by one, deterministic across loads.
+/// no token types, batched == one by one == transformers, deterministic
+/// across loads.
 #[test]
 fn a_deberta_v2_checkpoint_runs_batched_like_one_by_one() {
     let tmp = tempfile::tempdir().unwrap();
-    let dir = common::cross_encoder::write_deberta_checkpoint(&tmp.path().join("deb"), &NLI_LABELS);
+    let dir = write_deberta_checkpoint(&tmp.path().join("deb"), &NLI_LABELS);
     let ce = load(&dir);
     assert_eq!(ce.architecture(), Architecture::DebertaV2);
     assert_eq!(ce.label_id("entailment"), Some(1));
-    let ps: Vec<(String, String)> = (0..18)
-        .map(|i| (format!("claim {i}"), "some premise text ".repeat(1 + i % 5)))
-        .collect();
+    let ps = deberta_pairs();
     let enc = ce.encode(&ps[..1]).unwrap().remove(0);
     assert!(enc.type_ids.iter().all(|&t| t == 0));
     let batched = ce.logits(&ps).unwrap();
+    let golden = Golden::for_checkpoint("deberta_nli", &dir);
     for (p, b) in ps.iter().zip(&batched) {
         let one = ce.logits(std::slice::from_ref(p)).unwrap().remove(0);
         assert_eq!(one.len(), 3);
         for (x, y) in one.iter().zip(b) {
             assert!((x - y).abs() < 1e-4, "{one:?} vs {b:?}");
         }
+        assert_close(b, golden.logits_of(p), &format!("deberta {p:?}"));
     }
     assert_eq!(load(&dir).logits(&ps).unwrap(), batched);
     // Different pairs, different logits: the encoder is not bypassed.
@@ -319,7 +318,7 @@ fn search_json(home: &Path, args: &[&str]) -> Vec<serde_json::Value> {
 /// `index search --strategy reranked --rerank DIR` and an experiment with
 /// `[[indexes]] strategy = "reranked"`, `rerank = "<dir>"` both reorder
 /// the hybrid candidates by the cross-encoder's logit of (query, title +
-/// passage), computed here with the same checkpoint.
+/// passage), as Hugging Face transformers computes it for the checkpoint.
 #[test]
 fn reranked_with_a_cross_encoder_from_the_cli_and_an_experiment() {
     let tmp = tempfile::tempdir().unwrap();
@@ -334,7 +333,9 @@ fn reranked_with_a_cross_encoder_from_the_cli_and_an_experiment() {
 
     let candidates = search_json(&home, &["--strategy", "hybrid", "-k", "20"]);
     assert_eq!(candidates.len(), 6);
-    let ce = load(&ce_dir);
+    // The expected order comes from transformers' logits for the same
+    // checkpoint, not from the classifier under test.
+    let golden = Golden::for_checkpoint("marco", &ce_dir);
     let texts: Vec<(String, String)> = candidates
         .iter()
         .map(|c| {
@@ -348,7 +349,7 @@ fn reranked_with_a_cross_encoder_from_the_cli_and_an_experiment() {
             )
         })
         .collect();
-    let logits = ce.logits(&texts).unwrap();
+    let logits: Vec<&[f32]> = texts.iter().map(|p| golden.logits_of(p)).collect();
     let mut want: Vec<(String, f64)> = candidates
         .iter()
         .zip(&logits)
@@ -464,25 +465,27 @@ plugin = "retrieval"
 }
 
 /// Rows with a context and a one-sentence answer for the `replay` method.
+/// (id, context, one-sentence answer) of the NLI run.
+const NLI_ROWS: [(&str, &str, &str); 3] = [
+    (
+        "a",
+        "The Golden Gate Bridge opened in 1937 and spans the Golden Gate strait.",
+        "The bridge opened in 1937.",
+    ),
+    (
+        "b",
+        "Bread is made from flour and water; yeast makes the dough rise.",
+        "Bread is made of stone.",
+    ),
+    (
+        "c",
+        "The Nile flows north into the Mediterranean Sea.",
+        "The Nile flows into the Mediterranean.",
+    ),
+];
+
 fn nli_rows(dir: &Path) -> std::path::PathBuf {
-    let rows = [
-        (
-            "a",
-            "The Golden Gate Bridge opened in 1937 and spans the Golden Gate strait.",
-            "The bridge opened in 1937.",
-        ),
-        (
-            "b",
-            "Bread is made from flour and water; yeast makes the dough rise.",
-            "Bread is made of stone.",
-        ),
-        (
-            "c",
-            "The Nile flows north into the Mediterranean Sea.",
-            "The Nile flows into the Mediterranean.",
-        ),
-    ];
-    let body: String = rows
+    let body: String = NLI_ROWS
         .iter()
         .map(|(id, ctx, ans)| {
             format!(
@@ -563,7 +566,9 @@ fn faithfulness_nli_through_a_real_run() {
     assert_eq!(contract("replay"), "forge:plugin@0.1.1");
     let runs = v["runs"].as_array().unwrap().clone();
     assert_eq!(runs.len(), 3);
-    let ce = load(&plain);
+    // The same weights as bert_nli's golden checkpoint; only the label
+    // names differ (config.json).
+    let golden = Golden::for_checkpoint("bert_nli", &plain);
     for r in &runs {
         assert!(
             r["error"].is_null() && r["metric_errors"].as_object().unwrap().is_empty(),
@@ -576,7 +581,7 @@ fn faithfulness_nli_through_a_real_run() {
             serde_json::from_str(calls[0]["prompt"].as_str().unwrap()).unwrap();
         assert_eq!(sent.len(), 1);
         assert_eq!(sent[0].0, r["contexts"][0].as_str().unwrap(), "{r}");
-        let probs = ce.probabilities(&sent).unwrap().remove(0);
+        let probs = softmax(golden.logits_of(&sent[0]));
         let argmax = (0..3)
             .max_by(|&a, &b| probs[a].total_cmp(&probs[b]))
             .unwrap();
@@ -614,10 +619,114 @@ fn faithfulness_nli_through_a_real_run() {
     }
 
     // Other weights in the same directory: a new plan, not a resume.
-    write_checkpoint(&tmp.path().join("nli"), false, &labels, None);
+    write_checkpoint_seeded(&tmp.path().join("nli"), false, &labels, None, SEED + 1);
     let (again, _) = runs_of(
         &home,
         &write(tmp.path(), "plain.toml", &nli_config(&data, Some(&plain))),
     );
     assert_ne!(again, plain_id);
+}
+
+type Pairs = Vec<(String, String)>;
+
+/// More pairs than one batch (16), of different lengths (padding).
+fn growing_pairs() -> Vec<(String, String)> {
+    (0..21)
+        .map(|i| {
+            (
+                format!("question number {i}"),
+                "a passage that grows longer ".repeat(1 + i % 7),
+            )
+        })
+        .collect()
+}
+
+fn deberta_pairs() -> Vec<(String, String)> {
+    (0..18)
+        .map(|i| (format!("claim {i}"), "some premise text ".repeat(1 + i % 5)))
+        .collect()
+}
+
+/// (query, title + passage) of every document: the reranker's inputs.
+fn marco_pairs() -> Vec<(String, String)> {
+    DOCS.lines()
+        .map(|l| {
+            let d: serde_json::Value = serde_json::from_str(l).unwrap();
+            (
+                QUESTION.to_string(),
+                format!(
+                    "{}\n{}",
+                    d["title"].as_str().unwrap(),
+                    d["text"].as_str().unwrap()
+                ),
+            )
+        })
+        .collect()
+}
+
+/// Within 1e-4 of the oracle's logits.
+fn assert_close(got: &[f32], want: &[f32], what: &str) {
+    assert_eq!(got.len(), want.len(), "{what}");
+    for (g, w) in got.iter().zip(want) {
+        assert!(
+            (g - w).abs() < 1e-4,
+            "{what}: {got:?} vs transformers {want:?}"
+        );
+    }
+}
+
+fn softmax(logits: &[f32]) -> Vec<f32> {
+    let max = logits.iter().cloned().fold(f32::NEG_INFINITY, f32::max);
+    let e: Vec<f32> = logits.iter().map(|l| (l - max).exp()).collect();
+    let sum: f32 = e.iter().sum();
+    e.iter().map(|x| x / sum).collect()
+}
+
+/// Writes the golden checkpoints and the pairs asked of each into
+/// `$FORGE_ORACLE_DIR` (`<name>/` and `inputs.json`), for
+/// scripts/oracles/cross_encoder_golden.py, which runs it.
+#[test]
+#[ignore = "run by scripts/oracles/cross_encoder_golden.py"]
+fn write_oracle_inputs() {
+    let root = PathBuf::from(std::env::var_os("FORGE_ORACLE_DIR").expect("FORGE_ORACLE_DIR"));
+    let nli: Vec<(String, String)> = NLI_ROWS
+        .iter()
+        .map(|(_, ctx, ans)| (ctx.to_string(), ans.to_string()))
+        .collect();
+    let cases: [(&str, PathBuf, Pairs); 4] = [
+        (
+            "bert_nli",
+            write_checkpoint(&root.join("bert_nli"), false, &NLI_LABELS, None),
+            [growing_pairs(), nli].concat(),
+        ),
+        (
+            "roberta_nli",
+            write_checkpoint(&root.join("roberta_nli"), true, &NLI_LABELS, None),
+            growing_pairs(),
+        ),
+        (
+            "deberta_nli",
+            write_deberta_checkpoint(&root.join("deberta_nli"), &NLI_LABELS),
+            deberta_pairs(),
+        ),
+        (
+            "marco",
+            write_checkpoint(&root.join("marco"), false, &["LABEL_0"], None),
+            marco_pairs(),
+        ),
+    ];
+    let inputs: serde_json::Map<String, serde_json::Value> = cases
+        .into_iter()
+        .map(|(name, dir, pairs)| {
+            (
+                name.to_string(),
+                serde_json::json!({"dir": dir, "pairs": pairs}),
+            )
+        })
+        .collect();
+    std::fs::write(
+        root.join("inputs.json"),
+        serde_json::to_string_pretty(&inputs).unwrap(),
+    )
+    .unwrap();
 }

@@ -115,6 +115,16 @@ fn batched_decode_is_bit_identical_to_decoding_alone() {
         // Every request really decoded something, and they differ: a bug
         // that mixed rows up would show.
         assert!(solo.iter().all(|g| g.generation.completion_tokens > 0));
+        // Compared over their first tokens: lengths differ by max_tokens.
+        let starts: std::collections::HashSet<Vec<u32>> = solo
+            .iter()
+            .map(|g| g.completion_ids.iter().take(6).copied().collect())
+            .collect();
+        assert_eq!(
+            starts.len(),
+            solo.len(),
+            "two requests began with the same tokens"
+        );
         let batched = together(&mut b, &reqs);
         assert_same(&solo, &batched, if sampled { "seeded" } else { "greedy" });
         assert_eq!(

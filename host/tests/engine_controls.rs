@@ -33,6 +33,9 @@ static BACKEND: LazyLock<Option<Mutex<CandleBackend>>> =
     LazyLock::new(|| load(CandleOptions::default().prefix_cache_bytes).map(Mutex::new));
 
 fn backend() -> Option<MutexGuard<'static, CandleBackend>> {
+    // Every test asks: each one missing the model is marked skipped (or
+    // fails under CI), not only the first, which loads it.
+    resolved()?;
     BACKEND
         .as_ref()
         .map(|m| m.lock().unwrap_or_else(|e| e.into_inner()))
@@ -197,7 +200,12 @@ fn top_k_and_repetition_penalty_reach_the_model() {
         repetition_penalty: 0.0,
         ..GenParams::greedy(4)
     };
-    assert!(backend.generate(&prompt, &bad).is_err());
+    let err = backend.generate(&prompt, &bad).unwrap_err().to_string();
+    assert!(
+        err.contains("invalid generation parameters")
+            && err.contains("repetition_penalty must be > 0, got 0"),
+        "{err}"
+    );
 }
 
 /// A few-shot prompt: `shots` worked examples (shared by every question),

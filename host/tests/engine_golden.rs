@@ -1,10 +1,10 @@
 //! The candle engine against llama.cpp's golden outputs on the packaged
-//! SmolLM2 model. Skipped (with a message) when the model is not fetched.
+//! SmolLM2 model. Marked skipped when the model is not fetched (a failure
+//! under `CI`; a corrupt file always fails).
 //!
 //! The model is loaded once and shared; every test locks it in turn.
 
 use std::sync::{LazyLock, Mutex, MutexGuard};
-use std::time::Instant;
 
 use forge_host::engine::candle_backend::{CandleBackend, CandleOptions};
 use forge_host::engine::llama::WeightFormat;
@@ -13,6 +13,13 @@ use forge_host::engine::{Backend, FinishReason, GenParams, Message, Prompt};
 /// llama.cpp's log-probability lead over forge's pick below which a
 /// different greedy token counts as a near-tie (quantised kernels differ).
 const NEAR_TIE: f64 = 0.5;
+
+/// Bounds on |forge - llama.cpp| over the top-5 log-probabilities of every
+/// step both reach with the same history (BENCHMARKS.md, parity: mean
+/// 0.087, max 0.845 with llama.cpp's kernels and f16 K/V). A wrong softmax,
+/// position or temperature is off by whole nats.
+const LOGPROB_MEAN_DIFF: f64 = 0.1;
+const LOGPROB_MAX_DIFF: f64 = 1.0;
 
 mod common;
 use common::{default_model as resolved, golden_path};
@@ -32,6 +39,9 @@ static BACKEND: LazyLock<Option<Mutex<CandleBackend>>> = LazyLock::new(|| {
 });
 
 fn backend() -> Option<MutexGuard<'static, CandleBackend>> {
+    // Every test asks: each one missing the model is marked skipped (or
+    // fails under CI), not only the first, which loads it.
+    resolved()?;
     // A failed test poisons the lock; the backend itself is still usable.
     BACKEND
         .as_ref()
@@ -171,6 +181,12 @@ fn greedy_matches_llama_cpp_up_to_near_ties() {
         "top-5 log-prob |forge - llama.cpp| over {} pairs: mean {mean:.5}, max {max:.5}",
         deltas.len()
     );
+    assert!(!deltas.is_empty());
+    assert!(
+        mean <= LOGPROB_MEAN_DIFF && max <= LOGPROB_MAX_DIFF,
+        "top-5 log-probs off llama.cpp's by mean {mean:.3} / max {max:.3} nats \
+         (bounds {LOGPROB_MEAN_DIFF} / {LOGPROB_MAX_DIFF})"
+    );
     assert!(
         first_agree >= 19,
         "first tokens agree on only {first_agree}/{}",
@@ -255,31 +271,17 @@ fn errors_are_clear() {
         temperature: -1.0,
         ..greedy(4)
     };
-    assert!(backend.generate(&chat("hi"), &bad).is_err());
+    let err = backend.generate(&chat("hi"), &bad).unwrap_err().to_string();
+    assert!(
+        err.contains("invalid generation parameters")
+            && err.contains("temperature must be >= 0, got -1"),
+        "{err}"
+    );
     let raw = backend
         .generate(&Prompt::Raw("The capital of France is".into()), &greedy(3))
         .unwrap();
     assert_eq!(raw.prompt_text, "The capital of France is");
     assert_eq!(raw.prompt_tokens, 5);
-}
-
-#[test]
-fn load_time_and_decode_speed() {
-    let Some(mut backend) = backend() else { return };
-    let start = Instant::now();
-    let out = backend
-        .generate(&chat("Tell me a story about a robot."), &greedy(64))
-        .unwrap();
-    eprintln!(
-        "load {:.0} ms; prefill {} tokens in {:.0} ms; decode {} tokens in {:.0} ms = {:.1} tok/s (wall {:.0} ms)",
-        backend.info().load_ms,
-        out.prompt_tokens,
-        out.prefill_ms,
-        out.completion_tokens,
-        out.decode_ms,
-        out.completion_tokens as f64 / (out.decode_ms / 1e3),
-        start.elapsed().as_secs_f64() * 1e3
-    );
 }
 
 #[test]

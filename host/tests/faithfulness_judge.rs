@@ -2,8 +2,9 @@
 //! judge, over the hand-made validation pairs of
 //! plugins/metrics/faithfulness/tests/pairs.jsonl (10 supported, 10 not):
 //! the test-only `replay` method answers each example with the pair's
-//! answer and its context. Every claim must reach the judge and be recorded;
-//! the judge's accuracy and parse rate are measured and printed.
+//! answer and its context. Every claim must reach the judge and be recorded,
+//! and every score must follow from the judge's recorded answers; the
+//! judge's accuracy and parse rate are measured and printed.
 
 mod common;
 use common::*;
@@ -74,13 +75,32 @@ plugin = "faithfulness"
         // One judge call per claim, each with the claim and the context.
         assert!(claims >= 1, "{r}");
         assert_eq!(calls.len(), claims, "{r}");
+        // The score again from what the judge said, as the metric
+        // documents it: supported / claims, an answer without yes/no
+        // counting as unsupported and unparsed.
+        let (mut yes, mut neither) = (0, 0);
         for c in calls {
             let p = c["prompt"].as_str().unwrap();
             assert!(p.contains(r["contexts"][0].as_str().unwrap()), "{p}");
             assert!(p.contains("Answer yes or no."), "{p}");
+            match verdict(c["output"].as_str().unwrap()) {
+                Some(true) => yes += 1,
+                Some(false) => {}
+                None => neither += 1,
+            }
         }
-        assert!(unparsed <= claims);
+        assert_eq!(unparsed, neither, "judge_unparsed vs the outputs: {r}");
         let f = sc["faithfulness"].as_f64().unwrap();
+        assert_eq!(
+            f,
+            yes as f64 / claims as f64,
+            "faithfulness vs the outputs: {r}"
+        );
+        assert_eq!(
+            sc["hallucination"].as_f64().unwrap(),
+            if f < 0.5 { 1.0 } else { 0.0 },
+            "{r}"
+        );
         let faithful = f >= 0.5;
         if faithful == supported[r["example_id"].as_str().unwrap()] {
             right += 1;
@@ -96,8 +116,19 @@ plugin = "faithfulness"
     );
     // No accuracy floor: measured 10/20 (chance) with every output parsed;
     // the 135M model is no judge (a bigger `[model] source` is). What must
-    // hold is the machinery: every pair judged above, verdicts parsed
-    // from what the model said, and the rates recorded.
+    // hold is the machinery: every pair judged above, and each score
+    // recomputed from the recorded answers.
     assert!(claims_total >= 20);
-    assert!((0.0..=1.0).contains(&parse_rate));
+}
+
+/// The first word of a judge's output that is "yes" or "no", any case
+/// (the verdict rule the faithfulness metric documents).
+fn verdict(output: &str) -> Option<bool> {
+    output
+        .split(|c: char| !c.is_alphanumeric())
+        .find_map(|w| match w.to_lowercase().as_str() {
+            "yes" => Some(true),
+            "no" => Some(false),
+            _ => None,
+        })
 }

@@ -597,7 +597,6 @@ async fn at_most_max_concurrency_requests_are_in_flight() {
     .unwrap();
     let engine = EngineHandle::concurrent(Arc::new(b));
     assert_eq!(engine.info().backend, "openai");
-    let start = Instant::now();
     let calls: Vec<_> = (0..6)
         .map(|_| {
             let e = engine.clone();
@@ -607,13 +606,11 @@ async fn at_most_max_concurrency_requests_are_in_flight() {
     for c in calls {
         assert_eq!(c.await.unwrap().unwrap().text, "x");
     }
+    // Two in flight at once (each request holds the server 150 ms, so six
+    // spawned together overlap unless the client serialises them), never
+    // more: the peak is the behaviour, not the wall time (a loaded machine
+    // stretches that).
     assert_eq!(peak.load(Ordering::SeqCst), 2, "bounded by max_concurrency");
-    // Six calls of 150 ms, two at a time: about 450 ms, not 900 (serial).
-    assert!(
-        start.elapsed() < Duration::from_millis(850),
-        "{:?}",
-        start.elapsed()
-    );
     let e = engine
         .score_continuations(raw(), vec!["a".into()])
         .await

@@ -108,7 +108,7 @@ async fn a_metric_reports_an_example_without_references_as_an_error() {
 }
 
 #[test]
-fn inspect_names_world_and_contract_and_the_cache_makes_reloads_fast() {
+fn inspect_names_world_and_contract_and_reloads_from_the_compiled_cache() {
     let tmp = tempfile::tempdir().unwrap();
     let home = tmp.path().join("home");
     let first = run_ok(
@@ -140,6 +140,8 @@ fn inspect_names_world_and_contract_and_the_cache_makes_reloads_fast() {
             .arg(plugin("naive")),
     );
     let w: serde_json::Value = serde_json::from_slice(&second.stdout).unwrap();
+    // The second load is served from the compiled cache; how much faster
+    // that is, is measured by benches/plugin_calls.rs, not asserted here.
     assert_eq!(w["compiled_from_cache"], true);
     eprintln!(
         "naive.wasm load: cold {:.1} ms, cached {:.1} ms",

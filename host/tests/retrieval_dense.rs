@@ -68,6 +68,28 @@ fn minilm_vectors_are_unit_length_and_rank_paraphrases_first() {
     for x in &v {
         assert!((dot(x, x) - 1.0).abs() < 1e-4);
     }
+    // The same vectors as sentence-transformers gives for the packaged
+    // model (host/tests/golden/minilm.json, scripts/oracles/minilm_golden.py).
+    let golden: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(repo().join("host/tests/golden/minilm.json")).unwrap(),
+    )
+    .unwrap();
+    let golden = golden["vectors"].as_array().unwrap();
+    assert_eq!(golden.len(), texts.len());
+    for ((text, ours), g) in texts.iter().zip(&v).zip(golden) {
+        assert_eq!(
+            g["text"],
+            text.as_str(),
+            "rerun scripts/oracles/minilm_golden.py"
+        );
+        let want: Vec<f32> = serde_json::from_value(g["vector"].clone()).unwrap();
+        let norm = dot(&want, &want).sqrt();
+        let cosine = dot(ours, &want) / norm;
+        assert!(
+            cosine >= 0.9999,
+            "{text:?}: cosine {cosine} with sentence-transformers"
+        );
+    }
     let sim = |a: usize, b: usize| dot(&v[a], &v[b]);
     eprintln!(
         "guitar/guitar {:.3} guitar/stocks {:.3} eiffel q/a {:.3} eiffel/penguins {:.3}",
@@ -301,18 +323,18 @@ fn index_build_list_show_search_and_eval_from_the_command_line() {
 
 /// An experiment whose `[[indexes]]` asks for `strategy`, searched by the
 /// real wikipedia_search tool component (offline mode) for the hostile
-/// test method; returns the retrieval records of example `e1`.
-fn run_with_strategy(strategy_lines: &str, question: &str) -> serde_json::Value {
-    let tmp = tempfile::tempdir().unwrap();
-    let home = tmp.path().join("home");
-    let docs = write(tmp.path(), "docs.jsonl", DOCS);
+/// test method, with its home and corpus in `tmp`; returns the retrieval
+/// record of example `e1` and the experiment's id.
+fn run_in(tmp: &Path, strategy_lines: &str, question: &str) -> (serde_json::Value, String) {
+    let home = tmp.join("home");
+    let docs = write(tmp, "docs.jsonl", DOCS);
     let data = write(
-        tmp.path(),
+        tmp,
         "q.jsonl",
         &format!("{{\"id\":\"e1\",\"question\":\"tool:{question}\",\"answers\":[\"x\"]}}\n"),
     );
     let cfg = write(
-        tmp.path(),
+        tmp,
         "exp.toml",
         &common::hostile_config(
             &data,
@@ -341,7 +363,16 @@ fn run_with_strategy(strategy_lines: &str, question: &str) -> serde_json::Value 
         .find(|s| s["kind"] == "tool_call")
         .unwrap_or_else(|| panic!("no tool call: {run}"));
     let call: serde_json::Value = serde_json::from_str(step["content"].as_str().unwrap()).unwrap();
-    call["retrievals"][0].clone()
+    (call["retrievals"][0].clone(), id)
+}
+
+fn run_with_strategy(strategy_lines: &str, question: &str) -> serde_json::Value {
+    run_in(
+        tempfile::tempdir().unwrap().path(),
+        strategy_lines,
+        question,
+    )
+    .0
 }
 
 #[test]
@@ -358,16 +389,91 @@ fn an_experiment_searches_its_index_with_the_configured_strategy() {
     assert_eq!(r["hits"].as_array().unwrap().len(), 0, "{r}");
 }
 
-/// The reranker scores with the experiment's model when a tool searches.
+/// The reranker scores with the experiment's model when a tool searches,
+/// and its scores decide the order: the run's hits are the first stage's
+/// candidates sorted by the model's log P(" yes") − log P(" no") after the
+/// relevance prompt (asked here of the same model); for the second
+/// question that order is not the fusion's.
 #[test]
 fn reranked_asks_the_real_model_whether_each_passage_answers() {
-    let r = run_with_strategy(
-        "strategy = \"reranked\"\nrerank_candidates = 4",
-        "When did the Golden Gate Bridge open?",
-    );
+    use forge_host::engine::candle_backend::{CandleBackend, CandleOptions};
+
+    let Some(model) = common::default_model() else {
+        return;
+    };
+    let mut backend = CandleBackend::load(&model, CandleOptions::default()).unwrap();
+    let lines = "strategy = \"reranked\"\nrerank_candidates = 4";
+
+    let tmp = tempfile::tempdir().unwrap();
+    let (r, _) = run_in(tmp.path(), lines, "When did the Golden Gate Bridge open?");
     assert_eq!(r["strategy"], "reranked", "{r}");
     assert!(r["error"].is_null(), "{r}");
     assert!(r["hits"][0].as_str().unwrap().starts_with("bridge#"), "{r}");
+    let (_, by_model) = fused_and_model_order(tmp.path(), &r, &mut backend);
+    assert_eq!(r["hits"], serde_json::json!(by_model), "{r}");
+
+    // The packaged model prefers the volcano passage (−1.67 nats against
+    // −2.64 for the bread one that fusion ranks first).
+    let tmp = tempfile::tempdir().unwrap();
+    let (r, _) = run_in(tmp.path(), lines, "What makes the dough rise?");
+    assert!(r["error"].is_null(), "{r}");
+    let (fused, by_model) = fused_and_model_order(tmp.path(), &r, &mut backend);
+    assert_ne!(
+        fused, by_model,
+        "reranking must change this question's order"
+    );
+    assert_eq!(
+        r["hits"],
+        serde_json::json!(by_model),
+        "the hits follow the model's scores"
+    );
+}
+
+/// For the retrieval record `r` of a `run_in` experiment in `tmp`: the
+/// first `k` ids of the fused candidates, and of the same candidates
+/// sorted by `backend`'s yes/no log-probabilities (ties keep the fused
+/// order).
+fn fused_and_model_order(
+    tmp: &Path,
+    r: &serde_json::Value,
+    backend: &mut dyn forge_host::engine::Backend,
+) -> (Vec<String>, Vec<String>) {
+    use forge_host::engine::Prompt;
+    use forge_host::retrieval::rerank::relevance_prompt;
+
+    // The same index, reloaded from the run's home.
+    let mut spec = spec(
+        &tmp.join("docs.jsonl"),
+        Strategy::Reranked,
+        ChunkParams {
+            tokens: 24,
+            overlap: 4,
+        },
+    );
+    spec.name = "wiki".into();
+    spec.options.candidates = 4;
+    let index = Index::load(&spec, &tmp.join("home"), &models()).unwrap();
+    let query = r["query"].as_str().unwrap();
+    let k = r["k"].as_u64().unwrap() as usize;
+    let fused = index.rank(query, k, &spec.options).unwrap();
+    assert!(fused.len() > 1, "{fused:?}");
+    let yes_no = [" yes".to_string(), " no".to_string()];
+    let mut scored: Vec<(String, f64)> = fused
+        .iter()
+        .map(|&(i, _)| {
+            let chunk = &index.chunks[i as usize];
+            let prompt = Prompt::Raw(relevance_prompt(query, &chunk.indexed_text()));
+            let lp = backend.score_continuations(&prompt, &yes_no).unwrap();
+            (chunk.id.clone(), lp[0] - lp[1])
+        })
+        .collect();
+    eprintln!("{query}: fused candidates and yes−no {scored:?}");
+    let fused_ids = scored.iter().take(k).map(|(id, _)| id.clone()).collect();
+    scored.sort_by(|a, b| b.1.total_cmp(&a.1));
+    (
+        fused_ids,
+        scored.iter().take(k).map(|(id, _)| id.clone()).collect(),
+    )
 }
 
 /// The LLM reranker writes its yes/no log-probabilities to the call cache

@@ -140,26 +140,61 @@ fn a_naive_run_is_stored_summarised_shown_and_exported() {
 
 #[test]
 fn the_same_config_twice_gives_the_same_answers() {
-    // Greedy decoding through the whole stack is deterministic.
+    // Greedy decoding through the whole stack is deterministic. The second
+    // run has its own home and no call cache (as `verify` runs): its model
+    // calls are computed again, not read back from the first run's.
     let tmp = tempfile::tempdir().unwrap();
-    let home = tmp.path().join("home");
     let cfg = write(
         tmp.path(),
         "exp.toml",
         &naive_config(&shared_data("nq_open.dev200.jsonl"), 2, ""),
     );
-    let a = events(&run_ok(forge(&home).args(["--json", "run"]).arg(&cfg)).stdout);
-    let b = events(&run_ok(forge(&home).args(["--json", "run", "--new"]).arg(&cfg)).stdout);
-    let answers = |ev: &[serde_json::Value]| -> Vec<String> {
-        ev.iter()
-            .filter(|e| e["event"] == "example")
-            .map(|e| e["answer"].to_string())
-            .collect()
+    let stored = |home: &std::path::Path, extra: &[&str]| -> serde_json::Value {
+        let out = run_ok(forge(home).args(["--json", "run"]).args(extra).arg(&cfg));
+        let ev = events(&out.stdout);
+        let id = ev.last().unwrap()["experiment"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        serde_json::from_slice(&run_ok(forge(home).args(["--json", "show", &id])).stdout).unwrap()
     };
-    assert_eq!(answers(&a), answers(&b));
-    assert_ne!(
-        a.last().unwrap()["experiment"],
-        b.last().unwrap()["experiment"],
-        "--new makes a new experiment"
-    );
+    let a = stored(&tmp.path().join("home-a"), &[]);
+    let b = stored(&tmp.path().join("home-b"), &["--no-cache"]);
+    let (ra, rb) = (a["runs"].as_array().unwrap(), b["runs"].as_array().unwrap());
+    assert_eq!(ra.len(), 2);
+    assert_eq!(ra.len(), rb.len());
+    for (x, y) in ra.iter().zip(rb) {
+        for run in [x, y] {
+            let calls = run["calls"].as_array().unwrap();
+            assert!(!calls.is_empty(), "{run}");
+            assert!(
+                calls.iter().all(|c| c["cache_hit"] == false),
+                "computed, not cached: {run}"
+            );
+        }
+        assert_eq!(deterministic(x), deterministic(y));
+    }
+}
+
+/// What a run must repeat exactly: everything but wall times, timestamps,
+/// and what depends on scheduling (prefix-cache reuse, batch widths).
+fn deterministic(run: &serde_json::Value) -> serde_json::Value {
+    let mut r = run.clone();
+    let o = r.as_object_mut().unwrap();
+    for volatile in ["latency_ms", "finished_at"] {
+        assert!(o.remove(volatile).is_some(), "no {volatile} in {run}");
+    }
+    for c in o["calls"].as_array_mut().unwrap() {
+        let c = c.as_object_mut().unwrap();
+        for volatile in [
+            "latency_ms",
+            "prefill_ms",
+            "decode_ms",
+            "cached_prompt_tokens",
+            "max_batch",
+        ] {
+            assert!(c.remove(volatile).is_some(), "no {volatile} in {run}");
+        }
+    }
+    r
 }

@@ -97,12 +97,39 @@ method = [{{ plugin = "naive" }}, {{ plugin = "hostile", label = "oracle" }}]
     for c in cs {
         assert_eq!(c["a"], ids[0].as_str());
         assert_eq!(c["shared_examples"], 6);
-        for m in c["metrics"].as_array().unwrap() {
-            let (p, adj) = (
-                m["p_value"].as_f64().unwrap(),
-                m["p_adjusted"].as_f64().unwrap(),
+    }
+    // Each metric's family is its three comparisons: Holm's step-down
+    // computed here from the listed p-values must give the listed ones.
+    let names: Vec<&str> = cs[0]["metrics"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["name"].as_str().unwrap())
+        .collect();
+    assert!(names.contains(&"f1"), "{names:?}");
+    for name in names {
+        let family: Vec<&serde_json::Value> = cs
+            .iter()
+            .map(|c| {
+                c["metrics"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .find(|m| m["name"] == name)
+                    .unwrap()
+            })
+            .collect();
+        let p: Vec<f64> = family
+            .iter()
+            .map(|m| m["p_value"].as_f64().unwrap())
+            .collect();
+        let want = holm(&p);
+        for (m, w) in family.iter().zip(&want) {
+            let adj = m["p_adjusted"].as_f64().unwrap();
+            assert!(
+                (adj - w).abs() < 1e-12,
+                "{name}: {adj} vs Holm {w} from {p:?}"
             );
-            assert!(adj >= p - 1e-15 && adj <= 1.0, "{m}");
         }
     }
     let em_vs_oracle = &cs[1]["metrics"][0];
@@ -185,4 +212,19 @@ method = [{{ plugin = "naive" }}, {{ plugin = "hostile", label = "oracle" }}]
     ));
     assert_eq!(all["runs"].as_array().unwrap().len(), 6);
     assert_eq!(all["experiment"]["id"], ids[0].as_str());
+}
+
+/// Holm–Bonferroni: the i-th smallest of m p-values times (m - i), made
+/// monotone in that order, capped at 1.
+fn holm(p: &[f64]) -> Vec<f64> {
+    let m = p.len();
+    let mut order: Vec<usize> = (0..m).collect();
+    order.sort_by(|&a, &b| p[a].partial_cmp(&p[b]).unwrap());
+    let mut adjusted = vec![0.0; m];
+    let mut floor = 0.0f64;
+    for (i, &k) in order.iter().enumerate() {
+        floor = floor.max((p[k] * (m - i) as f64).min(1.0));
+        adjusted[k] = floor;
+    }
+    adjusted
 }

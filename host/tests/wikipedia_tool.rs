@@ -238,8 +238,9 @@ async fn offline_mode_answers_through_the_hosts_bm25_index() {
         index.bm25.vocabulary(),
         index.build_ms,
     );
+    // Its speed is a benchmark's business (benches/retrieval.rs), not a
+    // pass/fail bound on a shared machine.
     assert_eq!(index.chunks.len(), 10_033);
-    assert!(index.build_ms < 5_000.0, "{} ms", index.build_ms);
 
     let host = PluginHost::new(None).unwrap();
     // No grants at all: offline mode needs no network.

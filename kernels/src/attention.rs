@@ -425,6 +425,9 @@ mod tests {
     /// bit (head sizes 64 and 128, a new maximum mid-way and at the start).
     #[test]
     fn avx512_row_equals_the_generic_row() {
+        if !crate::simd_check::require(crate::ops::have_avx512(), "AVX-512F/DQ") {
+            return;
+        }
         for (hd, n) in [(64, 37), (128, 9), (64, 1)] {
             let stride = 3 * hd;
             let mut k = noise(n * stride, 11 + hd as u64);
@@ -443,6 +446,9 @@ mod tests {
 
     #[test]
     fn simd_and_scalar_accumulation_agree() {
+        if !crate::simd_check::require(crate::dot::have_avx2(), "AVX2/FMA/F16C") {
+            return;
+        }
         let mut a = noise(64, 4);
         round_to_f16(&mut a);
         let x = noise(64, 5);

@@ -212,6 +212,9 @@ mod tests {
 
     #[test]
     fn simd_build_of_the_quantisers_matches_the_generic_one() {
+        if !crate::simd_check::require(crate::dot::have_avx2(), "AVX2/FMA/F16C") {
+            return;
+        }
         let x = crate::dot::tests::noise(32 * 40, 5);
         let (mut a, mut b) = (
             vec![BlockQ8_1::default(); 40],

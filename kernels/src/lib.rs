@@ -11,6 +11,8 @@ pub mod dot;
 pub mod linear;
 pub mod ops;
 pub mod pool;
+#[cfg(test)]
+mod simd_check;
 pub mod vec;
 
 pub use linear::{LinearError, QLinear, Scratch};

@@ -327,15 +327,25 @@ mod tests {
 
     #[test]
     fn the_rate_limit_spaces_requests_per_host() {
+        // Slot n of a host starts n intervals after the first: a wait plus
+        // the time since the first reservation reaches it, however slowly
+        // this thread runs (no wall-clock slack to be flaky).
+        let interval = Duration::from_secs(60);
         let c = HttpClient::new(&HttpConfig {
-            min_interval_ms: 50,
+            min_interval_ms: interval.as_millis() as u64,
             ..HttpConfig::default()
         });
+        let first = Instant::now();
         assert_eq!(c.reserve_slot("a:80"), Duration::ZERO);
-        let second = c.reserve_slot("a:80");
-        assert!(second > Duration::from_millis(40), "{second:?}");
-        let third = c.reserve_slot("a:80");
-        assert!(third > Duration::from_millis(90), "{third:?}");
+        for n in 1..=2u32 {
+            let wait = c.reserve_slot("a:80");
+            let since = first.elapsed();
+            assert!(
+                wait + since >= n * interval,
+                "slot {n}: {wait:?} + {since:?}"
+            );
+            assert!(wait <= n * interval, "slot {n}: {wait:?}");
+        }
         assert_eq!(c.reserve_slot("b:80"), Duration::ZERO);
     }
 }

@@ -4,6 +4,7 @@
 
 pub mod cross_encoder;
 pub mod mediawiki;
+pub mod skip;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -25,17 +26,31 @@ pub fn golden_path(name: &str) -> PathBuf {
     shared_data("golden").join(name)
 }
 
-/// The packaged default model, or `None` (said on stderr) when it is not
-/// fetched: the engine tests then skip instead of failing.
+/// The packaged default model, or `None` when it is not fetched (the test
+/// is then marked skipped; under `CI` it fails). A file that is there but
+/// fails its pinned sha256 always fails the test.
 pub fn default_model() -> Option<forge_host::engine::model_source::ResolvedModel> {
-    match forge_host::engine::model_source::resolve("smollm2-135m-instruct", &repo().join("models"))
-    {
-        Ok(r) => Some(r),
-        Err(e) => {
-            eprintln!("skipping engine tests: {e}");
-            None
-        }
+    packaged_model("smollm2-135m-instruct")
+}
+
+/// A packaged model by alias: see [`default_model`].
+pub fn packaged_model(alias: &str) -> Option<forge_host::engine::model_source::ResolvedModel> {
+    use forge_host::engine::model_source::{PACKAGED, resolve};
+    let pkg = PACKAGED
+        .iter()
+        .find(|p| p.alias == alias)
+        .unwrap_or_else(|| panic!("no packaged model {alias}"));
+    let models = repo().join("models");
+    let path = models.join(pkg.file);
+    if !path.is_file() {
+        skip::skip(&format!(
+            "model {alias} not fetched ({}): run {}",
+            path.display(),
+            pkg.fetch_command()
+        ));
+        return None;
     }
+    Some(resolve(alias, &models).unwrap_or_else(|e| panic!("{e}")))
 }
 
 /// Builds every plugin component once per test binary (its own target dir,
@@ -77,7 +92,21 @@ pub fn forge(home: &Path) -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_forge-host"));
     c.arg("--home").arg(home).arg("--plugins").arg(plugins());
     c.env("FORGE_MODELS_DIR", repo().join("models"));
-    c.env_remove("FORGE_HOME");
+    // Every variable that changes what forge-host does (plan.rs, cli.rs,
+    // model_source.rs, candle_backend.rs, hf-hub): a user's shared call
+    // cache or plugin path must not answer or replace the suite's.
+    for var in [
+        "FORGE_HOME",
+        "FORGE_CALL_CACHE",
+        "FORGE_PLUGIN_PATH",
+        "FORGE_LOG",
+        "CANDLE_NUM_THREADS",
+        "HF_HOME",
+        "HF_ENDPOINT",
+        "HF_TOKEN",
+    ] {
+        c.env_remove(var);
+    }
     c
 }
 
