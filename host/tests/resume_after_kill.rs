@@ -4,9 +4,6 @@
 mod common;
 use common::*;
 
-use std::io::{BufRead, BufReader};
-use std::process::Stdio;
-
 #[test]
 fn a_killed_run_resumes_where_it_stopped() {
     let tmp = tempfile::tempdir().unwrap();
@@ -17,26 +14,8 @@ fn a_killed_run_resumes_where_it_stopped() {
         &naive_config(&shared_data("nq_open.dev200.jsonl"), 6, ""),
     );
 
-    let mut child = forge(&home)
-        .args(["--json", "run"])
-        .arg(&cfg)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let stdout = child.stdout.take().unwrap();
-    let mut done_before_kill = 0;
-    for line in BufReader::new(stdout).lines() {
-        let line = line.unwrap();
-        if line.contains("\"event\":\"example\"") {
-            done_before_kill += 1;
-            if done_before_kill == 2 {
-                break;
-            }
-        }
-    }
-    child.kill().unwrap(); // SIGKILL: no chance to clean up
-    child.wait().unwrap();
+    let read = kill_after_examples(forge(&home).args(["--json", "run"]).arg(&cfg), 2);
+    let done_before_kill = read.iter().filter(|e| e["event"] == "example").count();
     assert_eq!(done_before_kill, 2);
 
     let show = |home: &std::path::Path| -> serde_json::Value {

@@ -9,44 +9,10 @@
 mod common;
 use common::*;
 
-use std::io::{BufRead, BufReader};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
-
-/// Runs `cmd` to completion or fails the test after `limit` (a hang is the
-/// bug these tests exist to catch, so it must not hang the suite).
-fn run_within(cmd: &mut Command, limit: Duration) -> std::process::Output {
-    let mut child: Child = cmd
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let started = Instant::now();
-    while child.try_wait().unwrap().is_none() {
-        if started.elapsed() > limit {
-            child.kill().unwrap();
-            let out = child.wait_with_output().unwrap();
-            panic!(
-                "still running after {limit:?}: killed\nstdout:\n{}\nstderr:\n{}",
-                String::from_utf8_lossy(&out.stdout),
-                String::from_utf8_lossy(&out.stderr)
-            );
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    let out = child.wait_with_output().unwrap();
-    assert!(
-        out.status.success(),
-        "command failed ({}):\nstdout:\n{}\nstderr:\n{}",
-        out.status,
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    out
-}
 
 fn rows(ids_and_answers: &[(&str, &str)]) -> String {
     ids_and_answers
@@ -281,25 +247,7 @@ fn poisonous_scores_fail_their_metric_and_the_experiment_stays_readable() {
     );
 
     // Killed (SIGKILL) once the seven poisoned examples are committed.
-    let mut child = forge(&home)
-        .args(["--json", "run"])
-        .arg(&cfg)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut first = Vec::new();
-    for line in BufReader::new(child.stdout.take().unwrap()).lines() {
-        let line = line.unwrap();
-        if line.starts_with('{') {
-            first.push(serde_json::from_str::<Value>(&line).unwrap());
-        }
-        if first.iter().filter(|e| e["event"] == "example").count() == 7 {
-            break;
-        }
-    }
-    child.kill().unwrap();
-    child.wait().unwrap();
+    let first = kill_after_examples(forge(&home).args(["--json", "run"]).arg(&cfg), 7);
     for (i, (poison, shown)) in [
         ("nan", "value = NaN"),
         ("inf", "value = inf"),

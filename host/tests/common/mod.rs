@@ -111,7 +111,11 @@ pub fn forge(home: &Path) -> Command {
 }
 
 pub fn run_ok(cmd: &mut Command) -> Output {
-    let out = cmd.output().unwrap();
+    succeeded(cmd.output().unwrap())
+}
+
+/// `out`, after failing the test (with both streams) unless it succeeded.
+pub fn succeeded(out: Output) -> Output {
     assert!(
         out.status.success(),
         "command failed ({}):\nstdout:\n{}\nstderr:\n{}",
@@ -120,6 +124,55 @@ pub fn run_ok(cmd: &mut Command) -> Output {
         String::from_utf8_lossy(&out.stderr)
     );
     out
+}
+
+/// [`run_ok`], failing the test after `limit` instead of waiting forever:
+/// for tests of behaviour whose failure is a hang.
+pub fn run_within(cmd: &mut Command, limit: std::time::Duration) -> Output {
+    let mut child = cmd
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let started = std::time::Instant::now();
+    while child.try_wait().unwrap().is_none() {
+        if started.elapsed() > limit {
+            child.kill().unwrap();
+            let out = child.wait_with_output().unwrap();
+            panic!(
+                "still running after {limit:?}: killed\nstdout:\n{}\nstderr:\n{}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    succeeded(child.wait_with_output().unwrap())
+}
+
+/// Starts `forge-host --json run`-like `cmd`, reads its events until
+/// `examples` examples are reported, then kills it with SIGKILL (no chance
+/// to clean up). Returns the events read.
+pub fn kill_after_examples(cmd: &mut Command, examples: usize) -> Vec<serde_json::Value> {
+    use std::io::{BufRead, BufReader};
+    let mut child = cmd
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut read = Vec::new();
+    for line in BufReader::new(child.stdout.take().unwrap()).lines() {
+        let line = line.unwrap();
+        if line.starts_with('{') {
+            read.push(serde_json::from_str::<serde_json::Value>(&line).unwrap());
+        }
+        if read.iter().filter(|e| e["event"] == "example").count() == examples {
+            break;
+        }
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    read
 }
 
 /// Parses `--json` run output: one event per line.
