@@ -13,24 +13,15 @@ use common::*;
 const OFF_TOPIC: &str = "Bread is baked from a dough of flour and water; yeast makes it rise.";
 
 fn config(data: &std::path::Path, embeddings: bool) -> String {
-    format!(
-        r#"name = "answer-relevance"
-seed = 1
-[model]
-source = "smollm2-135m-instruct"
-[dataset]
-path = "{}"
-[method]
-plugin = "replay"
-[[metrics]]
-plugin = "answer_relevance"
-{}"#,
-        data.display(),
-        if embeddings {
-            "[embeddings]\nmodel = \"all-minilm-l6-v2\"\n"
-        } else {
-            ""
-        }
+    let embeddings = if embeddings {
+        "[embeddings]\nmodel = \"all-minilm-l6-v2\"\n"
+    } else {
+        ""
+    };
+    replay_config(
+        "answer-relevance",
+        data,
+        &format!("[[metrics]]\nplugin = \"answer_relevance\"\n{embeddings}"),
     )
 }
 

@@ -498,24 +498,13 @@ fn nli_rows(dir: &Path) -> std::path::PathBuf {
 }
 
 fn nli_config(data: &Path, model: Option<&Path>) -> String {
-    format!(
-        r#"name = "xenc-nli"
-seed = 1
-[model]
-source = "smollm2-135m-instruct"
-[dataset]
-path = "{}"
-[method]
-plugin = "replay"
-[[metrics]]
-plugin = "faithfulness"
-params = {{ mode = "nli" }}
-{}"#,
-        data.display(),
-        model.map_or(String::new(), |m| format!(
-            "[nli]\nmodel = \"{}\"\n",
-            m.display()
-        ))
+    let nli = model.map_or(String::new(), |m| {
+        format!("[nli]\nmodel = \"{}\"\n", m.display())
+    });
+    replay_config(
+        "xenc-nli",
+        data,
+        &format!("[[metrics]]\nplugin = \"faithfulness\"\nparams = {{ mode = \"nli\" }}\n{nli}"),
     )
 }
 

@@ -102,20 +102,10 @@ fn exported_f1_and_em_equal_the_official_squad_definition_bit_for_bit() {
     let cfg = write(
         tmp.path(),
         "exact.toml",
-        &format!(
-            r#"name = "exact"
-[model]
-source = "smollm2-135m-instruct"
-[dataset]
-path = "{}"
-[method]
-plugin = "replay"
-[[metrics]]
-plugin = "f1"
-[[metrics]]
-plugin = "exact_match"
-"#,
-            dataset.display()
+        &replay_config(
+            "exact",
+            &dataset,
+            "[[metrics]]\nplugin = \"f1\"\n[[metrics]]\nplugin = \"exact_match\"\n",
         ),
     );
     let home = tmp.path().join("home");

@@ -37,19 +37,10 @@ fn the_llm_judge_rules_on_every_validation_pair() {
     let cfg = write(
         tmp.path(),
         "judge.toml",
-        &format!(
-            r#"name = "faithfulness-judge"
-seed = 1
-[model]
-source = "smollm2-135m-instruct"
-[dataset]
-path = "{}"
-[method]
-plugin = "replay"
-[[metrics]]
-plugin = "faithfulness"
-"#,
-            data.display()
+        &replay_config(
+            "faithfulness-judge",
+            &data,
+            "[[metrics]]\nplugin = \"faithfulness\"\n",
         ),
     );
     let home = tmp.path().join("home");

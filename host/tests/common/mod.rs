@@ -235,3 +235,21 @@ plugin = "exact_match"
         dataset.display()
     )
 }
+
+/// A config that replays each row's stored answer (the test-only `replay`
+/// method) with the real model loaded, then `tail`: the `[[metrics]]` to
+/// score with and any other sections.
+pub fn replay_config(name: &str, dataset: &Path, tail: &str) -> String {
+    format!(
+        r#"name = "{name}"
+seed = 1
+[model]
+source = "smollm2-135m-instruct"
+[dataset]
+path = "{}"
+[method]
+plugin = "replay"
+{tail}"#,
+        dataset.display()
+    )
+}
