@@ -244,14 +244,13 @@ fn an_unknown_path_in_a_sweep_points_at_the_sweep_line() {
     }
 }
 
+/// A dataset of two examples.
+const TWO_ROWS: &str = "{\"id\":\"a\",\"question\":\"q\",\"answers\":[\"x\"]}\n{\"id\":\"b\",\"question\":\"q\",\"answers\":[\"y\"]}\n";
+
 #[test]
 fn a_sample_larger_than_the_dataset_is_said_with_both_numbers() {
     let tmp = tempfile::tempdir().unwrap();
-    write(
-        tmp.path(),
-        "d.jsonl",
-        "{\"id\":\"a\",\"question\":\"q\",\"answers\":[\"x\"]}\n{\"id\":\"b\",\"question\":\"q\",\"answers\":[\"y\"]}\n",
-    );
+    write(tmp.path(), "d.jsonl", TWO_ROWS);
     let cfg = write(
         tmp.path(),
         "big.toml",
@@ -282,11 +281,7 @@ fn a_sample_larger_than_the_dataset_is_said_with_both_numbers() {
 #[test]
 fn a_sweep_cell_is_warned_and_refused_at_its_sweep_line() {
     let tmp = tempfile::tempdir().unwrap();
-    write(
-        tmp.path(),
-        "d.jsonl",
-        "{\"id\":\"a\",\"question\":\"q\",\"answers\":[\"x\"]}\n{\"id\":\"b\",\"question\":\"q\",\"answers\":[\"y\"]}\n",
-    );
+    write(tmp.path(), "d.jsonl", TWO_ROWS);
     // GOOD has 11 lines: [sweep] is line 12, the axis line 13.
     let cfg = write(
         tmp.path(),
