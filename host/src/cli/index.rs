@@ -8,11 +8,11 @@ use std::time::Instant;
 use anyhow::{Context, bail};
 use serde_json::json;
 
-use crate::datasets::Dataset;
 use crate::engine::EngineHandle;
 use crate::engine::candle_backend::{CandleBackend, CandleOptions};
 use crate::engine::llama::WeightFormat;
-use crate::plan::Paths;
+use crate::experiment::datasets::Dataset;
+use crate::experiment::plan::Paths;
 use crate::retrieval::eval::{self, Accumulator, RetrievalScores};
 use crate::retrieval::persist::IndexStore;
 use crate::retrieval::{

@@ -1,5 +1,7 @@
 //! The `forge-host` command line. Thin: parses arguments and calls the rooms.
 
+pub mod index;
+
 use std::io::Write;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -7,12 +9,12 @@ use std::sync::Arc;
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 
-use crate::config::ConfigError;
-use crate::plan::{Paths, Plan};
-use crate::plugins::PluginHost;
-use crate::progress::{Bar, JsonLines, Progress};
-use crate::report::{self, ExportFormat};
-use crate::store::Store;
+use crate::components::PluginHost;
+use crate::experiment::config::ConfigError;
+use crate::experiment::plan::{Paths, Plan};
+use crate::experiment::progress::{Bar, JsonLines, Progress};
+use crate::results::report::{self, ExportFormat};
+use crate::results::store::Store;
 
 #[derive(Parser)]
 #[command(
@@ -271,10 +273,10 @@ async fn dispatch(cli: Cli) -> anyhow::Result<()> {
         Command::Run {
             config, limit, new, ..
         } if std::fs::read_to_string(&config)
-            .map(|t| crate::sweep::is_sweep(&t))
+            .map(|t| crate::experiment::sweep::is_sweep(&t))
             .unwrap_or(false) =>
         {
-            let sweep = crate::sweep::Sweep::load(&config)?;
+            let sweep = crate::experiment::sweep::Sweep::load(&config)?;
             let store = Store::open(&paths.store())?;
             let mut progress: Box<dyn Progress> = if cli.json {
                 Box::new(JsonLines)
@@ -283,7 +285,7 @@ async fn dispatch(cli: Cli) -> anyhow::Result<()> {
             };
             let cells = sweep.cells.len();
             let json = cli.json;
-            let report = crate::sweep::run(
+            let report = crate::experiment::sweep::run(
                 &sweep,
                 &paths,
                 &store,
@@ -320,7 +322,6 @@ async fn dispatch(cli: Cli) -> anyhow::Result<()> {
             }
         }
         Command::Index { command } => {
-            use crate::index_cli;
             let json = cli.json;
             match command {
                 IndexCommand::Build {
@@ -335,12 +336,12 @@ async fn dispatch(cli: Cli) -> anyhow::Result<()> {
                         overlap: chunk_overlap,
                     };
                     tokio::task::spawn_blocking(move || {
-                        index_cli::build(&paths, &name, &corpus, chunk, &embedding, json)
+                        index::build(&paths, &name, &corpus, chunk, &embedding, json)
                     })
                     .await??
                 }
-                IndexCommand::List => index_cli::list(&paths, json)?,
-                IndexCommand::Show { name } => index_cli::show(&paths, &name, json)?,
+                IndexCommand::List => index::list(&paths, json)?,
+                IndexCommand::Show { name } => index::show(&paths, &name, json)?,
                 IndexCommand::Search {
                     name,
                     query,
@@ -349,8 +350,8 @@ async fn dispatch(cli: Cli) -> anyhow::Result<()> {
                     model,
                     rerank,
                 } => {
-                    let r = index_cli::RerankArgs { model, rerank };
-                    index_cli::search(&paths, &name, &query, &strategy, k, &r, json).await?
+                    let r = index::RerankArgs { model, rerank };
+                    index::search(&paths, &name, &query, &strategy, k, &r, json).await?
                 }
                 IndexCommand::Eval {
                     name,
@@ -361,14 +362,14 @@ async fn dispatch(cli: Cli) -> anyhow::Result<()> {
                     model,
                     rerank,
                 } => {
-                    index_cli::evaluate(
+                    index::evaluate(
                         &paths,
                         &name,
                         &dataset,
                         &gold_field,
                         &strategies,
                         limit,
-                        &index_cli::RerankArgs { model, rerank },
+                        &index::RerankArgs { model, rerank },
                         json,
                     )
                     .await?
@@ -385,7 +386,8 @@ async fn dispatch(cli: Cli) -> anyhow::Result<()> {
             } else {
                 Box::new(Bar::new())
             };
-            let report = crate::runner::run(plan, &store, new, progress.as_mut()).await?;
+            let report =
+                crate::experiment::runner::run(plan, &store, new, progress.as_mut()).await?;
             if !cli.json {
                 println!(
                     "{}",
@@ -541,8 +543,11 @@ async fn dispatch(cli: Cli) -> anyhow::Result<()> {
                 .zip(&scores[1..])
                 .map(|((_, e), r)| (e, r.as_slice()))
                 .collect();
-            let cs =
-                crate::compare::compare_with_baseline((&targets[0].1, &scores[0]), &others, 0)?;
+            let cs = crate::results::compare::compare_with_baseline(
+                (&targets[0].1, &scores[0]),
+                &others,
+                0,
+            )?;
             if cli.json {
                 println!("{}", serde_json::to_string_pretty(&cs)?);
             } else {
@@ -558,7 +563,7 @@ async fn dispatch(cli: Cli) -> anyhow::Result<()> {
         Command::Rescore { id, metrics } => {
             let store = Store::open(&paths.store())?;
             let source = store.find(&id)?;
-            let r = crate::rescore::rescore(&store, &paths, &source, &metrics).await?;
+            let r = crate::experiment::rescore::rescore(&store, &paths, &source, &metrics).await?;
             if cli.json {
                 println!(
                     "{}",
@@ -612,7 +617,11 @@ async fn dispatch(cli: Cli) -> anyhow::Result<()> {
                     .zip(&series[1..])
                     .map(|((_, e), s)| (e, s.runs.as_slice()))
                     .collect();
-                crate::compare::compare_with_baseline((&targets[0].1, &series[0].runs), &others, 0)?
+                crate::results::compare::compare_with_baseline(
+                    (&targets[0].1, &series[0].runs),
+                    &others,
+                    0,
+                )?
             } else {
                 vec![]
             };
@@ -658,7 +667,7 @@ async fn dispatch(cli: Cli) -> anyhow::Result<()> {
                 let runs = store.runs(&e.id)?;
                 (e, runs)
             };
-            let r = crate::verify::verify(&e, &runs, &paths, examples).await?;
+            let r = crate::experiment::verify::verify(&e, &runs, &paths, examples).await?;
             if cli.json {
                 println!("{}", serde_json::to_string_pretty(&r)?);
             } else {
@@ -685,7 +694,7 @@ async fn dispatch(cli: Cli) -> anyhow::Result<()> {
             }
         }
         Command::Watch { config, examples } => {
-            crate::watch::watch(&config, &paths, examples, cli.json).await?
+            crate::experiment::watch::watch(&config, &paths, examples, cli.json).await?
         }
         Command::Serve {
             openai: _,
@@ -734,7 +743,7 @@ async fn dispatch(cli: Cli) -> anyhow::Result<()> {
             let p = host.load(&file)?;
             if cli.json {
                 let v = serde_json::json!({"path": p.path, "name": p.name, "sha256": p.sha256,
-                    "world": p.contract.world, "contract": format!("{}@{}", crate::plugins::contract::PACKAGE, p.contract.version),
+                    "world": p.contract.world, "contract": format!("{}@{}", crate::components::contract::PACKAGE, p.contract.version),
                     "exports": p.contract.exports, "imports": p.contract.imports,
                     "compiled_from_cache": p.cached, "load_ms": p.load_ms});
                 println!("{}", serde_json::to_string_pretty(&v)?);
@@ -743,7 +752,7 @@ async fn dispatch(cli: Cli) -> anyhow::Result<()> {
                 println!("  world     {}", p.contract.world);
                 println!(
                     "  contract  {}@{}",
-                    crate::plugins::contract::PACKAGE,
+                    crate::components::contract::PACKAGE,
                     p.contract.version
                 );
                 println!("  sha256    {}", p.sha256);
@@ -765,7 +774,7 @@ async fn dispatch(cli: Cli) -> anyhow::Result<()> {
 }
 
 /// A group by id when `id` names one (and no experiment has that exact id).
-fn group_or_none(store: &Store, id: &str) -> anyhow::Result<Option<crate::store::Group>> {
+fn group_or_none(store: &Store, id: &str) -> anyhow::Result<Option<crate::results::store::Group>> {
     if store.experiment(id).is_ok() {
         return Ok(None);
     }
@@ -775,8 +784,13 @@ fn group_or_none(store: &Store, id: &str) -> anyhow::Result<Option<crate::store:
 /// A group's cells with their experiments and summaries, in grid order.
 fn group_members(
     store: &Store,
-    g: &crate::store::Group,
-) -> anyhow::Result<Vec<(crate::store::Experiment, crate::stats::Summary)>> {
+    g: &crate::results::store::Group,
+) -> anyhow::Result<
+    Vec<(
+        crate::results::store::Experiment,
+        crate::results::stats::Summary,
+    )>,
+> {
     let mut out = Vec::new();
     for m in &g.members {
         let Some(id) = &m.experiment_id else { continue };
@@ -794,7 +808,7 @@ fn group_members(
 fn targets(
     store: &Store,
     ids: &[String],
-) -> anyhow::Result<(String, Vec<(String, crate::store::Experiment)>)> {
+) -> anyhow::Result<(String, Vec<(String, crate::results::store::Experiment)>)> {
     if let [one] = ids
         && let Some(g) = group_or_none(store, one)?
     {

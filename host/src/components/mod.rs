@@ -5,6 +5,7 @@
 pub mod bindings;
 pub mod budget;
 mod cache;
+pub mod capabilities;
 pub mod contract;
 mod sandbox;
 
@@ -21,8 +22,8 @@ use wasmtime::{Engine, Store, Trap, UpdateDeadline};
 pub use contract::{Contract, World};
 pub use sandbox::{OutputCaps, Sandbox, State};
 
-use crate::capabilities::CallContext;
-use crate::datasets::Example;
+use crate::components::capabilities::CallContext;
+use crate::experiment::datasets::Example;
 use bindings::types::{self, Answer, PluginError, Score};
 
 /// The wasmtime this host is built with (pinned in host/Cargo.toml; a unit
@@ -325,7 +326,7 @@ impl PluginHost {
         let Pre::Metric(pre) = &c.plugin.pre else {
             unreachable!("load_as checked the world")
         };
-        let ctx = CallContext::new(crate::capabilities::Capabilities::none(), 0);
+        let ctx = CallContext::new(crate::components::capabilities::Capabilities::none(), 0);
         let params = c.params.as_str();
         let (out, _) = self
             .call(&c.sandbox, 0, ctx, async |store| {
@@ -344,7 +345,7 @@ impl PluginHost {
         let Pre::Tool(pre) = &c.plugin.pre else {
             unreachable!("load_as checked the world")
         };
-        let ctx = CallContext::new(crate::capabilities::Capabilities::none(), 0);
+        let ctx = CallContext::new(crate::components::capabilities::Capabilities::none(), 0);
         let (out, _) = self
             .call(&c.sandbox, 0, ctx, async |store| {
                 let t = pre.instantiate_async(&mut *store).await?;
@@ -363,7 +364,7 @@ impl PluginHost {
     pub async fn call_tool(
         &self,
         tool: &Configured,
-        caps: Arc<crate::capabilities::Capabilities>,
+        caps: Arc<crate::components::capabilities::Capabilities>,
         input: &str,
         seed: u64,
         deadline: budget::Deadline,
@@ -398,7 +399,8 @@ impl PluginHost {
                     kind: "host",
                     message: format!("{e:#}"),
                 };
-                let ctx = CallContext::new(crate::capabilities::Capabilities::none(), seed);
+                let ctx =
+                    CallContext::new(crate::components::capabilities::Capabilities::none(), seed);
                 return (CallOutcome::Failed(failure), ctx);
             }
         };

@@ -13,8 +13,8 @@ use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
 use wasmtime_wasi::{FsPerms, WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
 
 use super::budget::{Ask, Budgets, Meter, Stopped};
-use crate::capabilities::CallContext;
-use crate::config::{Grants, Limits, SandboxDefaults};
+use crate::components::capabilities::CallContext;
+use crate::experiment::config::{Grants, Limits, SandboxDefaults};
 
 /// Limits and grants for one plugin, resolved from the config.
 #[derive(Clone, Debug, PartialEq)]

@@ -265,7 +265,7 @@ impl Default for StatsConfig {
 }
 
 fn default_bootstrap_iterations() -> usize {
-    crate::stats::BOOTSTRAP_ITERATIONS
+    crate::results::stats::BOOTSTRAP_ITERATIONS
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]

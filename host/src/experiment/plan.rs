@@ -7,18 +7,18 @@ use std::sync::Arc;
 use anyhow::Context;
 use sha2::{Digest, Sha256};
 
-use crate::capabilities::tools::Tool;
-use crate::capabilities::{Capabilities, HttpClient, ToolBox};
-use crate::config::{ConfigError, ConfigFile, PluginRef};
-use crate::datasets::Dataset;
+use crate::components::capabilities::tools::Tool;
+use crate::components::capabilities::{Capabilities, HttpClient, ToolBox};
+use crate::components::{Configured, LoadError, PluginHost, Sandbox, World};
 use crate::engine::call_cache::CallCache;
 use crate::engine::candle_backend::{CandleBackend, CandleOptions};
 use crate::engine::llama::WeightFormat;
 use crate::engine::openai_backend::{OpenAiBackend, OpenAiOptions};
 use crate::engine::{EngineHandle, model_source};
-use crate::plugins::{Configured, LoadError, PluginHost, Sandbox, World};
+use crate::experiment::config::{ConfigError, ConfigFile, PluginRef};
+use crate::experiment::datasets::Dataset;
+use crate::results::store::PluginRecord;
 use crate::retrieval::{self, Index, Indexes};
-use crate::store::PluginRecord;
 
 /// Where things live on disk.
 #[derive(Clone, Debug)]
@@ -212,7 +212,7 @@ impl Plan {
         let nli = match &c.nli.model {
             None => None,
             Some(spec) => Some(
-                crate::capabilities::nli::load(&model_path(&config, spec))
+                crate::components::capabilities::nli::load(&model_path(&config, spec))
                     .await
                     .map_err(|e| config.error_at("nli.model", e))?,
             ),
@@ -497,7 +497,7 @@ fn model_path(config: &ConfigFile, spec: &str) -> String {
 
 /// What `[[indexes]]` fields ask `retrieval::Index::build` for.
 pub fn index_spec(
-    ix: &crate::config::IndexConfig,
+    ix: &crate::experiment::config::IndexConfig,
     source: retrieval::Source,
     embed_always: bool,
 ) -> retrieval::BuildSpec {
@@ -529,7 +529,7 @@ pub(crate) fn plugin_record(role: &str, b: &Configured) -> PluginRecord {
         sha256: b.plugin.sha256.clone(),
         contract: format!(
             "{}@{}",
-            crate::plugins::contract::PACKAGE,
+            crate::components::contract::PACKAGE,
             b.plugin.contract.version
         ),
         params: serde_json::from_str(&b.params).unwrap_or_default(),

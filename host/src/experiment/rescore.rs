@@ -8,18 +8,18 @@ use std::path::Path;
 
 use anyhow::Context;
 
-use crate::capabilities::Capabilities;
-use crate::capabilities::inference::derive_seed;
-use crate::config::{ConfigFile, PluginRef};
-use crate::datasets::Dataset;
-use crate::plan::{Paths, bind, plugin_record};
-use crate::plugins::bindings::types::{Answer, Step};
-use crate::plugins::budget::Deadline;
-use crate::plugins::{PluginHost, World};
-use crate::runner::step_kind_of;
-use crate::scoring::{Metric, Scorer};
-use crate::stats;
-use crate::store::{Experiment, RunRecord, Status, Store};
+use crate::components::bindings::types::{Answer, Step};
+use crate::components::budget::Deadline;
+use crate::components::capabilities::Capabilities;
+use crate::components::capabilities::inference::derive_seed;
+use crate::components::{PluginHost, World};
+use crate::experiment::config::{ConfigFile, PluginRef};
+use crate::experiment::datasets::Dataset;
+use crate::experiment::plan::{Paths, bind, plugin_record};
+use crate::experiment::runner::step_kind_of;
+use crate::experiment::scoring::{Metric, Scorer};
+use crate::results::stats;
+use crate::results::store::{Experiment, RunRecord, Status, Store};
 
 pub struct Rescored {
     pub experiment: Experiment,
@@ -57,7 +57,7 @@ pub async fn rescore(
         &dataset.sha256[..8],
         &source.dataset_sha256[..8]
     );
-    let by_id: BTreeMap<&str, &crate::datasets::Example> = dataset
+    let by_id: BTreeMap<&str, &crate::experiment::datasets::Example> = dataset
         .examples
         .iter()
         .map(|e| (e.id.as_str(), e))
@@ -170,7 +170,7 @@ pub async fn rescore(
     let mut e = source.clone();
     e.id = format!("{}-rescore{}", source.id, n + 1);
     e.rescored_from = Some(source.id.clone());
-    e.created_at = crate::store::now();
+    e.created_at = crate::results::store::now();
     e.status = Status::Pending;
     e.score_names = score_names.clone();
     e.plugins.retain(|p| p.role != "metric");
@@ -178,7 +178,10 @@ pub async fn rescore(
         .extend(bound.iter().map(|m| plugin_record("metric", m)));
     store.put_experiment(&e)?;
     store.put_runs(&e.id, &runs)?;
-    let scores: Vec<_> = runs.iter().map(crate::store::RunScores::from).collect();
+    let scores: Vec<_> = runs
+        .iter()
+        .map(crate::results::store::RunScores::from)
+        .collect();
     let mut summary = stats::summarise(
         &scores,
         &score_names,

@@ -9,17 +9,19 @@ use std::time::Instant;
 use anyhow::Context;
 use tokio::task::JoinSet;
 
-use crate::capabilities::inference::derive_seed;
-use crate::capabilities::{CallContext, tools};
-use crate::datasets::Example;
-use crate::plan::Plan;
-use crate::plugins::bindings::types::{Answer, StepKind};
-use crate::plugins::budget::Deadline;
-use crate::plugins::{Failure, OutputCaps};
-use crate::progress::Progress;
-use crate::scoring::{Metric, Scorer};
-use crate::stats::{self, Summary};
-use crate::store::{self, Experiment, RunError, RunRecord, RunScores, Status, Store, TraceStep};
+use crate::components::bindings::types::{Answer, StepKind};
+use crate::components::budget::Deadline;
+use crate::components::capabilities::inference::derive_seed;
+use crate::components::capabilities::{CallContext, tools};
+use crate::components::{Failure, OutputCaps};
+use crate::experiment::datasets::Example;
+use crate::experiment::plan::Plan;
+use crate::experiment::progress::Progress;
+use crate::experiment::scoring::{Metric, Scorer};
+use crate::results::stats::{self, Summary};
+use crate::results::store::{
+    self, Experiment, RunError, RunRecord, RunScores, Status, Store, TraceStep,
+};
 
 /// Runs one example through the method and every metric, under the
 /// example's deadline (the method's `example_timeout_ms`). Never panics on
@@ -372,7 +374,7 @@ fn new_experiment(plan: &Plan) -> Experiment {
         finished_at: None,
         host_version: env!("CARGO_PKG_VERSION").into(),
         host_sha256: plan.host_sha256.clone(),
-        wasmtime_version: crate::plugins::WASMTIME_VERSION.into(),
+        wasmtime_version: crate::components::WASMTIME_VERSION.into(),
         model: plan.engine.info().clone(),
         plugins: plan.plugin_records(),
         dataset_path: plan.dataset.path.display().to_string(),

@@ -6,12 +6,12 @@
 
 use std::sync::Arc;
 
-use crate::capabilities::{CallContext, Capabilities};
-use crate::datasets::Example;
-use crate::plugins::bindings::types::{Answer, Score};
-use crate::plugins::budget::Deadline;
-use crate::plugins::{Configured, Failure, PluginHost};
-use crate::store::RunRecord;
+use crate::components::bindings::types::{Answer, Score};
+use crate::components::budget::Deadline;
+use crate::components::capabilities::{CallContext, Capabilities};
+use crate::components::{Configured, Failure, PluginHost};
+use crate::experiment::datasets::Example;
+use crate::results::store::RunRecord;
 
 /// Scores beyond this magnitude are refused: every sum, mean, difference
 /// and bootstrap resample of up to 2^32 of them then stays finite.

@@ -21,11 +21,11 @@ use std::sync::Arc;
 
 use sha2::{Digest, Sha256};
 
-use crate::config::{ConfigError, ConfigFile};
-use crate::plan::{Paths, Plan};
-use crate::progress::Progress;
-use crate::stats::Summary;
-use crate::store::{Experiment, Group, GroupMember, Status, Store};
+use crate::experiment::config::{ConfigError, ConfigFile};
+use crate::experiment::plan::{Paths, Plan};
+use crate::experiment::progress::Progress;
+use crate::results::stats::Summary;
+use crate::results::store::{Experiment, Group, GroupMember, Status, Store};
 
 /// One cell of the grid.
 #[derive(Clone, Debug)]
@@ -211,7 +211,7 @@ pub async fn run(
             .find(|g| g.config_sha256 == sweep.sha256 && g.members.len() == sweep.cells.len())
     };
     let mut group = previous.unwrap_or_else(|| {
-        let created_at = crate::store::now();
+        let created_at = crate::results::store::now();
         let stamp: String = created_at
             .chars()
             .filter(char::is_ascii_digit)
@@ -258,7 +258,7 @@ pub async fn run(
         let (experiment, summary) = match kept {
             Some(done) => done,
             None => {
-                let report = crate::runner::run(plan, store, fresh, progress).await?;
+                let report = crate::experiment::runner::run(plan, store, fresh, progress).await?;
                 (report.experiment, report.summary)
             }
         };

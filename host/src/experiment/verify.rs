@@ -4,10 +4,10 @@
 
 use serde::Serialize;
 
-use crate::config::ConfigFile;
-use crate::plan::{Paths, Plan};
-use crate::runner::run_example;
-use crate::store::{Experiment, RunRecord};
+use crate::experiment::config::ConfigFile;
+use crate::experiment::plan::{Paths, Plan};
+use crate::experiment::runner::run_example;
+use crate::results::store::{Experiment, RunRecord};
 
 #[derive(Debug, Serialize)]
 pub struct Mismatch {

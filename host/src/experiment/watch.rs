@@ -7,9 +7,9 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::Duration;
 
-use crate::plan::{Paths, Plan};
-use crate::runner::run_example;
-use crate::stats::mean;
+use crate::experiment::plan::{Paths, Plan};
+use crate::experiment::runner::run_example;
+use crate::results::stats::mean;
 
 const POLL: Duration = Duration::from_millis(250);
 
@@ -81,7 +81,7 @@ fn report(
             let shown = if k == "failures" {
                 format!("{v:.0}")
             } else {
-                crate::report::fmt_score(k, *v)
+                crate::results::report::fmt_score(k, *v)
             };
             match previous.and_then(|p| p.get(k)) {
                 Some(p) if (p - v).abs() > 1e-12 => {

@@ -7,8 +7,8 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
-use crate::stats::{self, mean};
-use crate::store::{Experiment, RunScores};
+use crate::results::stats::{self, mean};
+use crate::results::store::{Experiment, RunScores};
 
 pub const PERMUTATIONS: usize = 10_000;
 
@@ -412,7 +412,7 @@ mod tests {
 #[cfg(test)]
 mod paired_tests {
     use super::*;
-    use crate::store::RunScores;
+    use crate::results::store::RunScores;
 
     fn runs(scores: &[f64]) -> Vec<RunScores> {
         scores
@@ -432,7 +432,7 @@ mod paired_tests {
     }
 
     fn exp(id: &str, seed: u64) -> Experiment {
-        let mut e = crate::store::tests::sample_experiment(id);
+        let mut e = crate::results::store::tests::sample_experiment(id);
         e.config_text = format!("seed = {seed}\n");
         e.score_names = vec!["em".into()];
         e

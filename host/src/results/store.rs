@@ -731,7 +731,7 @@ impl Store {
     pub fn put_summary(
         &self,
         experiment_id: &str,
-        summary: &crate::stats::Summary,
+        summary: &crate::results::stats::Summary,
     ) -> Result<(), StoreError> {
         let bytes = encode("summaries", experiment_id, summary)?;
         self.write(|txn| {
@@ -744,7 +744,7 @@ impl Store {
     pub fn summary(
         &self,
         experiment_id: &str,
-    ) -> Result<Option<crate::stats::Summary>, StoreError> {
+    ) -> Result<Option<crate::results::stats::Summary>, StoreError> {
         self.read(|txn| {
             let t = txn
                 .open_table(SUMMARIES)

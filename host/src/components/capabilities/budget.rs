@@ -1,9 +1,9 @@
 //! `forge:plugin/budget` (since 0.1.4): what the current call may still
 //! spend, so a plugin can stop before the host refuses it. The budgets
-//! themselves are enforced in [`crate::plugins::budget`].
+//! themselves are enforced in [`crate::components::budget`].
 
-use crate::plugins::State;
-use crate::plugins::bindings::budget::{Allowance, Host};
+use crate::components::State;
+use crate::components::bindings::budget::{Allowance, Host};
 
 impl Host for State {
     async fn remaining(&mut self) -> wasmtime::Result<Allowance> {

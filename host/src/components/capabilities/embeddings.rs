@@ -5,9 +5,9 @@
 
 use std::time::Instant;
 
-use crate::plugins::State;
-use crate::plugins::bindings::embeddings::Host;
-use crate::store::LlmCall;
+use crate::components::State;
+use crate::components::bindings::embeddings::Host;
+use crate::results::store::LlmCall;
 
 pub use crate::retrieval::embed::TextEmbedder;
 

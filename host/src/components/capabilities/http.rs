@@ -21,9 +21,9 @@ use std::time::{Duration, Instant};
 use serde::{Deserialize, Serialize};
 use tracing::Instrument;
 
-use crate::config::HttpConfig;
-use crate::plugins::State;
-use crate::plugins::bindings::http::{Host, HttpError, Response};
+use crate::components::State;
+use crate::components::bindings::http::{Host, HttpError, Response};
+use crate::experiment::config::HttpConfig;
 
 /// One request, stored with the run.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

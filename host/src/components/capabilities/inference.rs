@@ -3,15 +3,15 @@
 
 use std::time::Instant;
 
-use crate::engine::call_cache::{CallKey, engine_version};
-use crate::engine::{self, EngineError, Prompt};
-use crate::plugins::State;
-use crate::plugins::bindings::inference::{
+use crate::components::State;
+use crate::components::bindings::inference::{
     FinishReason, GenerateOptions, GenerateParams, Generation, GenerationExt, Host, InferenceError,
     Message, TokenLogprob, TopLogprob,
 };
-use crate::plugins::budget::Ask;
-use crate::store::LlmCall;
+use crate::components::budget::Ask;
+use crate::engine::call_cache::{CallKey, engine_version};
+use crate::engine::{self, EngineError, Prompt};
+use crate::results::store::LlmCall;
 
 /// The most alternatives per step a plugin may ask for (OpenAI's cap).
 const MAX_TOP_LOGPROBS: u32 = 20;

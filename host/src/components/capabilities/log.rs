@@ -2,8 +2,8 @@
 //! `max_log_bytes` (what is dropped is counted and noted) and echoed to
 //! tracing.
 
-use crate::plugins::State;
-use crate::plugins::bindings::log::{Host, Level};
+use crate::components::State;
+use crate::components::bindings::log::{Host, Level};
 
 const MAX_LINE_CHARS: usize = 2000;
 

@@ -14,12 +14,12 @@ pub mod tools;
 
 use std::sync::Arc;
 
-use crate::config::{GenerationConfig, HttpConfig};
+use crate::components::budget::Deadline;
 use crate::engine::EngineHandle;
 use crate::engine::call_cache::CallCache;
-use crate::plugins::budget::Deadline;
+use crate::experiment::config::{GenerationConfig, HttpConfig};
+use crate::results::store::LlmCall;
 use crate::retrieval::Indexes;
-use crate::store::LlmCall;
 
 pub use embeddings::TextEmbedder;
 pub use http::{HttpClient, HttpRecord};
@@ -127,9 +127,9 @@ impl CallContext {
     }
 }
 
-impl crate::plugins::bindings::types::Host for crate::plugins::State {}
+impl crate::components::bindings::types::Host for crate::components::State {}
 
-impl crate::plugins::State {
+impl crate::components::State {
     /// Admits a call carrying `items` (texts, pairs) against the budgets;
     /// a refusal is recorded without its items, so a refused flood does not
     /// bloat the run, and returned for the guest.
@@ -139,7 +139,7 @@ impl crate::plugins::State {
         kind: &str,
         items: usize,
     ) -> wasmtime::Result<Result<(), String>> {
-        let admitted = self.admit(what, crate::plugins::budget::Ask::Items(items))?;
+        let admitted = self.admit(what, crate::components::budget::Ask::Items(items))?;
         if let Err(refused) = &admitted {
             self.ctx.calls.push(LlmCall {
                 kind: kind.into(),

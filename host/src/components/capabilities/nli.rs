@@ -6,9 +6,9 @@
 use std::sync::Arc;
 use std::time::Instant;
 
-use crate::plugins::State;
-use crate::plugins::bindings::nli::{Host, LabelScore, Pair};
-use crate::store::LlmCall;
+use crate::components::State;
+use crate::components::bindings::nli::{Host, LabelScore, Pair};
+use crate::results::store::LlmCall;
 
 pub use crate::retrieval::cross_encoder::PairClassifier;
 

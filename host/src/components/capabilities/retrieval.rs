@@ -11,9 +11,9 @@ use serde::{Deserialize, Serialize};
 
 use tracing::Instrument;
 
-use crate::plugins::State;
-use crate::plugins::bindings::retrieval::{Host, Passage, RetrievalError};
-use crate::plugins::budget::Ask;
+use crate::components::State;
+use crate::components::bindings::retrieval::{Host, Passage, RetrievalError};
+use crate::components::budget::Ask;
 use crate::retrieval::{Strategy, rerank};
 
 /// Results past this many are not returned (k is the guest's choice).

@@ -10,8 +10,8 @@ use std::time::Instant;
 use serde::{Deserialize, Serialize};
 
 use super::{Capabilities, HttpRecord, RetrievalRecord};
-use crate::plugins::bindings::tools::{Host, ToolError, ToolInfo};
-use crate::plugins::{CallOutcome, Configured, PluginHost, State};
+use crate::components::bindings::tools::{Host, ToolError, ToolInfo};
+use crate::components::{CallOutcome, Configured, PluginHost, State};
 
 /// One configured tool.
 pub struct Tool {
@@ -79,7 +79,7 @@ impl Host for State {
             caps.tools.tools.iter().find(|t| t.name == name),
         ) {
             (Some(host), Some(tool)) => {
-                let seed = crate::capabilities::inference::derive_seed(
+                let seed = crate::components::capabilities::inference::derive_seed(
                     self.ctx.seed,
                     1 << 32 | self.ctx.tool_calls.len() as u64,
                 );

@@ -3,8 +3,8 @@
 
 use plotters::prelude::*;
 
-use crate::stats::Summary;
-use crate::store::RunScores;
+use crate::results::stats::Summary;
+use crate::results::store::RunScores;
 
 /// One experiment as the charts see it.
 pub struct Series {
@@ -469,7 +469,7 @@ mod tests {
                 ..Default::default()
             })
             .collect();
-        let summary = crate::stats::summarise(&runs, &["f1".into()], 1, 200);
+        let summary = crate::results::stats::summarise(&runs, &["f1".into()], 1, 200);
         Series {
             label: label.into(),
             summary,

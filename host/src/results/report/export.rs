@@ -3,8 +3,8 @@
 
 use std::io::Write;
 
-use crate::stats::Summary;
-use crate::store::{Experiment, RunRecord, Store};
+use crate::results::stats::Summary;
+use crate::results::store::{Experiment, RunRecord, Store};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
 pub enum ExportFormat {

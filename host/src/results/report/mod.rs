@@ -7,8 +7,8 @@ pub mod page;
 
 pub use export::{ExportFormat, export};
 
-use crate::stats::Summary;
-use crate::store::{Experiment, RunRecord};
+use crate::results::stats::Summary;
+use crate::results::store::{Experiment, RunRecord};
 
 /// Scores in [0, 1] are shown as percentages, as SQuAD and most papers do;
 /// counts (see [`is_count`]) as they are.
@@ -281,7 +281,7 @@ pub fn list_table(rows: &[(Experiment, Option<Summary>)]) -> String {
 
 /// `forge-host compare` as text: one row per metric with the test used, the
 /// delta and its CI, the p-value and a verdict; then the differing examples.
-pub fn comparison_text(c: &crate::compare::Comparison, alpha: f64, rows: usize) -> String {
+pub fn comparison_text(c: &crate::results::compare::Comparison, alpha: f64, rows: usize) -> String {
     let mut o = format!(
         "A = {}\nB = {}\n{} shared examples\n\n",
         c.a, c.b, c.shared_examples
@@ -315,7 +315,7 @@ pub fn comparison_text(c: &crate::compare::Comparison, alpha: f64, rows: usize) 
             format!("[{}, {}]{unit}", f(m.delta_ci.0), f(m.delta_ci.1)),
             test,
             m.p_value,
-            crate::compare::verdict(m, alpha)
+            crate::results::compare::verdict(m, alpha)
         );
     }
     let (ta, tb) = c.tokens_per_example;
@@ -411,7 +411,7 @@ pub fn trace_text(r: &RunRecord, color: bool) -> String {
 
 /// A sweep group's grid: one row per cell with its axis values, scores
 /// (mean and 95 % CI), latency, throughput and cost.
-pub fn group_table(g: &crate::store::Group, cells: &[(Experiment, Summary)]) -> String {
+pub fn group_table(g: &crate::results::store::Group, cells: &[(Experiment, Summary)]) -> String {
     let score_names: Vec<String> = cells
         .iter()
         .flat_map(|(e, _)| e.score_names.iter().cloned())

@@ -8,7 +8,7 @@ use anyhow::Context;
 
 use super::charts::{self, Series};
 use super::fmt_score;
-use crate::compare::Comparison;
+use crate::results::compare::Comparison;
 
 /// What a report shows.
 pub struct ReportInput {
@@ -200,7 +200,7 @@ pub fn verdict_table(input: &ReportInput) -> String {
                 f(m.delta_ci.1),
                 test,
                 p,
-                crate::compare::verdict(m, input.alpha)
+                crate::results::compare::verdict(m, input.alpha)
             );
         }
         o += &format!(
