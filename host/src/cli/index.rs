@@ -6,10 +6,11 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use anyhow::{Context, bail};
+use clap::Subcommand;
 use serde_json::json;
 
 use crate::engine::EngineHandle;
-use crate::engine::candle_backend::{CandleBackend, CandleOptions};
+use crate::engine::candle_backend::CandleOptions;
 use crate::engine::llama::WeightFormat;
 use crate::experiment::datasets::Dataset;
 use crate::experiment::plan::Paths;
@@ -18,6 +19,132 @@ use crate::retrieval::persist::IndexStore;
 use crate::retrieval::{
     self, BuildSpec, ChunkParams, Fusion, HnswParams, Index, SearchOptions, Source, Strategy,
 };
+
+#[derive(Subcommand)]
+pub enum IndexCommand {
+    /// Chunk and embed a corpus and store it under <name> (in
+    /// <home>/indexes.redb); a config's `[[indexes]] name = "<name>"`
+    /// without `corpus` then uses it
+    Build {
+        name: String,
+        /// A .jsonl of {id, title?, text} (or the packaged `wiki-offline`)
+        #[arg(long)]
+        corpus: String,
+        /// Word pieces per chunk (0: whole documents)
+        #[arg(long, default_value_t = 0)]
+        chunk_tokens: usize,
+        /// Word pieces shared by consecutive chunks
+        #[arg(long, default_value_t = 0)]
+        chunk_overlap: usize,
+        /// `all-minilm-l6-v2`, a model directory or a Hugging Face id
+        #[arg(long, default_value = "all-minilm-l6-v2")]
+        embedding: String,
+    },
+    /// Stored indexes
+    List,
+    /// Documents, chunks, dimensions, build time and key of a stored index
+    Show { name: String },
+    /// Search a stored index
+    Search {
+        name: String,
+        query: String,
+        /// bm25 | dense | hybrid[-rrf|-weighted] | reranked | none
+        #[arg(long, default_value = "hybrid")]
+        strategy: String,
+        #[arg(short, long, default_value_t = 5)]
+        k: usize,
+        /// The model `reranked` asks with `--rerank llm`
+        #[arg(long, default_value = "smollm2-135m-instruct")]
+        model: String,
+        /// What `reranked` re-scores with: `llm`, or a cross-encoder (a
+        /// model directory or a Hugging Face id such as
+        /// cross-encoder/ms-marco-MiniLM-L-6-v2)
+        #[arg(long, default_value = "llm")]
+        rerank: String,
+    },
+    /// Recall@{1,3,5,10}, MRR@10 and nDCG@10 of each strategy against the
+    /// gold document id of every question of a dataset
+    Eval {
+        name: String,
+        #[arg(long)]
+        dataset: PathBuf,
+        /// Dotted path to the gold document id in each row
+        #[arg(long, default_value = "meta.para_id")]
+        gold_field: String,
+        #[arg(
+            long,
+            value_delimiter = ',',
+            default_value = "bm25,dense,hybrid-rrf,hybrid-weighted"
+        )]
+        strategies: Vec<String>,
+        /// Only the first N questions
+        #[arg(long)]
+        limit: Option<usize>,
+        /// The model `reranked` asks with `--rerank llm`
+        #[arg(long, default_value = "smollm2-135m-instruct")]
+        model: String,
+        /// What `reranked` re-scores with: `llm` or a cross-encoder
+        #[arg(long, default_value = "llm")]
+        rerank: String,
+    },
+}
+
+/// `forge-host index …`: one call per subcommand.
+pub async fn command(paths: Paths, command: IndexCommand, json: bool) -> anyhow::Result<()> {
+    match command {
+        IndexCommand::Build {
+            name,
+            corpus,
+            chunk_tokens,
+            chunk_overlap,
+            embedding,
+        } => {
+            let chunk = crate::retrieval::ChunkParams {
+                tokens: chunk_tokens,
+                overlap: chunk_overlap,
+            };
+            tokio::task::spawn_blocking(move || {
+                build(&paths, &name, &corpus, chunk, &embedding, json)
+            })
+            .await??
+        }
+        IndexCommand::List => list(&paths, json)?,
+        IndexCommand::Show { name } => show(&paths, &name, json)?,
+        IndexCommand::Search {
+            name,
+            query,
+            strategy,
+            k,
+            model,
+            rerank,
+        } => {
+            let r = RerankArgs { model, rerank };
+            search(&paths, &name, &query, &strategy, k, &r, json).await?
+        }
+        IndexCommand::Eval {
+            name,
+            dataset,
+            gold_field,
+            strategies,
+            limit,
+            model,
+            rerank,
+        } => {
+            evaluate(
+                &paths,
+                &name,
+                &dataset,
+                &gold_field,
+                &strategies,
+                limit,
+                &RerankArgs { model, rerank },
+                json,
+            )
+            .await?
+        }
+    }
+    Ok(())
+}
 
 /// Spec for a stored index (or a corpus) with default BM25/HNSW settings.
 fn spec(name: &str, source: Source, chunk: ChunkParams, embedding: &str) -> BuildSpec {
@@ -152,7 +279,7 @@ pub fn show(paths: &Paths, name: &str, as_json: bool) -> anyhow::Result<()> {
 /// Loads the model for `reranked` (the packaged default unless `model`).
 fn engine(paths: &Paths, model: &str) -> anyhow::Result<EngineHandle> {
     let resolved = crate::engine::model_source::resolve(model, &paths.models_dir)?;
-    let backend = CandleBackend::load(
+    crate::engine::load::local_blocking(
         &resolved,
         CandleOptions {
             threads: 0,
@@ -160,8 +287,7 @@ fn engine(paths: &Paths, model: &str) -> anyhow::Result<EngineHandle> {
             ..Default::default()
         },
     )
-    .context("loading the model for reranking")?;
-    Ok(EngineHandle::spawn(Box::new(backend)))
+    .context("loading the model for reranking")
 }
 
 /// What `reranked` re-scores with: `rerank = "llm"` asks `model` (the

@@ -11,7 +11,7 @@ use crate::components::capabilities::tools::Tool;
 use crate::components::capabilities::{Capabilities, HttpClient, ToolBox};
 use crate::components::{Configured, LoadError, PluginHost, Sandbox, World};
 use crate::engine::call_cache::CallCache;
-use crate::engine::candle_backend::{CandleBackend, CandleOptions};
+use crate::engine::candle_backend::CandleOptions;
 use crate::engine::llama::WeightFormat;
 use crate::engine::openai_backend::{OpenAiBackend, OpenAiOptions};
 use crate::engine::{EngineHandle, model_source};
@@ -381,28 +381,17 @@ pub async fn start_engine(config: &ConfigFile, paths: &Paths) -> anyhow::Result<
     };
     let resolved = model_source::resolve(&source, &paths.models_dir)
         .map_err(|e| config.error_at("model.source", e.to_string()))?;
-    let weights = if c.model.weights == "native" {
-        WeightFormat::AsFile
-    } else {
-        WeightFormat::Q8_0
+    let weights = c
+        .model
+        .weights
+        .parse::<WeightFormat>()
+        .map_err(|e| config.error_at("model.weights", e))?;
+    let options = CandleOptions {
+        threads: c.model.threads,
+        weights,
+        prefix_cache_bytes: c.model.prefix_cache_mib << 20,
     };
-    let backend = tokio::task::spawn_blocking({
-        let threads = c.model.threads;
-        let prefix_cache_bytes = c.model.prefix_cache_mib << 20;
-        move || {
-            CandleBackend::load(
-                &resolved,
-                CandleOptions {
-                    threads,
-                    weights,
-                    prefix_cache_bytes,
-                },
-            )
-        }
-    })
-    .await?
-    .context("loading the model")?;
-    Ok(EngineHandle::spawn(Box::new(backend)))
+    crate::engine::load::local(resolved, options).await
 }
 
 /// The `[embeddings]` model: an index's already loaded encoder when it is

@@ -1,0 +1,111 @@
+//! `forge-host run`: one experiment, or a sweep's whole grid as a group.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use crate::experiment::plan::{Paths, Plan};
+use crate::experiment::progress::{Bar, JsonLines, Progress};
+use crate::experiment::sweep;
+use crate::results::report;
+use crate::results::store::Store;
+
+/// Runs (or resumes) what `config` describes: a config with a `[sweep]`
+/// table runs every cell.
+pub async fn run(
+    paths: &Paths,
+    config: &Path,
+    limit: Option<usize>,
+    new: bool,
+    json: bool,
+) -> anyhow::Result<()> {
+    let is_sweep = std::fs::read_to_string(config)
+        .map(|t| sweep::is_sweep(&t))
+        .unwrap_or(false);
+    if is_sweep {
+        run_sweep(paths, config, limit, new, json).await
+    } else {
+        run_one(paths, config, limit, new, json).await
+    }
+}
+
+fn progress(json: bool) -> Box<dyn Progress> {
+    if json {
+        Box::new(JsonLines)
+    } else {
+        Box::new(Bar::new())
+    }
+}
+
+async fn run_sweep(
+    paths: &Paths,
+    config: &Path,
+    limit: Option<usize>,
+    new: bool,
+    json: bool,
+) -> anyhow::Result<()> {
+    let sweep = crate::experiment::sweep::Sweep::load(config)?;
+    let store = Store::open(&paths.store())?;
+    let mut progress = progress(json);
+    let cells = sweep.cells.len();
+    let report = crate::experiment::sweep::run(
+        &sweep,
+        paths,
+        &store,
+        new,
+        limit,
+        progress.as_mut(),
+        |i, cell| {
+            if json {
+                println!(
+                    "{}",
+                    serde_json::json!({"event": "cell", "index": i, "of": cells, "labels": cell.labels})
+                );
+            } else {
+                eprintln!("── cell {}/{cells}: {}", i + 1, cell.labels.join(", "));
+            }
+        },
+    )
+    .await?;
+    if json {
+        println!(
+            "{}",
+            serde_json::json!({"event": "group", "group": report.group.id})
+        );
+    } else {
+        print!("{}", report::group_table(&report.group, &report.summaries));
+        println!(
+            "group {} stored in {}; see `forge-host show {}`, `forge-host compare {}`, `forge-host report {}`",
+            report.group.id,
+            store.path().display(),
+            report.group.id,
+            report.group.id,
+            report.group.id
+        );
+    }
+    Ok(())
+}
+
+async fn run_one(
+    paths: &Paths,
+    config: &Path,
+    limit: Option<usize>,
+    new: bool,
+    json: bool,
+) -> anyhow::Result<()> {
+    let plan = Arc::new(Plan::load(config, paths, limit).await?);
+    let store = Store::open(&paths.store())?;
+    let mut progress = progress(json);
+    let report = crate::experiment::runner::run(plan, &store, new, progress.as_mut()).await?;
+    if !json {
+        println!(
+            "{}",
+            report::summary_text(&report.experiment, &report.summary)
+        );
+        println!(
+            "stored in {}; see `forge-host show {}`",
+            store.path().display(),
+            report.experiment.id
+        );
+    }
+    Ok(())
+}
