@@ -6,7 +6,7 @@ use crate::results::store::Store;
 pub(super) fn group_or_none(
     store: &Store,
     id: &str,
-) -> anyhow::Result<Option<crate::results::store::Group>> {
+) -> anyhow::Result<Option<crate::results::records::Group>> {
     if store.experiment(id).is_ok() {
         return Ok(None);
     }
@@ -16,10 +16,10 @@ pub(super) fn group_or_none(
 /// A group's cells with their experiments and summaries, in grid order.
 pub(super) fn group_members(
     store: &Store,
-    g: &crate::results::store::Group,
+    g: &crate::results::records::Group,
 ) -> anyhow::Result<
     Vec<(
-        crate::results::store::Experiment,
+        crate::results::records::Experiment,
         crate::results::stats::Summary,
     )>,
 > {
@@ -40,7 +40,7 @@ pub(super) fn group_members(
 pub(super) fn targets(
     store: &Store,
     ids: &[String],
-) -> anyhow::Result<(String, Vec<(String, crate::results::store::Experiment)>)> {
+) -> anyhow::Result<(String, Vec<(String, crate::results::records::Experiment)>)> {
     if let [one] = ids
         && let Some(g) = group_or_none(store, one)?
     {

@@ -17,7 +17,7 @@ use crate::engine::openai_backend::{OpenAiBackend, OpenAiOptions};
 use crate::engine::{EngineHandle, model_source};
 use crate::experiment::config::{ConfigError, ConfigFile, PluginRef};
 use crate::experiment::datasets::Dataset;
-use crate::results::store::PluginRecord;
+use crate::results::records::PluginRecord;
 use crate::retrieval::{self, Index, Indexes};
 
 /// Where things live on disk.

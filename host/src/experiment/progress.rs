@@ -4,9 +4,9 @@
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use serde_json::json;
 
+use crate::results::records::{Experiment, RunRecord};
 use crate::results::report;
 use crate::results::stats::Summary;
-use crate::results::store::{Experiment, RunRecord};
 
 pub trait Progress: Send {
     fn start(&mut self, experiment: &Experiment, total: usize, already_done: usize);

@@ -18,8 +18,9 @@ use crate::experiment::datasets::Dataset;
 use crate::experiment::plan::{Paths, bind, plugin_record};
 use crate::experiment::runner::step_kind_of;
 use crate::experiment::scoring::{Metric, Scorer};
+use crate::results::records::{Experiment, RunRecord, Status};
 use crate::results::stats;
-use crate::results::store::{Experiment, RunRecord, Status, Store};
+use crate::results::store::Store;
 
 pub struct Rescored {
     pub experiment: Experiment,
@@ -180,7 +181,7 @@ pub async fn rescore(
     store.put_runs(&e.id, &runs)?;
     let scores: Vec<_> = runs
         .iter()
-        .map(crate::results::store::RunScores::from)
+        .map(crate::results::records::RunScores::from)
         .collect();
     let mut summary = stats::summarise(
         &scores,

@@ -11,7 +11,7 @@ use crate::components::budget::Deadline;
 use crate::components::capabilities::{CallContext, Capabilities};
 use crate::components::{Configured, Failure, PluginHost};
 use crate::experiment::datasets::Example;
-use crate::results::store::RunRecord;
+use crate::results::records::RunRecord;
 
 /// Scores beyond this magnitude are refused: every sum, mean, difference
 /// and bootstrap resample of up to 2^32 of them then stays finite.

@@ -7,7 +7,7 @@ use serde::Serialize;
 use crate::experiment::config::ConfigFile;
 use crate::experiment::plan::{Paths, Plan};
 use crate::experiment::runner::run_example;
-use crate::results::store::{Experiment, RunRecord};
+use crate::results::records::{Experiment, RunRecord};
 
 #[derive(Debug, Serialize)]
 pub struct Mismatch {

@@ -7,8 +7,8 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
+use crate::results::records::{Experiment, RunScores};
 use crate::results::stats::{self, mean};
-use crate::results::store::{Experiment, RunScores};
 
 pub const PERMUTATIONS: usize = 10_000;
 
@@ -412,7 +412,7 @@ mod tests {
 #[cfg(test)]
 mod paired_tests {
     use super::*;
-    use crate::results::store::RunScores;
+    use crate::results::records::RunScores;
 
     fn runs(scores: &[f64]) -> Vec<RunScores> {
         scores

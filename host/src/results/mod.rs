@@ -2,6 +2,7 @@
 //! statistics over it, paired comparisons and the report views.
 
 pub mod compare;
+pub mod records;
 pub mod report;
 pub mod stats;
 pub mod store;

@@ -7,7 +7,7 @@ use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
 use serde::{Deserialize, Serialize};
 
-use crate::results::store::{CallCounts, RunScores};
+use crate::results::records::{CallCounts, RunScores};
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct MetricSummary {
@@ -353,7 +353,7 @@ mod tests {
             index: i,
             example_id: format!("e{i}"),
             scores: f1.map(|v| ("f1".to_string(), v)).into_iter().collect(),
-            error: failed.then(|| crate::results::store::RunError {
+            error: failed.then(|| crate::results::records::RunError {
                 kind: "trap".into(),
                 message: "x".into(),
             }),
@@ -408,7 +408,7 @@ mod tests {
 
     #[test]
     fn agent_summary_reads_the_trace_conventions() {
-        use crate::results::store::{AgentCounts, TraceStep};
+        use crate::results::records::{AgentCounts, TraceStep};
         let step = |kind: &str, content: &str| TraceStep {
             kind: kind.into(),
             content: content.into(),

@@ -7,7 +7,7 @@ use std::time::Instant;
 
 use crate::components::State;
 use crate::components::bindings::embeddings::Host;
-use crate::results::store::LlmCall;
+use crate::results::records::LlmCall;
 
 pub use crate::retrieval::embed::TextEmbedder;
 

@@ -11,7 +11,7 @@ use crate::components::bindings::inference::{
 use crate::components::budget::Ask;
 use crate::engine::call_cache::{CallKey, engine_version};
 use crate::engine::{self, EngineError, Prompt};
-use crate::results::store::LlmCall;
+use crate::results::records::LlmCall;
 
 /// The most alternatives per step a plugin may ask for (OpenAI's cap).
 const MAX_TOP_LOGPROBS: u32 = 20;

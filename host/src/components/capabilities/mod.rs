@@ -18,7 +18,7 @@ use crate::components::budget::Deadline;
 use crate::engine::EngineHandle;
 use crate::engine::call_cache::CallCache;
 use crate::experiment::config::{GenerationConfig, HttpConfig};
-use crate::results::store::LlmCall;
+use crate::results::records::LlmCall;
 use crate::retrieval::Indexes;
 
 pub use embeddings::TextEmbedder;

@@ -8,7 +8,7 @@ use std::time::Instant;
 
 use crate::components::State;
 use crate::components::bindings::nli::{Host, LabelScore, Pair};
-use crate::results::store::LlmCall;
+use crate::results::records::LlmCall;
 
 pub use crate::retrieval::cross_encoder::PairClassifier;
 

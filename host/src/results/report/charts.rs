@@ -3,8 +3,8 @@
 
 use plotters::prelude::*;
 
+use crate::results::records::RunScores;
 use crate::results::stats::Summary;
-use crate::results::store::RunScores;
 
 /// One experiment as the charts see it.
 pub struct Series {

@@ -7,8 +7,8 @@ pub mod page;
 
 pub use export::{ExportFormat, export};
 
+use crate::results::records::{Experiment, RunRecord};
 use crate::results::stats::Summary;
-use crate::results::store::{Experiment, RunRecord};
 
 /// Scores in [0, 1] are shown as percentages, as SQuAD and most papers do;
 /// counts (see [`is_count`]) as they are.
@@ -411,7 +411,7 @@ pub fn trace_text(r: &RunRecord, color: bool) -> String {
 
 /// A sweep group's grid: one row per cell with its axis values, scores
 /// (mean and 95 % CI), latency, throughput and cost.
-pub fn group_table(g: &crate::results::store::Group, cells: &[(Experiment, Summary)]) -> String {
+pub fn group_table(g: &crate::results::records::Group, cells: &[(Experiment, Summary)]) -> String {
     let score_names: Vec<String> = cells
         .iter()
         .flat_map(|(e, _)| e.score_names.iter().cloned())
