@@ -3,7 +3,8 @@
 //! (fresh store + instantiate + call) per example under an example
 //! deadline, as the runner makes it, and what the budget accounting adds
 //! to each host call (admission + the deadline around its await), beside
-//! the same await without it.
+//! the same await without it; the metric call again with two granted
+//! outbound hosts (what building a store costs a plugin with grants).
 //!
 //!   scripts/build-plugins.sh && cargo bench -p forge-host --bench plugin_calls
 
@@ -75,6 +76,35 @@ fn bench(c: &mut Criterion) {
                 let deadline = Deadline::after(std::time::Duration::from_secs(600));
                 let ctx = CallContext::new(Capabilities::none(), 1).until(deadline);
                 match host.score(&metric, 1, ctx, &example, &answer).await.0 {
+                    CallOutcome::Ok(s) => s,
+                    _ => panic!("f1 failed"),
+                }
+            })
+        })
+    });
+
+    // The same call for a plugin granted two outbound hosts: what the
+    // grant costs each store (before #22 every store resolved each granted
+    // host with a blocking DNS lookup; now they are resolved at plan time).
+    let granted = Configured {
+        sandbox: Sandbox::new(
+            &Grants {
+                allowed_outbound_hosts: vec!["localhost:8765".into(), "127.0.0.1:8766".into()],
+                ..Grants::default()
+            },
+            &Limits::default(),
+            &SandboxDefaults::default(),
+        ),
+        plugin: metric.plugin.clone(),
+        params: metric.params.clone(),
+        field: metric.field.clone(),
+    };
+    c.bench_function("f1 metric call, two granted hosts", |b| {
+        b.iter(|| {
+            rt.block_on(async {
+                let deadline = Deadline::after(std::time::Duration::from_secs(600));
+                let ctx = CallContext::new(Capabilities::none(), 1).until(deadline);
+                match host.score(&granted, 1, ctx, &example, &answer).await.0 {
                     CallOutcome::Ok(s) => s,
                     _ => panic!("f1 failed"),
                 }
