@@ -30,6 +30,20 @@ def strip(text):
     return text[: m.start()] if m else text
 
 
+def inline_modules(text):
+    """Spans of `mod x { … }` blocks written inside a file."""
+    spans = []
+    for m in re.finditer(r"\bmod\s+\w+\s*\{", text):
+        depth, i = 0, m.end() - 1
+        while i < len(text):
+            depth += {"{": 1, "}": -1}.get(text[i], 0)
+            if depth == 0:
+                break
+            i += 1
+        spans.append((m.end(), i))
+    return spans
+
+
 def main():
     args = [a for a in sys.argv[1:] if not a.startswith("--")]
     src = args[0] if args else "host/src"
@@ -57,13 +71,16 @@ def main():
     for mod, path in modules.items():
         text = strip(open(path, encoding="utf-8").read())
         me = cut(list(mod))
+        inline = inline_modules(text)
         for m in re.finditer(r"\b(crate|super)((?:::\w+)+)", text):
             segs = m.group(2).split("::")[1:]
             if m.group(1) == "crate":
                 target = segs
             else:
-                # `super` is the parent of this module (for a/mod.rs too).
-                base = list(mod)[:-1]
+                # `super` is the parent of this module (for a/mod.rs too),
+                # or this module itself inside an inline `mod x { … }`.
+                inside = any(a <= m.start() < b for a, b in inline)
+                base = list(mod) if inside else list(mod)[:-1]
                 while segs and segs[0] == "super":
                     base, segs = base[:-1], segs[1:]
                 target = base + segs
