@@ -7,6 +7,7 @@ pub mod budget;
 mod cache;
 pub mod capabilities;
 pub mod contract;
+pub mod grants;
 mod sandbox;
 
 use std::fmt;

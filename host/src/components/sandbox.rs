@@ -2,8 +2,6 @@
 //! config's deny-by-default grants), how much memory it may take, how long
 //! it may compute, and what it may spend of the host ([`super::budget`]).
 
-use std::net::{SocketAddr, ToSocketAddrs};
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use wasi_rand::SeedableRng;
@@ -13,6 +11,7 @@ use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
 use wasmtime_wasi::{FsPerms, WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
 
 use super::budget::{Ask, Budgets, Meter, Stopped};
+use super::grants::OutboundHosts;
 use crate::components::capabilities::CallContext;
 use crate::experiment::config::{Grants, Limits, SandboxDefaults};
 
@@ -20,6 +19,9 @@ use crate::experiment::config::{Grants, Limits, SandboxDefaults};
 #[derive(Clone, Debug, PartialEq)]
 pub struct Sandbox {
     pub grants: Grants,
+    /// `grants.allowed_outbound_hosts`, resolved once here (at plan time)
+    /// and shared by every store built for this plugin.
+    pub outbound: OutboundHosts,
     /// Relative `read_dirs` are found from here on the host (the config's
     /// folder) and mounted in the guest under the name as written, so a
     /// config and the file paths in its params mean the same thing from
@@ -59,6 +61,7 @@ impl Sandbox {
         };
         Self {
             grants: grants.clone(),
+            outbound: OutboundHosts::resolve(&grants.allowed_outbound_hosts),
             base_dir: None,
             timeout: Duration::from_millis(limits.timeout_ms.unwrap_or(d.timeout_ms)),
             memory_bytes: (limits.memory_mb.unwrap_or(d.memory_mb) as usize)
@@ -108,20 +111,13 @@ impl Sandbox {
             b.wall_clock(FrozenClock);
             b.monotonic_clock(FrozenClock);
         }
-        if !self.grants.allowed_outbound_hosts.is_empty() {
-            let allowed: Arc<Vec<SocketAddr>> = Arc::new(
-                self.grants
-                    .allowed_outbound_hosts
-                    .iter()
-                    .filter_map(|h| h.to_socket_addrs().ok())
-                    .flatten()
-                    .collect(),
-            );
+        if !self.outbound.is_empty() {
+            let allowed = self.outbound.clone();
             b.allow_tcp(true);
             b.allow_ip_name_lookup(true);
             // Checked on every connect, as Spin does with allowed_outbound_hosts.
             b.socket_addr_check(move |addr, _use| {
-                let ok = allowed.contains(&addr);
+                let ok = allowed.allows_addr(&addr);
                 if !ok {
                     tracing::warn!(%addr, "plugin connection denied");
                 }
@@ -150,12 +146,7 @@ impl Sandbox {
             stopped: None,
             outputs: self.outputs,
             stderr,
-            allowed_outbound_hosts: self
-                .grants
-                .allowed_outbound_hosts
-                .iter()
-                .map(|h| h.to_ascii_lowercase())
-                .collect(),
+            allowed_outbound_hosts: self.outbound.clone(),
             ctx,
         })
     }
@@ -216,7 +207,7 @@ pub struct State {
     pub outputs: OutputCaps,
     stderr: MemoryOutputPipe,
     /// `host:port` pairs the `http` capability may reach for this plugin.
-    pub allowed_outbound_hosts: Vec<String>,
+    pub allowed_outbound_hosts: OutboundHosts,
     /// Host capabilities and what the guest did with them.
     pub ctx: CallContext,
 }

@@ -262,7 +262,7 @@ impl Host for State {
         let client = self.ctx.caps.http.clone();
         let deadline = self.ctx.deadline;
         let request = client
-            .get(&url, &self.allowed_outbound_hosts)
+            .get(&url, self.allowed_outbound_hosts.names())
             .instrument(span.clone());
         let done = deadline.run(request).await;
         // Time waiting on the network does not count against the guest.
