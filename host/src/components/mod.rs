@@ -7,6 +7,7 @@ pub mod budget;
 mod cache;
 pub mod capabilities;
 pub mod contract;
+mod failure;
 pub mod grants;
 mod sandbox;
 
@@ -21,6 +22,7 @@ use wasmtime::component::{Component, HasSelf, Linker};
 use wasmtime::{Engine, Store, Trap, UpdateDeadline};
 
 pub use contract::{Contract, World};
+pub use failure::FailureKind;
 pub use sandbox::{OutputCaps, Sandbox, State};
 
 use crate::components::capabilities::CallContext;
@@ -84,9 +86,7 @@ pub struct Configured {
 /// Why a call into a plugin did not return normally.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Failure {
-    /// `timeout`, `memory_limit`, `trap`, `deadline`, `budget`, `exit`,
-    /// `plugin_error` or `host` (forge's own failure).
-    pub kind: &'static str,
+    pub kind: FailureKind,
     pub message: String,
 }
 
@@ -109,7 +109,7 @@ impl<T> CallOutcome<T> {
         match self {
             CallOutcome::Ok(v) => Ok(v),
             CallOutcome::PluginError(message) => Err(Failure {
-                kind: "plugin_error",
+                kind: FailureKind::PluginError,
                 message,
             }),
             CallOutcome::Failed(f) => Err(f),
@@ -397,7 +397,7 @@ impl PluginHost {
             Err(e) => {
                 // Building the sandbox failed (a granted dir is missing, ...).
                 let failure = Failure {
-                    kind: "host",
+                    kind: FailureKind::Host,
                     message: format!("{e:#}"),
                 };
                 let ctx =
@@ -433,14 +433,14 @@ fn classify(e: &wasmtime::Error, state: &State, sandbox: &Sandbox) -> Failure {
         );
         return match stopped {
             budget::Stopped::Deadline { during } => Failure {
-                kind: "deadline",
+                kind: FailureKind::Deadline,
                 message: format!(
                     "example deadline of {} ms passed ({spent}, in {during})",
                     state.ctx.deadline.limit().as_millis()
                 ),
             },
             budget::Stopped::Budget { during, first } => Failure {
-                kind: "budget",
+                kind: FailureKind::Budget,
                 message: format!("called {during} after a budget refusal ({first}); {spent}"),
             },
         };
@@ -454,7 +454,7 @@ fn classify(e: &wasmtime::Error, state: &State, sandbox: &Sandbox) -> Failure {
             ""
         };
         return Failure {
-            kind: "exit",
+            kind: FailureKind::Exit,
             message: format!(
                 "guest called exit({}){note}{}",
                 exit.0,
@@ -464,16 +464,16 @@ fn classify(e: &wasmtime::Error, state: &State, sandbox: &Sandbox) -> Failure {
     }
     if matches!(e.downcast_ref::<Trap>(), Some(Trap::Interrupt)) {
         return Failure {
-            kind: "timeout",
+            kind: FailureKind::Timeout,
             message: format!(
                 "guest computed for more than {} ms (sandbox timeout)",
                 sandbox.timeout.as_millis()
             ),
         };
     }
-    if chain.contains("forcing trap when growing memory") {
+    if state.limits.refused_memory() {
         return Failure {
-            kind: "memory_limit",
+            kind: FailureKind::MemoryLimit,
             message: format!(
                 "guest memory grew past its cap of {} MiB ({chain})",
                 sandbox.memory_bytes >> 20
@@ -482,12 +482,12 @@ fn classify(e: &wasmtime::Error, state: &State, sandbox: &Sandbox) -> Failure {
     }
     if let Some(trap) = e.downcast_ref::<Trap>() {
         return Failure {
-            kind: "trap",
+            kind: FailureKind::Trap,
             message: format!("{trap}{}", stderr_detail(state)),
         };
     }
     Failure {
-        kind: "host",
+        kind: FailureKind::Host,
         message: chain,
     }
 }

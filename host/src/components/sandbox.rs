@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use wasi_rand::SeedableRng;
 use wasmtime::component::ResourceTable;
-use wasmtime::{StoreLimits, StoreLimitsBuilder};
+use wasmtime::{ResourceLimiter, StoreLimits, StoreLimitsBuilder};
 use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
 use wasmtime_wasi::{FsPerms, WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
 
@@ -132,11 +132,14 @@ impl Sandbox {
         Ok(State {
             wasi: self.wasi(seed, stderr.clone())?,
             table: ResourceTable::new(),
-            limits: StoreLimitsBuilder::new()
-                .memory_size(self.memory_bytes)
-                .instances(64)
-                .trap_on_grow_failure(true)
-                .build(),
+            limits: MemoryCap {
+                limits: StoreLimitsBuilder::new()
+                    .memory_size(self.memory_bytes)
+                    .instances(64)
+                    .trap_on_grow_failure(true)
+                    .build(),
+                refused: false,
+            },
             budget: GuestBudget {
                 started: Instant::now(),
                 in_host: Duration::ZERO,
@@ -149,6 +152,63 @@ impl Sandbox {
             allowed_outbound_hosts: self.outbound.clone(),
             ctx,
         })
+    }
+}
+
+/// wasmtime's `StoreLimits`, remembering whether it refused to grow a
+/// memory: that is how a `memory_limit` failure is recognised, rather than
+/// by the text of the trap.
+pub struct MemoryCap {
+    limits: StoreLimits,
+    refused: bool,
+}
+
+impl MemoryCap {
+    /// Whether the cap stopped a memory growth (which traps the guest).
+    pub fn refused_memory(&self) -> bool {
+        self.refused
+    }
+}
+
+impl ResourceLimiter for MemoryCap {
+    fn memory_growing(
+        &mut self,
+        current: usize,
+        desired: usize,
+        maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        let grow = self.limits.memory_growing(current, desired, maximum);
+        self.refused |= grow.is_err();
+        grow
+    }
+
+    fn memory_grow_failed(&mut self, error: wasmtime::Error) -> wasmtime::Result<()> {
+        self.limits.memory_grow_failed(error)
+    }
+
+    fn table_growing(
+        &mut self,
+        current: usize,
+        desired: usize,
+        maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        self.limits.table_growing(current, desired, maximum)
+    }
+
+    fn table_grow_failed(&mut self, error: wasmtime::Error) -> wasmtime::Result<()> {
+        self.limits.table_grow_failed(error)
+    }
+
+    fn instances(&self) -> usize {
+        self.limits.instances()
+    }
+
+    fn tables(&self) -> usize {
+        self.limits.tables()
+    }
+
+    fn memories(&self) -> usize {
+        self.limits.memories()
     }
 }
 
@@ -197,7 +257,7 @@ impl GuestBudget {
 pub struct State {
     wasi: WasiCtx,
     table: ResourceTable,
-    pub limits: StoreLimits,
+    pub limits: MemoryCap,
     pub budget: GuestBudget,
     /// Model calls, tokens and items spent of the plugin's budgets.
     pub meter: Meter,

@@ -13,7 +13,7 @@ use crate::components::bindings::types::{Answer, StepKind};
 use crate::components::budget::Deadline;
 use crate::components::capabilities::inference::derive_seed;
 use crate::components::capabilities::{CallContext, tools};
-use crate::components::{Failure, OutputCaps};
+use crate::components::{Failure, FailureKind, OutputCaps};
 use crate::experiment::datasets::Example;
 use crate::experiment::plan::Plan;
 use crate::experiment::progress::Progress;
@@ -121,7 +121,7 @@ fn within_answer_cap(answer: Answer, caps: &OutputCaps) -> Result<Answer, Failur
     let bytes = answer.text.len() + answer.contexts.iter().map(String::len).sum::<usize>();
     if bytes > caps.max_answer_bytes {
         return Err(Failure {
-            kind: "output_too_large",
+            kind: FailureKind::OutputTooLarge,
             message: format!(
                 "the answer (text and contexts) is {bytes} bytes, over max_answer_bytes {}",
                 caps.max_answer_bytes
@@ -165,7 +165,7 @@ fn cap_trace_and_logs(run: &mut RunRecord, caps: &OutputCaps, mut dropped_log_by
 impl From<Failure> for RunError {
     fn from(f: Failure) -> Self {
         RunError {
-            kind: f.kind.into(),
+            kind: f.kind.as_str().into(),
             message: f.message,
         }
     }

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use crate::components::bindings::types::{Answer, Score};
 use crate::components::budget::Deadline;
 use crate::components::capabilities::{CallContext, Capabilities};
-use crate::components::{Configured, Failure, PluginHost};
+use crate::components::{Configured, Failure, FailureKind, PluginHost};
 use crate::experiment::datasets::Example;
 use crate::results::records::RunRecord;
 
@@ -27,7 +27,7 @@ pub struct Metric<'a> {
 pub fn validate(metric: &Metric, scores: Vec<Score>) -> Result<Vec<(String, f64)>, Failure> {
     let name = &metric.configured.plugin.name;
     let bad = |message: String| Failure {
-        kind: "invalid_score",
+        kind: FailureKind::InvalidScore,
         message,
     };
     let mut out = Vec::with_capacity(scores.len());
