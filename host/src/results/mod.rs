@@ -6,3 +6,6 @@ pub mod records;
 pub mod report;
 pub mod stats;
 pub mod store;
+
+#[cfg(test)]
+mod compat_tests;
