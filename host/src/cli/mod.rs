@@ -215,7 +215,13 @@ async fn dispatch(cli: Cli) -> anyhow::Result<()> {
             if no_cache {
                 paths.call_cache = None;
             }
-            run::run(&paths, &config, limit, new, json).await
+            let args = run::RunArgs {
+                config: &config,
+                limit,
+                new,
+                json,
+            };
+            run::run(&paths, args).await
         }
         Command::List => list::list(&paths, json),
         Command::Show { id, rows, trace } => show::show(&paths, &id, rows, trace, json),

@@ -9,22 +9,26 @@ use crate::experiment::sweep;
 use crate::results::report;
 use crate::results::store::Store;
 
+/// What `forge-host run` was asked.
+pub struct RunArgs<'a> {
+    pub config: &'a Path,
+    /// Only the first N examples of the sample.
+    pub limit: Option<usize>,
+    /// A new experiment even if an unfinished one has the same plan.
+    pub new: bool,
+    pub json: bool,
+}
+
 /// Runs (or resumes) what `config` describes: a config with a `[sweep]`
 /// table runs every cell.
-pub async fn run(
-    paths: &Paths,
-    config: &Path,
-    limit: Option<usize>,
-    new: bool,
-    json: bool,
-) -> anyhow::Result<()> {
-    let is_sweep = std::fs::read_to_string(config)
+pub async fn run(paths: &Paths, args: RunArgs<'_>) -> anyhow::Result<()> {
+    let is_sweep = std::fs::read_to_string(args.config)
         .map(|t| sweep::is_sweep(&t))
         .unwrap_or(false);
     if is_sweep {
-        run_sweep(paths, config, limit, new, json).await
+        run_sweep(paths, args).await
     } else {
-        run_one(paths, config, limit, new, json).await
+        run_one(paths, args).await
     }
 }
 
@@ -36,13 +40,13 @@ fn progress(json: bool) -> Box<dyn Progress> {
     }
 }
 
-async fn run_sweep(
-    paths: &Paths,
-    config: &Path,
-    limit: Option<usize>,
-    new: bool,
-    json: bool,
-) -> anyhow::Result<()> {
+async fn run_sweep(paths: &Paths, args: RunArgs<'_>) -> anyhow::Result<()> {
+    let RunArgs {
+        config,
+        limit,
+        new,
+        json,
+    } = args;
     let sweep = crate::experiment::sweep::Sweep::load(config)?;
     let store = Store::open(&paths.store())?;
     let mut progress = progress(json);
@@ -85,13 +89,13 @@ async fn run_sweep(
     Ok(())
 }
 
-async fn run_one(
-    paths: &Paths,
-    config: &Path,
-    limit: Option<usize>,
-    new: bool,
-    json: bool,
-) -> anyhow::Result<()> {
+async fn run_one(paths: &Paths, args: RunArgs<'_>) -> anyhow::Result<()> {
+    let RunArgs {
+        config,
+        limit,
+        new,
+        json,
+    } = args;
     let plan = Arc::new(Plan::load(config, paths, limit).await?);
     let store = Store::open(&paths.store())?;
     let mut progress = progress(json);
