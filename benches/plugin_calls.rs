@@ -15,7 +15,7 @@ use criterion::{Criterion, criterion_group, criterion_main};
 use forge_host::capabilities::{CallContext, Capabilities};
 use forge_host::config::{Grants, Limits, SandboxDefaults};
 use forge_host::datasets::Example;
-use forge_host::plugins::bindings::types::Answer;
+use forge_host::plugins::bindings::types::{Answer, Score};
 use forge_host::plugins::budget::{Ask, Budgets, Deadline, Meter};
 use forge_host::plugins::{CallOutcome, Configured, PluginHost, Sandbox, World};
 
@@ -29,6 +29,22 @@ fn plugin(name: &str) -> PathBuf {
         p.display()
     );
     p
+}
+
+/// One metric call as the runner makes it: a fresh store under an example
+/// deadline.
+async fn score(
+    host: &PluginHost,
+    metric: &Configured,
+    example: &Example,
+    answer: &Answer,
+) -> Vec<Score> {
+    let deadline = Deadline::after(std::time::Duration::from_secs(600));
+    let ctx = CallContext::new(Capabilities::none(), 1).until(deadline);
+    match host.score(metric, 1, ctx, example, answer).await.0 {
+        CallOutcome::Ok(s) => s,
+        _ => panic!("f1 failed"),
+    }
 }
 
 fn bench(c: &mut Criterion) {
@@ -71,16 +87,7 @@ fn bench(c: &mut Criterion) {
         contexts: vec![],
     };
     c.bench_function("f1 metric call (new store + instantiate + call)", |b| {
-        b.iter(|| {
-            rt.block_on(async {
-                let deadline = Deadline::after(std::time::Duration::from_secs(600));
-                let ctx = CallContext::new(Capabilities::none(), 1).until(deadline);
-                match host.score(&metric, 1, ctx, &example, &answer).await.0 {
-                    CallOutcome::Ok(s) => s,
-                    _ => panic!("f1 failed"),
-                }
-            })
-        })
+        b.iter(|| rt.block_on(score(&host, &metric, &example, &answer)))
     });
 
     // The same call for a plugin granted two outbound hosts: what the
@@ -100,16 +107,7 @@ fn bench(c: &mut Criterion) {
         field: metric.field.clone(),
     };
     c.bench_function("f1 metric call, two granted hosts", |b| {
-        b.iter(|| {
-            rt.block_on(async {
-                let deadline = Deadline::after(std::time::Duration::from_secs(600));
-                let ctx = CallContext::new(Capabilities::none(), 1).until(deadline);
-                match host.score(&granted, 1, ctx, &example, &answer).await.0 {
-                    CallOutcome::Ok(s) => s,
-                    _ => panic!("f1 failed"),
-                }
-            })
-        })
+        b.iter(|| rt.block_on(score(&host, &granted, &example, &answer)))
     });
 
     // A host call's await (a yield stands for the engine's reply) with and
