@@ -6,7 +6,8 @@
 SRC_DIR defaults to host/src. A module is named by its path from the crate
 root, cut to N segments (default 2: `results::store`, `components::capabilities`;
 1 gives the rooms). Edges come from `crate::…` and `super::…` paths in
-the code (comments and `#[cfg(test)]` modules are skipped). Prints the
+the code (comments and `#[cfg(test)]` modules, inline or in their own
+file, are skipped). Prints the
 strongly connected groups with more than one member, one per line, and
 exits 1 when there is one: a reviewer's check that imports run one way.
 """
@@ -58,6 +59,12 @@ def main():
             if f.endswith(".rs"):
                 path = os.path.join(root, f)
                 modules[tuple(module_of(os.path.relpath(path, src)))] = path
+    # Test-only files (`#[cfg(test)] mod x;` in their parent) are left out,
+    # like inline test modules: they are not part of the import structure.
+    for mod, path in list(modules.items()):
+        text = open(path, encoding="utf-8").read()
+        for m in re.finditer(r"#\[cfg\(test\)\]\s*(?:pub(?:\([^)]*\))?\s+)?mod\s+(\w+)\s*;", text):
+            modules.pop(mod + (m.group(1),), None)
     known = set(modules)
 
     def cut(parts):
