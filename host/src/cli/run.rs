@@ -41,13 +41,8 @@ fn progress(json: bool) -> Box<dyn Progress> {
 }
 
 async fn run_sweep(paths: &Paths, args: RunArgs<'_>) -> anyhow::Result<()> {
-    let RunArgs {
-        config,
-        limit,
-        new,
-        json,
-    } = args;
-    let sweep = crate::experiment::sweep::Sweep::load(config)?;
+    let json = args.json;
+    let sweep = crate::experiment::sweep::Sweep::load(args.config)?;
     let store = Store::open(&paths.store())?;
     let mut progress = progress(json);
     let cells = sweep.cells.len();
@@ -55,8 +50,8 @@ async fn run_sweep(paths: &Paths, args: RunArgs<'_>) -> anyhow::Result<()> {
         &sweep,
         paths,
         &store,
-        new,
-        limit,
+        args.new,
+        args.limit,
         progress.as_mut(),
         |i, cell| {
             if json {
@@ -90,17 +85,11 @@ async fn run_sweep(paths: &Paths, args: RunArgs<'_>) -> anyhow::Result<()> {
 }
 
 async fn run_one(paths: &Paths, args: RunArgs<'_>) -> anyhow::Result<()> {
-    let RunArgs {
-        config,
-        limit,
-        new,
-        json,
-    } = args;
-    let plan = Arc::new(Plan::load(config, paths, limit).await?);
+    let plan = Arc::new(Plan::load(args.config, paths, args.limit).await?);
     let store = Store::open(&paths.store())?;
-    let mut progress = progress(json);
-    let report = crate::experiment::runner::run(plan, &store, new, progress.as_mut()).await?;
-    if !json {
+    let mut progress = progress(args.json);
+    let report = crate::experiment::runner::run(plan, &store, args.new, progress.as_mut()).await?;
+    if !args.json {
         println!(
             "{}",
             report::summary_text(&report.experiment, &report.summary)
