@@ -18,8 +18,8 @@ use criterion::{Criterion, criterion_group, criterion_main};
 use forge_host::engine::EngineHandle;
 use forge_host::engine::candle_backend::{CandleBackend, CandleOptions};
 use forge_host::engine::llama::WeightFormat;
-use forge_host::retrieval::cross_encoder::{CrossEncoderReranker, PairClassifier};
-use forge_host::retrieval::rerank::{LlmReranker, Reranker};
+use forge_host::retrieval::cross_encoder::PairClassifier;
+use forge_host::retrieval::rerank::{CrossEncoderReranker, LlmReranker, Reranker};
 
 fn repo() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))

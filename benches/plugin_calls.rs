@@ -3,7 +3,8 @@
 //! (fresh store + instantiate + call) per example under an example
 //! deadline, as the runner makes it, and what the budget accounting adds
 //! to each host call (admission + the deadline around its await), beside
-//! the same await without it.
+//! the same await without it; the metric call again with two granted
+//! outbound hosts (what building a store costs a plugin with grants).
 //!
 //!   scripts/build-plugins.sh && cargo bench -p forge-host --bench plugin_calls
 
@@ -14,7 +15,7 @@ use criterion::{Criterion, criterion_group, criterion_main};
 use forge_host::capabilities::{CallContext, Capabilities};
 use forge_host::config::{Grants, Limits, SandboxDefaults};
 use forge_host::datasets::Example;
-use forge_host::plugins::bindings::types::Answer;
+use forge_host::plugins::bindings::types::{Answer, Score};
 use forge_host::plugins::budget::{Ask, Budgets, Deadline, Meter};
 use forge_host::plugins::{CallOutcome, Configured, PluginHost, Sandbox, World};
 
@@ -28,6 +29,22 @@ fn plugin(name: &str) -> PathBuf {
         p.display()
     );
     p
+}
+
+/// One metric call as the runner makes it: a fresh store under an example
+/// deadline.
+async fn score(
+    host: &PluginHost,
+    metric: &Configured,
+    deadline: Deadline,
+    example: &Example,
+    answer: &Answer,
+) -> Vec<Score> {
+    let ctx = CallContext::new(Capabilities::none(), 1).until(deadline);
+    match host.score(metric, 1, ctx, example, answer).await.0 {
+        CallOutcome::Ok(s) => s,
+        _ => panic!("f1 failed"),
+    }
 }
 
 fn bench(c: &mut Criterion) {
@@ -69,26 +86,34 @@ fn bench(c: &mut Criterion) {
         trace: vec![],
         contexts: vec![],
     };
-    for (label, limit) in [
-        ("f1 metric call (new store + instantiate + call)", None),
-        (
-            "f1 metric call under an example deadline",
-            Some(std::time::Duration::from_secs(600)),
+    // As the runner calls it (under an example deadline), and without one.
+    let ten_minutes = Deadline::after(std::time::Duration::from_secs(600));
+    c.bench_function("f1 metric call (new store + instantiate + call)", |b| {
+        b.iter(|| rt.block_on(score(&host, &metric, Deadline::none(), &example, &answer)))
+    });
+    c.bench_function("f1 metric call under an example deadline", |b| {
+        b.iter(|| rt.block_on(score(&host, &metric, ten_minutes, &example, &answer)))
+    });
+
+    // The same call for a plugin granted two outbound hosts: what the
+    // grant costs each store (before #22 every store resolved each granted
+    // host with a blocking DNS lookup; now they are resolved at plan time).
+    let granted = Configured {
+        sandbox: Sandbox::new(
+            &Grants {
+                allowed_outbound_hosts: vec!["localhost:8765".into(), "127.0.0.1:8766".into()],
+                ..Grants::default()
+            },
+            &Limits::default(),
+            &SandboxDefaults::default(),
         ),
-    ] {
-        c.bench_function(label, |b| {
-            b.iter(|| {
-                rt.block_on(async {
-                    let deadline = limit.map_or_else(Deadline::none, Deadline::after);
-                    let ctx = CallContext::new(Capabilities::none(), 1).until(deadline);
-                    match host.score(&metric, 1, ctx, &example, &answer).await.0 {
-                        CallOutcome::Ok(s) => s,
-                        _ => panic!("f1 failed"),
-                    }
-                })
-            })
-        });
-    }
+        plugin: metric.plugin.clone(),
+        params: metric.params.clone(),
+        field: metric.field.clone(),
+    };
+    c.bench_function("f1 metric call, two granted hosts", |b| {
+        b.iter(|| rt.block_on(score(&host, &granted, ten_minutes, &example, &answer)))
+    });
 
     // A host call's await (a yield stands for the engine's reply) with and
     // without the budget accounting every capability now does around it.

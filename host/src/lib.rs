@@ -1,28 +1,22 @@
 //! forge-host: runs LLM experiments with sandboxed WebAssembly plugins.
 //!
-//! The path of one experiment: [`config`] → [`plan`] → [`runner`] (method and
-//! metric components through [`plugins`], host capabilities in
-//! [`capabilities`], the model in [`engine`]) → [`store`] → [`stats`] /
-//! [`report`]. See ARCHITECTURE.md.
+//! The path of one experiment: [`experiment`] (config → plan → runner) →
+//! [`components`] (method and metric components, host capabilities) →
+//! [`engine`] / [`retrieval`] → [`results`] (store → stats → report).
+//! See ARCHITECTURE.md.
 
-pub mod capabilities;
 pub mod cli;
-pub mod compare;
-pub mod config;
-pub mod datasets;
+pub mod components;
 pub mod engine;
-pub mod index_cli;
-pub mod plan;
-pub mod plugins;
-pub mod progress;
-pub mod report;
-pub mod rescore;
+pub mod experiment;
+pub mod results;
 pub mod retrieval;
-pub mod runner;
-pub mod scoring;
 pub mod serve;
-pub mod stats;
-pub mod store;
-pub mod sweep;
-pub mod verify;
-pub mod watch;
+
+// Deprecated aliases: the top-level paths integration tests, benches and
+// examples still import (listed in ARCHITECTURE.md). New code uses the
+// room paths above.
+pub use components as plugins;
+pub use components::capabilities;
+pub use experiment::{config, datasets};
+pub use results::{compare, report, stats, store};

@@ -12,7 +12,7 @@ use half::f16;
 /// storing into llama.cpp's F16 KV cache does.
 pub fn round_to_f16(x: &mut [f32]) {
     #[cfg(target_arch = "x86_64")]
-    if crate::dot::have_avx2() {
+    if crate::cpu::have_avx2() {
         // SAFETY: the CPU has AVX2/F16C.
         return unsafe { avx2::round_to_f16(x) };
     }
@@ -38,7 +38,7 @@ pub fn attend_row(
 ) {
     let hd = q.len();
     #[cfg(target_arch = "x86_64")]
-    if crate::ops::have_avx512() && hd.is_multiple_of(64) {
+    if crate::cpu::have_avx512() && hd.is_multiple_of(64) {
         // SAFETY: AVX-512F/DQ checked (F16C/FMA come with it on every such
         // CPU, and have_avx512 also requires AVX2/FMA/F16C); hd is whole
         // steps of 64.
@@ -101,11 +101,11 @@ fn attend_row_generic(
 pub fn dot_f16(k: &[f32], q: &[f32]) -> f32 {
     #[cfg(target_arch = "x86_64")]
     {
-        if crate::ops::have_avx512() {
+        if crate::cpu::have_avx512() {
             // SAFETY: AVX-512F/DQ checked.
             return unsafe { avx512::dot(k, q) };
         }
-        if crate::dot::have_avx2() {
+        if crate::cpu::have_avx2() {
             // SAFETY: AVX2/FMA checked.
             return unsafe { avx2::dot(k, q) };
         }
@@ -126,7 +126,7 @@ fn dot_tail(sum: f32, k: &[f32], q: &[f32], np: usize) -> f32 {
 /// `acc = f16(acc * c)` (ggml_vec_scale_f16).
 fn scale_f16(acc: &mut [f32], c: f32) {
     #[cfg(target_arch = "x86_64")]
-    if crate::dot::have_avx2() && acc.len().is_multiple_of(8) {
+    if crate::cpu::have_avx2() && acc.len().is_multiple_of(8) {
         // SAFETY: features checked, whole vectors.
         return unsafe { avx2::scale_f16(acc, c) };
     }
@@ -138,7 +138,7 @@ fn scale_f16(acc: &mut [f32], c: f32) {
 /// `acc = f16(fma(x, c, acc))` (ggml_vec_mad_f16).
 fn mad_f16(acc: &mut [f32], x: &[f32], c: f32) {
     #[cfg(target_arch = "x86_64")]
-    if crate::dot::have_avx2() && acc.len().is_multiple_of(8) {
+    if crate::cpu::have_avx2() && acc.len().is_multiple_of(8) {
         // SAFETY: features checked, whole vectors.
         return unsafe { avx2::mad_f16(acc, x, c) };
     }
@@ -407,10 +407,10 @@ mod tests {
             round_to_f16(&mut q);
             #[cfg(target_arch = "x86_64")]
             {
-                if crate::ops::have_avx512() {
+                if crate::cpu::have_avx512() {
                     assert_eq!(dot_f16(&k, &q), dot_reference(&k, &q, 16), "n {n}");
                 }
-                if crate::dot::have_avx2() {
+                if crate::cpu::have_avx2() {
                     // SAFETY: checked.
                     let avx2 = unsafe { avx2::dot(&k, &q) };
                     assert_eq!(avx2, dot_reference(&k, &q, 8), "avx2, n {n}");

@@ -129,7 +129,7 @@ fn quantize_block(x: &[f32]) -> (f32, [i8; 32]) {
 /// One row of `k` floats (`k` a multiple of 32) into Q8_0 blocks.
 pub fn quantize_row_q8_0(x: &[f32], out: &mut [BlockQ8_0]) {
     #[cfg(target_arch = "x86_64")]
-    if crate::dot::have_avx2() {
+    if crate::cpu::have_avx2() {
         // SAFETY: the CPU has the features.
         return unsafe { q8_0_avx2(x, out) };
     }
@@ -164,7 +164,7 @@ fn q8_0_generic(x: &[f32], out: &mut [BlockQ8_0]) {
 /// One row of `k` floats (`k` a multiple of 32) into Q8_1 blocks.
 pub fn quantize_row_q8_1(x: &[f32], out: &mut [BlockQ8_1]) {
     #[cfg(target_arch = "x86_64")]
-    if crate::dot::have_avx2() {
+    if crate::cpu::have_avx2() {
         // SAFETY: the CPU has the features.
         return unsafe { q8_1_avx2(x, out) };
     }

@@ -8,6 +8,7 @@
 //! other rows share the call.
 
 use crate::blocks::{BlockQ4_1, BlockQ8_0, BlockQ8_1};
+pub use crate::cpu::{have_avx2, have_vnni};
 
 /// Activation rows computed together against one weight row (prefill).
 pub const TILE: usize = 4;
@@ -54,38 +55,6 @@ pub fn q8_0_q8_0_scalar(w: &[BlockQ8_0], x: &[BlockQ8_0]) -> f32 {
         }
     }
     hsum8(acc)
-}
-
-/// Whether this CPU has AVX-512 VNNI with VL (the `_vnni` kernels).
-pub fn have_vnni() -> bool {
-    #[cfg(target_arch = "x86_64")]
-    {
-        use std::sync::OnceLock;
-        static HAVE: OnceLock<bool> = OnceLock::new();
-        *HAVE.get_or_init(|| {
-            have_avx2()
-                && std::is_x86_feature_detected!("avx512vnni")
-                && std::is_x86_feature_detected!("avx512vl")
-        })
-    }
-    #[cfg(not(target_arch = "x86_64"))]
-    false
-}
-
-/// Whether this CPU runs the AVX2 path (checked once).
-pub fn have_avx2() -> bool {
-    #[cfg(target_arch = "x86_64")]
-    {
-        use std::sync::OnceLock;
-        static HAVE: OnceLock<bool> = OnceLock::new();
-        *HAVE.get_or_init(|| {
-            std::is_x86_feature_detected!("avx2")
-                && std::is_x86_feature_detected!("fma")
-                && std::is_x86_feature_detected!("f16c")
-        })
-    }
-    #[cfg(not(target_arch = "x86_64"))]
-    false
 }
 
 #[cfg(target_arch = "x86_64")]

@@ -7,6 +7,7 @@
 
 pub mod attention;
 pub mod blocks;
+pub mod cpu;
 pub mod dot;
 pub mod linear;
 pub mod ops;

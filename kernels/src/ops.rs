@@ -13,22 +13,7 @@
 //! forge's continuations follow llama.cpp's. Each op works row by row: a
 //! row's result never depends on the other rows of the batch.
 
-/// Whether this CPU takes ggml's AVX-512 paths (what a native llama.cpp
-/// build on it compiles: AVX-512F and DQ).
-pub fn have_avx512() -> bool {
-    #[cfg(target_arch = "x86_64")]
-    {
-        use std::sync::OnceLock;
-        static HAVE: OnceLock<bool> = OnceLock::new();
-        *HAVE.get_or_init(|| {
-            crate::dot::have_avx2()
-                && std::is_x86_feature_detected!("avx512f")
-                && std::is_x86_feature_detected!("avx512dq")
-        })
-    }
-    #[cfg(not(target_arch = "x86_64"))]
-    false
-}
+pub use crate::cpu::have_avx512;
 
 /// `y = rms_norm(x) * w` for one row (ggml's `rms_norm` fused with `mul`).
 pub fn rms_norm(x: &[f32], w: &[f32], eps: f32, y: &mut [f32]) {
@@ -73,7 +58,7 @@ pub fn swiglu(gate: &[f32], up: &[f32], y: &mut [f32]) {
         if have_avx512() {
             // SAFETY: AVX-512F/DQ checked; the loop stays in bounds.
             i = unsafe { avx512::swiglu(gate, up, y) };
-        } else if crate::dot::have_avx2() {
+        } else if crate::cpu::have_avx2() {
             // SAFETY: AVX2/FMA checked.
             i = unsafe { avx2::swiglu(gate, up, y) };
         }

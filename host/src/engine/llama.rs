@@ -37,6 +37,20 @@ pub enum WeightFormat {
     AsFile,
 }
 
+impl std::str::FromStr for WeightFormat {
+    type Err = String;
+
+    /// The names configs and `--weights` use: `native` (the file's types)
+    /// or `q8_0`.
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "native" => Ok(Self::AsFile),
+            "q8_0" => Ok(Self::Q8_0),
+            other => Err(format!("weights {other:?}: expected native or q8_0")),
+        }
+    }
+}
+
 #[derive(Debug, Clone)]
 struct Hparams {
     n_layer: usize,

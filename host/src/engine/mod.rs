@@ -16,6 +16,7 @@ pub mod concurrent;
 pub mod gemma3;
 pub mod gguf_tokenizer;
 pub mod llama;
+pub mod load;
 pub mod model_source;
 pub mod openai_backend;
 pub mod prefix_cache;

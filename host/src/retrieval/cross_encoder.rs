@@ -18,15 +18,13 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
+use std::sync::Mutex;
 
 use candle_core::{DType, Device, IndexOp, Module, Tensor};
 use candle_nn::{Linear, VarBuilder};
 use candle_transformers::models::{bert, debertav2, xlm_roberta};
 use sha2::{Digest, Sha256};
 use tokenizers::{PaddingParams, PaddingStrategy, Tokenizer, TruncationParams, TruncationStrategy};
-
-use super::rerank::{RerankError, Reranker, ScoreFuture};
 
 /// Pairs per forward pass.
 const BATCH: usize = 16;
@@ -492,47 +490,6 @@ pub fn softmax(logits: &[f32]) -> Vec<f32> {
     let exp: Vec<f32> = logits.iter().map(|l| (l - max).exp()).collect();
     let sum: f32 = exp.iter().sum();
     exp.into_iter().map(|e| e / sum).collect()
-}
-
-/// A cross-encoder reranker: the relevance logit of (query, passage).
-pub struct CrossEncoderReranker {
-    model: Arc<PairClassifier>,
-}
-
-impl CrossEncoderReranker {
-    /// Refuses a classifier with more than one label: which one would mean
-    /// "relevant" is a guess.
-    pub fn new(model: Arc<PairClassifier>) -> Result<Self, RerankError> {
-        if model.labels().len() != 1 {
-            return Err(RerankError::NotAReranker {
-                model: model.model_id().into(),
-                labels: model.labels().join(", "),
-            });
-        }
-        Ok(Self { model })
-    }
-}
-
-impl Reranker for CrossEncoderReranker {
-    fn name(&self) -> &str {
-        self.model.model_id()
-    }
-
-    fn score<'a>(&'a self, query: &'a str, passages: &'a [String]) -> ScoreFuture<'a> {
-        let model = self.model.clone();
-        let pairs: Vec<(String, String)> = passages
-            .iter()
-            .map(|p| (query.to_string(), p.clone()))
-            .collect();
-        Box::pin(async move {
-            // CPU-bound: off the async workers.
-            let logits = tokio::task::spawn_blocking(move || model.logits(&pairs))
-                .await
-                .map_err(|e| RerankError::CrossEncoder(e.to_string()))?
-                .map_err(|e| RerankError::CrossEncoder(e.to_string()))?;
-            Ok(logits.into_iter().map(|l| f64::from(l[0])).collect())
-        })
-    }
 }
 
 #[cfg(test)]

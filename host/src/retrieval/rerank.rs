@@ -9,7 +9,7 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 
-use super::cross_encoder::{CrossEncoderReranker, PairClassifier};
+use super::cross_encoder::PairClassifier;
 use crate::engine::call_cache::{CallCache, ScoreKey, engine_version};
 use crate::engine::{EngineHandle, Prompt};
 
@@ -150,6 +150,47 @@ pub fn reorder(candidates: &[(u32, f64)], scores: &[f64]) -> Result<Vec<(u32, f6
         .collect();
     out.sort_by(|a, b| b.1.total_cmp(&a.1));
     Ok(out)
+}
+
+/// A cross-encoder reranker: the relevance logit of (query, passage).
+pub struct CrossEncoderReranker {
+    model: Arc<PairClassifier>,
+}
+
+impl CrossEncoderReranker {
+    /// Refuses a classifier with more than one label: which one would mean
+    /// "relevant" is a guess.
+    pub fn new(model: Arc<PairClassifier>) -> Result<Self, RerankError> {
+        if model.labels().len() != 1 {
+            return Err(RerankError::NotAReranker {
+                model: model.model_id().into(),
+                labels: model.labels().join(", "),
+            });
+        }
+        Ok(Self { model })
+    }
+}
+
+impl Reranker for CrossEncoderReranker {
+    fn name(&self) -> &str {
+        self.model.model_id()
+    }
+
+    fn score<'a>(&'a self, query: &'a str, passages: &'a [String]) -> ScoreFuture<'a> {
+        let model = self.model.clone();
+        let pairs: Vec<(String, String)> = passages
+            .iter()
+            .map(|p| (query.to_string(), p.clone()))
+            .collect();
+        Box::pin(async move {
+            // CPU-bound: off the async workers.
+            let logits = tokio::task::spawn_blocking(move || model.logits(&pairs))
+                .await
+                .map_err(|e| RerankError::CrossEncoder(e.to_string()))?
+                .map_err(|e| RerankError::CrossEncoder(e.to_string()))?;
+            Ok(logits.into_iter().map(|l| f64::from(l[0])).collect())
+        })
+    }
 }
 
 #[cfg(test)]

@@ -1,0 +1,266 @@
+//! The `forge-host` command line: the arguments, and one module per
+//! command that calls the rooms and prints what they return.
+
+mod compare;
+mod export;
+mod groups;
+pub mod index;
+mod list;
+mod plugins;
+mod report;
+mod rescore;
+mod run;
+mod serve;
+mod show;
+mod verify;
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+
+use crate::experiment::config::ConfigError;
+use crate::experiment::plan::Paths;
+use crate::results::report::ExportFormat;
+
+#[derive(Parser)]
+#[command(
+    name = "forge-host",
+    version,
+    about = "Run LLM experiments with sandboxed WebAssembly plugins"
+)]
+pub struct Cli {
+    /// Where experiments and caches are kept [env: FORGE_HOME; default: .forge]
+    #[arg(long, global = true)]
+    home: Option<PathBuf>,
+    /// Extra directories searched for `<name>.wasm` plugins (before target/plugins)
+    #[arg(long = "plugins", global = true)]
+    plugin_dirs: Vec<PathBuf>,
+    /// Machine-readable output (JSON; one event per line while running)
+    #[arg(long, global = true)]
+    json: bool,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run (or resume) the experiment a config describes; a config with a
+    /// `[sweep]` table runs its whole grid as one group
+    Run {
+        config: PathBuf,
+        /// Run only the first N examples of the sample
+        #[arg(long)]
+        limit: Option<usize>,
+        /// Start a new experiment even if an unfinished one has the same plan
+        #[arg(long)]
+        new: bool,
+        /// Recompute every model call instead of answering repeats from the
+        /// call cache (also `[run] cache = false`)
+        #[arg(long)]
+        no_cache: bool,
+    },
+    /// List experiments and sweep groups
+    List,
+    /// Show an experiment's summary and per-example results, or a sweep
+    /// group's grid
+    Show {
+        id: String,
+        /// Show at most this many example rows
+        #[arg(long, default_value_t = 50)]
+        rows: usize,
+        /// Show one example in full instead: every model call (prompt,
+        /// output, tokens, latency), trace step, tool call, score and error
+        #[arg(long, value_name = "EXAMPLE_ID_OR_INDEX")]
+        trace: Option<String>,
+    },
+    /// Export an experiment's runs
+    Export {
+        id: String,
+        #[arg(long, value_enum, default_value_t = ExportFormat::Json)]
+        format: ExportFormat,
+        /// File to write (default: stdout)
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+    /// Paired comparison on the examples they share: B, C, ... each against
+    /// A; or every cell of a sweep group against its first
+    Compare {
+        /// Experiment ids (A first), or one group id
+        #[arg(required = true)]
+        ids: Vec<String>,
+        /// Significance level of the verdicts
+        #[arg(long, default_value_t = 0.05)]
+        alpha: f64,
+        /// List at most this many differing examples
+        #[arg(long, default_value_t = 10)]
+        rows: usize,
+    },
+    /// Score an experiment's stored answers again with other metric
+    /// components (no model call); stored as a new experiment beside it
+    Rescore {
+        id: String,
+        /// Metric plugins, by name or .wasm path: --metrics f1,contains
+        #[arg(long, value_delimiter = ',', required = true)]
+        metrics: Vec<String>,
+    },
+    /// Write a report (Markdown, self-contained HTML with SVG charts, CSV
+    /// and JSON aggregates) of experiments or of a sweep group
+    Report {
+        /// Experiment ids (the first is the baseline of the paired tests),
+        /// or one group id
+        #[arg(required = true)]
+        ids: Vec<String>,
+        #[arg(long, default_value = "report")]
+        out: PathBuf,
+        #[arg(long, default_value_t = 0.05)]
+        alpha: f64,
+        /// The score on the y axis of the accuracy–latency chart and in the
+        /// per-example grid (default: the first metric)
+        #[arg(long)]
+        headline: Option<String>,
+    },
+    /// Re-run a sample of a stored experiment and check the outputs are identical
+    Verify {
+        id: String,
+        #[arg(long, default_value_t = 5)]
+        examples: usize,
+    },
+    /// Re-run a few examples every time a plugin file changes
+    Watch {
+        config: PathBuf,
+        #[arg(long, default_value_t = 5)]
+        examples: usize,
+    },
+    /// Serve forge's engine over HTTP: `--openai` exposes an
+    /// OpenAI-compatible API (/v1/models, /v1/chat/completions,
+    /// /v1/completions, streaming) until ctrl-c
+    Serve {
+        /// The OpenAI-compatible API (the only protocol so far; required)
+        #[arg(long, required = true)]
+        openai: bool,
+        #[arg(long, default_value = "127.0.0.1")]
+        host: std::net::IpAddr,
+        /// 0 = any free port (the chosen one is printed)
+        #[arg(long, default_value_t = 8080)]
+        port: u16,
+        /// A packaged model alias or a path to a .gguf file
+        #[arg(long, default_value = "smollm2-135m-instruct")]
+        model: String,
+        /// The name clients send as `model` (default: --model's alias or
+        /// file stem)
+        #[arg(long)]
+        served_model_name: Option<String>,
+        /// CPU threads for the forward pass
+        #[arg(long, default_value_t = 2)]
+        threads: usize,
+        /// native (the file's types, default) or q8_0 (requantise at load)
+        #[arg(long, default_value = "native", value_parser = ["q8_0", "native"])]
+        weights: String,
+    },
+    /// Inspect plugin components
+    Plugins {
+        #[command(subcommand)]
+        command: PluginsCommand,
+    },
+    /// Build, inspect, search and evaluate stored retrieval indexes
+    Index {
+        #[command(subcommand)]
+        command: index::IndexCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum PluginsCommand {
+    /// World, contract version, imports and exports of a component
+    Inspect { file: PathBuf },
+}
+
+/// Entry point; returns the process exit code.
+pub fn main() -> i32 {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("FORGE_LOG")
+                .unwrap_or_else(|_| "warn".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let runtime = tokio::runtime::Runtime::new().expect("tokio runtime");
+    match runtime.block_on(dispatch(cli)) {
+        Ok(()) => 0,
+        Err(e) => {
+            // Config errors already say file:line:field; everything else gets its chain.
+            if let Some(ce) = e.downcast_ref::<ConfigError>() {
+                eprintln!("error: {ce}");
+                2
+            } else {
+                eprintln!("error: {e:#}");
+                1
+            }
+        }
+    }
+}
+
+/// Parses nothing more and decides nothing: each command is a call.
+async fn dispatch(cli: Cli) -> anyhow::Result<()> {
+    let mut paths = Paths::discover(cli.home, cli.plugin_dirs);
+    let json = cli.json;
+    match cli.command {
+        Command::Run {
+            config,
+            limit,
+            new,
+            no_cache,
+        } => {
+            if no_cache {
+                paths.call_cache = None;
+            }
+            let args = run::RunArgs {
+                config: &config,
+                limit,
+                new,
+                json,
+            };
+            run::run(&paths, args).await
+        }
+        Command::List => list::list(&paths, json),
+        Command::Show { id, rows, trace } => show::show(&paths, &id, rows, trace, json),
+        Command::Export { id, format, out } => export::export(&paths, &id, format, out),
+        Command::Compare { ids, alpha, rows } => compare::compare(&paths, &ids, alpha, rows, json),
+        Command::Rescore { id, metrics } => rescore::rescore(&paths, &id, &metrics, json).await,
+        Command::Report {
+            ids,
+            out,
+            alpha,
+            headline,
+        } => report::report(&paths, &ids, &out, alpha, headline, json),
+        Command::Verify { id, examples } => verify::verify(&paths, &id, examples, json).await,
+        Command::Watch { config, examples } => {
+            crate::experiment::watch::watch(&config, &paths, examples, json).await
+        }
+        Command::Serve {
+            openai: _,
+            host,
+            port,
+            model,
+            served_model_name,
+            threads,
+            weights,
+        } => {
+            serve::serve(
+                &paths,
+                host,
+                port,
+                model,
+                served_model_name,
+                threads,
+                &weights,
+            )
+            .await
+        }
+        Command::Plugins {
+            command: PluginsCommand::Inspect { file },
+        } => plugins::inspect(&paths, &file, json),
+        Command::Index { command } => index::command(paths, command, json).await,
+    }
+}

@@ -1,0 +1,96 @@
+//! `forge-host report`: Markdown, HTML and SVG charts, CSV and JSON
+//! aggregates of experiments or a sweep group.
+
+use std::path::Path;
+
+use crate::experiment::plan::Paths;
+use crate::results::report;
+use crate::results::store::Store;
+
+use super::groups::targets;
+
+pub fn report(
+    paths: &Paths,
+    ids: &[String],
+    out: &Path,
+    alpha: f64,
+    headline: Option<String>,
+    json: bool,
+) -> anyhow::Result<()> {
+    let store = Store::open(&paths.store())?;
+    let (title, targets) = targets(&store, ids)?;
+    let mut series = Vec::new();
+    let mut metrics: Vec<String> = Vec::new();
+    let mut provenance = Vec::new();
+    for (label, e) in &targets {
+        let summary = store.summary(&e.id)?.ok_or_else(|| {
+            anyhow::anyhow!(
+                "{} has no summary yet ({}): run it to the end first",
+                e.id,
+                e.status
+            )
+        })?;
+        for n in &e.score_names {
+            if !metrics.contains(n) {
+                metrics.push(n.clone());
+            }
+        }
+        provenance.push(format!(
+            "{label}: experiment `{}` ({}, model {} {}, dataset {}, config {})",
+            e.id, e.status, e.model.source, e.model.weights, e.dataset_path, e.config_path
+        ));
+        series.push(report::charts::Series {
+            label: label.clone(),
+            summary,
+            runs: store.run_scores(&e.id)?,
+        });
+    }
+    let comparisons = if targets.len() >= 2 {
+        let others: Vec<_> = targets[1..]
+            .iter()
+            .zip(&series[1..])
+            .map(|((_, e), s)| (e, s.runs.as_slice()))
+            .collect();
+        crate::results::compare::compare_with_baseline(
+            (&targets[0].1, &series[0].runs),
+            &others,
+            0,
+        )?
+    } else {
+        vec![]
+    };
+    if let Some(h) = headline {
+        let at = metrics.iter().position(|m| *m == h).ok_or_else(|| {
+            anyhow::anyhow!("--headline {h:?}: the scores are {}", metrics.join(", "))
+        })?;
+        let m = metrics.remove(at);
+        metrics.insert(0, m);
+    }
+    provenance.push(format!("made by `forge-host report {}`", ids.join(" ")));
+    let written = report::page::write(
+        out,
+        &report::page::ReportInput {
+            title,
+            provenance,
+            metrics,
+            series,
+            comparisons,
+            alpha,
+        },
+    )?;
+    if json {
+        println!(
+            "{}",
+            serde_json::json!({"markdown": written.markdown, "html": written.html, "charts": written.charts})
+        );
+    } else {
+        println!(
+            "wrote {} and {} ({} charts in {})",
+            written.markdown.display(),
+            written.html.display(),
+            written.charts.len(),
+            out.join("charts").display()
+        );
+    }
+    Ok(())
+}

@@ -1,0 +1,11 @@
+//! What an experiment leaves behind and how it is read: the store, the
+//! statistics over it, paired comparisons and the report views.
+
+pub mod compare;
+pub mod records;
+pub mod report;
+pub mod stats;
+pub mod store;
+
+#[cfg(test)]
+mod compat_tests;

@@ -1,0 +1,460 @@
+//! Aggregates of an experiment's runs: metric means with seeded bootstrap
+//! confidence intervals, latency percentiles, token totals, throughput.
+
+use std::collections::BTreeMap;
+
+use rand::rngs::SmallRng;
+use rand::{Rng, SeedableRng};
+use serde::{Deserialize, Serialize};
+
+use crate::results::records::{CallCounts, RunScores};
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct MetricSummary {
+    pub mean: f64,
+    /// 95 % percentile-bootstrap interval of the mean (seeded; resamples as
+    /// `[stats] bootstrap_iterations`, default 1000).
+    pub ci_low: f64,
+    pub ci_high: f64,
+    /// Examples that have this score.
+    pub n: usize,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct LatencySummary {
+    pub mean_ms: f64,
+    pub p50_ms: f64,
+    pub p95_ms: f64,
+    pub p99_ms: f64,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Summary {
+    pub examples: usize,
+    /// Examples whose method failed (timeout, trap, ...).
+    pub failures: usize,
+    pub failures_by_kind: BTreeMap<String, usize>,
+    /// Examples a metric failed on, by metric and kind (`invalid_score`,
+    /// `trap`, ...): those examples are left out of that metric's scores.
+    #[serde(default)]
+    pub metric_errors: BTreeMap<String, BTreeMap<String, usize>>,
+    pub metrics: BTreeMap<String, MetricSummary>,
+    pub latency: LatencySummary,
+    pub prompt_tokens: u64,
+    pub completion_tokens: u64,
+    pub llm_calls: usize,
+    /// Wall time of the session that finished the experiment, seconds.
+    pub wall_s: f64,
+    /// Examples that session ran, per second of its wall time.
+    pub examples_per_s: f64,
+    /// Completion tokens that session generated, per second of its wall time.
+    pub tokens_per_s: f64,
+    /// Prompt + completion tokens per example.
+    #[serde(default)]
+    pub tokens_per_example: f64,
+    /// Peak resident memory of the process that finished the experiment
+    /// (VmHWM; for a sweep, the peak so far of the whole sweep), MiB.
+    #[serde(default)]
+    pub peak_rss_mib: Option<f64>,
+    /// Accelerator seconds; None on CPU.
+    #[serde(default)]
+    pub gpu_s: Option<f64>,
+    /// Peak accelerator memory, MiB; None on CPU.
+    #[serde(default)]
+    pub gpu_peak_mib: Option<f64>,
+    /// Model time and cache use, summed over every run's calls.
+    #[serde(default)]
+    pub engine: CallCounts,
+    /// Agent bookkeeping; None when no run called a tool or reported a
+    /// loop status.
+    #[serde(default)]
+    pub agent: Option<AgentSummary>,
+    #[serde(default = "default_iterations")]
+    pub bootstrap_iterations: usize,
+}
+
+fn default_iterations() -> usize {
+    BOOTSTRAP_ITERATIONS
+}
+
+/// What an agent did, per experiment (shares are of all examples).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct AgentSummary {
+    /// Examples whose loop ended with an answer (`status: answered`).
+    pub success_rate: f64,
+    pub tool_calls_per_example: f64,
+    /// Share of tool calls that returned an error.
+    pub failed_tool_calls: f64,
+    /// Examples stopped for repeating the same action.
+    pub stuck_rate: f64,
+    pub max_iterations_rate: f64,
+    /// Examples with at least one unparseable model turn.
+    pub parse_failure_rate: f64,
+}
+
+impl Summary {
+    pub fn set_throughput(&mut self, wall_s: f64, examples: usize, completion_tokens: u64) {
+        self.wall_s = wall_s;
+        self.examples_per_s = if wall_s > 0.0 {
+            examples as f64 / wall_s
+        } else {
+            0.0
+        };
+        self.tokens_per_s = if wall_s > 0.0 {
+            completion_tokens as f64 / wall_s
+        } else {
+            0.0
+        };
+    }
+}
+
+pub const BOOTSTRAP_ITERATIONS: usize = 1000;
+
+pub fn summarise(
+    runs: &[RunScores],
+    score_names: &[String],
+    seed: u64,
+    iterations: usize,
+) -> Summary {
+    let mut failures_by_kind = BTreeMap::new();
+    for r in runs {
+        if let Some(e) = &r.error {
+            *failures_by_kind.entry(e.kind.clone()).or_insert(0) += 1;
+        }
+    }
+    let mut metric_errors: BTreeMap<String, BTreeMap<String, usize>> = BTreeMap::new();
+    for r in runs {
+        for (metric, e) in &r.metric_errors {
+            *metric_errors
+                .entry(metric.clone())
+                .or_default()
+                .entry(e.kind.clone())
+                .or_insert(0) += 1;
+        }
+    }
+    let metrics = score_names
+        .iter()
+        .map(|name| {
+            // A failed example scores 0: it gave no answer. Metric errors
+            // (the metric itself broke) leave the example out of that metric.
+            let values: Vec<f64> = runs.iter().filter_map(|r| r.score_value(name)).collect();
+            let (ci_low, ci_high) = bootstrap_ci(&values, iterations, seed);
+            (
+                name.clone(),
+                MetricSummary {
+                    mean: mean(&values),
+                    ci_low,
+                    ci_high,
+                    n: values.len(),
+                },
+            )
+        })
+        .collect();
+    let mut lat: Vec<f64> = runs.iter().map(|r| r.latency_ms).collect();
+    lat.sort_by(f64::total_cmp);
+    let completion_tokens: u64 = runs.iter().map(|r| r.completion_tokens).sum();
+    let prompt_tokens: u64 = runs.iter().map(|r| r.prompt_tokens).sum();
+    Summary {
+        examples: runs.len(),
+        failures: failures_by_kind.values().sum(),
+        failures_by_kind,
+        metric_errors,
+        metrics,
+        latency: LatencySummary {
+            mean_ms: mean(&lat),
+            p50_ms: percentile(&lat, 50.0),
+            p95_ms: percentile(&lat, 95.0),
+            p99_ms: percentile(&lat, 99.0),
+        },
+        prompt_tokens,
+        completion_tokens,
+        llm_calls: runs.iter().map(|r| r.calls.n).sum(),
+        wall_s: 0.0,
+        examples_per_s: 0.0,
+        tokens_per_s: 0.0,
+        tokens_per_example: if runs.is_empty() {
+            0.0
+        } else {
+            (prompt_tokens + completion_tokens) as f64 / runs.len() as f64
+        },
+        peak_rss_mib: peak_rss_mib(),
+        gpu_s: None,
+        gpu_peak_mib: None,
+        engine: runs.iter().fold(CallCounts::default(), |mut acc, r| {
+            acc.add(&r.calls);
+            acc
+        }),
+        agent: agent_summary(runs),
+        bootstrap_iterations: iterations,
+    }
+}
+
+fn agent_summary(runs: &[RunScores]) -> Option<AgentSummary> {
+    let agentic = runs
+        .iter()
+        .any(|r| r.agent.tool_calls > 0 || r.agent.status.is_some());
+    if !agentic {
+        return None;
+    }
+    let n = runs.len() as f64;
+    let share = |f: &dyn Fn(&RunScores) -> bool| runs.iter().filter(|r| f(r)).count() as f64 / n;
+    let status_is = |s: &'static str| move |r: &RunScores| r.agent.status.as_deref() == Some(s);
+    let calls: usize = runs.iter().map(|r| r.agent.tool_calls).sum();
+    let failed: usize = runs.iter().map(|r| r.agent.failed_tool_calls).sum();
+    Some(AgentSummary {
+        success_rate: share(&status_is("answered")),
+        tool_calls_per_example: calls as f64 / n,
+        failed_tool_calls: if calls == 0 {
+            0.0
+        } else {
+            failed as f64 / calls as f64
+        },
+        stuck_rate: share(&status_is("stuck")),
+        max_iterations_rate: share(&status_is("max_iterations")),
+        parse_failure_rate: share(&|r| r.agent.parse_errors > 0),
+    })
+}
+
+/// Peak resident set size of this process in MiB (Linux `VmHWM`).
+pub fn peak_rss_mib() -> Option<f64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let kb: f64 = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))?
+        .trim()
+        .trim_end_matches("kB")
+        .trim()
+        .parse()
+        .ok()?;
+    Some(kb / 1024.0)
+}
+
+/// Holm–Bonferroni adjusted p-values (same order as given): for m tests
+/// sorted ascending, p'(i) = max over j ≤ i of min(1, (m − j) · p(j)).
+pub fn holm_adjust(p: &[f64]) -> Vec<f64> {
+    let m = p.len();
+    let mut order: Vec<usize> = (0..m).collect();
+    order.sort_by(|&a, &b| p[a].total_cmp(&p[b]));
+    let mut out = vec![0.0; m];
+    let mut running: f64 = 0.0;
+    for (rank, &i) in order.iter().enumerate() {
+        running = running.max(((m - rank) as f64 * p[i]).min(1.0));
+        out[i] = running;
+    }
+    out
+}
+
+pub fn mean(xs: &[f64]) -> f64 {
+    mean_of(xs.len(), || xs.iter().copied())
+}
+
+/// The mean of `n` values, finite for any finite values: the plain sum
+/// (bit-identical to what was always computed) unless it overflows, then
+/// the sum of the values each divided by n first.
+fn mean_of<I: Iterator<Item = f64>>(n: usize, values: impl Fn() -> I) -> f64 {
+    if n == 0 {
+        return 0.0;
+    }
+    let nf = n as f64;
+    let sum: f64 = values().sum();
+    if sum.is_finite() {
+        sum / nf
+    } else {
+        values().map(|x| x / nf).sum()
+    }
+}
+
+/// Percentile of sorted data by linear interpolation between closest ranks
+/// (numpy's default, Hyndman & Fan type 7). 0 for no data.
+pub fn percentile(sorted: &[f64], p: f64) -> f64 {
+    match sorted.len() {
+        0 => 0.0,
+        1 => sorted[0],
+        n => {
+            let rank = (p / 100.0).clamp(0.0, 1.0) * (n - 1) as f64;
+            let lo = rank.floor() as usize;
+            let hi = rank.ceil() as usize;
+            let t = rank - lo as f64;
+            let v = sorted[lo] + (sorted[hi] - sorted[lo]) * t;
+            // Far-apart huge values overflow the difference: interpolate
+            // by weights instead (equal whenever the first form is finite).
+            if v.is_finite() {
+                v
+            } else {
+                sorted[lo] * (1.0 - t) + sorted[hi] * t
+            }
+        }
+    }
+}
+
+/// 95 % percentile bootstrap interval of the mean, seeded.
+pub fn bootstrap_ci(xs: &[f64], iterations: usize, seed: u64) -> (f64, f64) {
+    if xs.len() < 2 {
+        let m = mean(xs);
+        return (m, m);
+    }
+    let mut rng = SmallRng::seed_from_u64(seed);
+    let mut means: Vec<f64> = (0..iterations)
+        .map(|_| {
+            let picks: Vec<usize> = (0..xs.len())
+                .map(|_| rng.random_range(0..xs.len()))
+                .collect();
+            mean_of(picks.len(), || picks.iter().map(|&i| xs[i]))
+        })
+        .collect();
+    means.sort_by(f64::total_cmp);
+    (percentile(&means, 2.5), percentile(&means, 97.5))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn aggregates_stay_finite_for_any_finite_scores() {
+        let xs = [f64::MAX, f64::MAX, -f64::MAX, 1e308];
+        assert!(mean(&xs).is_finite(), "{}", mean(&xs));
+        assert_eq!(mean(&[f64::MAX, f64::MAX]), f64::MAX);
+        let (lo, hi) = bootstrap_ci(&xs, 200, 1);
+        assert!(lo.is_finite() && hi.is_finite() && lo <= hi, "{lo} {hi}");
+        let mut sorted = xs;
+        sorted.sort_by(f64::total_cmp);
+        assert!(percentile(&sorted, 50.0).is_finite());
+        // Ordinary values take the ordinary path, bit for bit.
+        assert_eq!(mean(&[0.1, 0.2, 0.3]), (0.1 + 0.2 + 0.3) / 3.0);
+    }
+
+    #[test]
+    fn percentiles_match_numpy_linear() {
+        let xs = [1.0, 2.0, 3.0, 4.0];
+        // numpy.percentile([1,2,3,4], [50, 95, 99]) = 2.5, 3.85, 3.97
+        assert!((percentile(&xs, 50.0) - 2.5).abs() < 1e-12);
+        assert!((percentile(&xs, 95.0) - 3.85).abs() < 1e-12);
+        assert!((percentile(&xs, 99.0) - 3.97).abs() < 1e-12);
+        assert_eq!(percentile(&[7.0], 99.0), 7.0);
+        assert_eq!(percentile(&[], 50.0), 0.0);
+    }
+
+    #[test]
+    fn holm_matches_statsmodels() {
+        // statsmodels.stats.multitest.multipletests([0.01, 0.04, 0.03, 0.5],
+        // method="holm")[1] = [0.04, 0.09, 0.09, 0.5]
+        let adj = holm_adjust(&[0.01, 0.04, 0.03, 0.5]);
+        for (a, b) in adj.iter().zip([0.04, 0.09, 0.09, 0.5]) {
+            assert!((a - b).abs() < 1e-12, "{adj:?}");
+        }
+        assert_eq!(holm_adjust(&[0.7]), vec![0.7]);
+        assert_eq!(holm_adjust(&[0.6, 0.6]), vec![1.0, 1.0]);
+        assert!(holm_adjust(&[]).is_empty());
+    }
+
+    fn scored(i: u32, f1: Option<f64>, failed: bool) -> RunScores {
+        RunScores {
+            index: i,
+            example_id: format!("e{i}"),
+            scores: f1.map(|v| ("f1".to_string(), v)).into_iter().collect(),
+            error: failed.then(|| crate::results::records::RunError {
+                kind: "trap".into(),
+                message: "x".into(),
+            }),
+            latency_ms: f64::from(i + 1),
+            prompt_tokens: 10,
+            completion_tokens: 5,
+            calls: CallCounts {
+                n: 1,
+                generate: 1,
+                prefill_ms: 3.0,
+                decode_ms: 4.0,
+                prefix_hits: 1,
+                prefill_tokens_saved: 8,
+                call_cache_hits: 1,
+                max_batch: 1,
+            },
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn summary_counts_failures_as_zero_and_metric_errors_as_absent() {
+        let runs = [
+            scored(0, Some(1.0), false),
+            scored(1, None, true),  // method failed: scores 0
+            scored(2, None, false), // metric broke: left out
+            scored(3, Some(0.5), false),
+        ];
+        let s = summarise(&runs, &["f1".into()], 7, 200);
+        let f1 = &s.metrics["f1"];
+        assert_eq!(f1.n, 3);
+        assert!((f1.mean - 0.5).abs() < 1e-12);
+        assert_eq!(s.failures, 1);
+        assert_eq!(s.failures_by_kind["trap"], 1);
+        assert_eq!(
+            (s.prompt_tokens, s.completion_tokens, s.llm_calls),
+            (40, 20, 4)
+        );
+        assert_eq!(s.tokens_per_example, 15.0);
+        assert_eq!(s.latency.p50_ms, 2.5);
+        assert_eq!(s.bootstrap_iterations, 200);
+        assert!(s.agent.is_none());
+        // n = 1 and no data: the interval collapses to the mean, no panic.
+        let one = summarise(&runs[..1], &["f1".into()], 7, 200);
+        assert_eq!(
+            (one.metrics["f1"].ci_low, one.metrics["f1"].ci_high),
+            (1.0, 1.0)
+        );
+        let none = summarise(&[], &["f1".into()], 7, 200);
+        assert_eq!((none.metrics["f1"].n, none.metrics["f1"].mean), (0, 0.0));
+    }
+
+    #[test]
+    fn agent_summary_reads_the_trace_conventions() {
+        use crate::results::records::{AgentCounts, TraceStep};
+        let step = |kind: &str, content: &str| TraceStep {
+            kind: kind.into(),
+            content: content.into(),
+        };
+        let a = AgentCounts::of(&[
+            step("tool_call", r#"{"tool":"calculator","error":null}"#),
+            step(
+                "tool_call",
+                r#"{"tool":"calculator","error":"Failed(\"x\")"}"#,
+            ),
+            step("note", "parse_error: no action"),
+            step("note", "status: answered"),
+        ]);
+        assert_eq!(
+            (
+                a.tool_calls,
+                a.failed_tool_calls,
+                a.parse_errors,
+                a.status.as_deref()
+            ),
+            (2, 1, 1, Some("answered"))
+        );
+        let mut runs = vec![scored(0, Some(1.0), false), scored(1, Some(0.0), false)];
+        runs[0].agent = a;
+        runs[1].agent.status = Some("stuck".into());
+        let s = summarise(&runs, &["f1".into()], 1, 100).agent.unwrap();
+        assert_eq!(
+            (
+                s.success_rate,
+                s.stuck_rate,
+                s.tool_calls_per_example,
+                s.failed_tool_calls,
+                s.parse_failure_rate
+            ),
+            (0.5, 0.5, 1.0, 0.5, 0.5)
+        );
+    }
+
+    #[test]
+    fn bootstrap_is_seeded_and_brackets_the_mean() {
+        let xs: Vec<f64> = (0..40).map(|i| f64::from(i % 3 == 0)).collect();
+        let (lo, hi) = bootstrap_ci(&xs, 1000, 1);
+        assert_eq!((lo, hi), bootstrap_ci(&xs, 1000, 1));
+        let m = mean(&xs);
+        assert!(lo < m && m < hi, "{lo} {m} {hi}");
+        assert_eq!(bootstrap_ci(&[1.0, 1.0, 1.0], 100, 3), (1.0, 1.0));
+        assert_eq!(bootstrap_ci(&[0.5], 100, 3), (0.5, 0.5));
+    }
+}
