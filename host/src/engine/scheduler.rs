@@ -142,3 +142,96 @@ pub(super) fn serve(mut backend: Box<dyn Backend>, rx: mpsc::Receiver<Job>, max_
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    //! The scheduler's control flow with a scripted backend: a caller that
+    //! goes away (an example past its deadline drops its request) frees its
+    //! row in the batch.
+
+    use std::sync::{Arc, Mutex};
+    use std::time::Duration;
+
+    use super::super::{
+        Backend, BatchingBackend, EngineError, EngineHandle, GenParams, Generation, ModelInfo,
+        Prompt, SequenceEvent,
+    };
+
+    /// Generations that never finish; what was cancelled is logged.
+    struct Endless {
+        info: ModelInfo,
+        running: Vec<u64>,
+        cancelled: Arc<Mutex<Vec<u64>>>,
+    }
+
+    impl Backend for Endless {
+        fn info(&self) -> &ModelInfo {
+            &self.info
+        }
+        fn generate(&mut self, _: &Prompt, _: &GenParams) -> Result<Generation, EngineError> {
+            unreachable!("a batching backend is driven through join/step")
+        }
+        fn batching(&mut self) -> Option<&mut dyn BatchingBackend> {
+            Some(self)
+        }
+    }
+
+    impl BatchingBackend for Endless {
+        fn join(&mut self, id: u64, _: &Prompt, _: &GenParams, _: bool) -> Result<(), EngineError> {
+            self.running.push(id);
+            Ok(())
+        }
+        fn step(&mut self, _: &mut Vec<SequenceEvent>) {
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        fn cancel(&mut self, id: u64) {
+            self.running.retain(|&r| r != id);
+            self.cancelled.lock().unwrap().push(id);
+        }
+        fn running(&self) -> usize {
+            self.running.len()
+        }
+    }
+
+    #[tokio::test]
+    async fn a_request_whose_caller_left_leaves_the_batch() {
+        let cancelled = Arc::new(Mutex::new(Vec::new()));
+        let info: ModelInfo = serde_json::from_value(serde_json::json!({
+            "source": "endless", "path": "", "sha256": "", "architecture": "test",
+            "context_length": 1, "weights": "", "threads": 1, "backend": "test", "load_ms": 0.0
+        }))
+        .unwrap();
+        let engine = EngineHandle::spawn(Box::new(Endless {
+            info,
+            running: vec![],
+            cancelled: cancelled.clone(),
+        }));
+        // What an example's deadline does: drop the waiting future.
+        let out = tokio::time::timeout(
+            Duration::from_millis(50),
+            engine.generate(
+                Prompt::Raw("hi".into()),
+                GenParams {
+                    max_tokens: 1 << 20,
+                    temperature: 0.0,
+                    top_p: 1.0,
+                    stop: vec![],
+                    seed: 0,
+                    top_k: 0,
+                    repetition_penalty: 1.0,
+                    logprobs: None,
+                },
+            ),
+        )
+        .await;
+        assert!(out.is_err(), "an endless generation cannot finish");
+        // The engine thread notices between two steps (1 ms each).
+        for _ in 0..500 {
+            if !cancelled.lock().unwrap().is_empty() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        assert_eq!(*cancelled.lock().unwrap(), vec![1], "the row was not freed");
+    }
+}
