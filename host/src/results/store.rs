@@ -207,19 +207,7 @@ impl Store {
 
     /// The runs of an experiment, in example order.
     pub fn runs(&self, experiment_id: &str) -> Result<Vec<RunRecord>, StoreError> {
-        self.read(|txn| {
-            let t = txn.open_table(RUNS).map_err(|e| db_err(&self.path, e))?;
-            let mut out = Vec::new();
-            let range = t
-                .range((experiment_id, 0u32)..=(experiment_id, u32::MAX))
-                .map_err(|e| db_err(&self.path, e))?;
-            for row in range {
-                let (k, v) = row.map_err(|e| db_err(&self.path, e))?;
-                let (id, index) = k.value();
-                out.extend(readable("runs", &run_key(id, index), v.value()));
-            }
-            Ok(out)
-        })
+        self.all_runs(experiment_id)
     }
 
     /// Calls `f` on each run of an experiment in example order, one decoded
@@ -228,7 +216,17 @@ impl Store {
     pub fn for_each_run(
         &self,
         experiment_id: &str,
-        mut f: impl FnMut(RunRecord) -> bool,
+        f: impl FnMut(RunRecord) -> bool,
+    ) -> Result<(), StoreError> {
+        self.each_run(experiment_id, f)
+    }
+
+    /// The one walk over an experiment's runs, decoded as `T` (the whole
+    /// record or a projection); an unreadable row is reported and skipped.
+    fn each_run<T: for<'de> Deserialize<'de>>(
+        &self,
+        experiment_id: &str,
+        mut f: impl FnMut(T) -> bool,
     ) -> Result<(), StoreError> {
         self.read(|txn| {
             let t = txn.open_table(RUNS).map_err(|e| db_err(&self.path, e))?;
@@ -277,19 +275,19 @@ impl Store {
 
     /// The scores, latency and counts of every run, without their texts.
     pub fn run_scores(&self, experiment_id: &str) -> Result<Vec<RunScores>, StoreError> {
-        self.read(|txn| {
-            let t = txn.open_table(RUNS).map_err(|e| db_err(&self.path, e))?;
-            let range = t
-                .range((experiment_id, 0u32)..=(experiment_id, u32::MAX))
-                .map_err(|e| db_err(&self.path, e))?;
-            let mut out = Vec::new();
-            for row in range {
-                let (k, v) = row.map_err(|e| db_err(&self.path, e))?;
-                let (id, index) = k.value();
-                out.extend(readable("runs", &run_key(id, index), v.value()));
-            }
-            Ok(out)
-        })
+        self.all_runs(experiment_id)
+    }
+
+    fn all_runs<T: for<'de> Deserialize<'de>>(
+        &self,
+        experiment_id: &str,
+    ) -> Result<Vec<T>, StoreError> {
+        let mut out = Vec::new();
+        self.each_run(experiment_id, |r| {
+            out.push(r);
+            true
+        })?;
+        Ok(out)
     }
 
     /// Writes many runs in one transaction (rescore copies a whole experiment).
