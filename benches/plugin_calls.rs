@@ -9,15 +9,14 @@
 //!   scripts/build-plugins.sh && cargo bench -p forge-host --bench plugin_calls
 
 use std::path::PathBuf;
-use std::sync::Arc;
 
 use criterion::{Criterion, criterion_group, criterion_main};
-use forge_host::capabilities::{CallContext, Capabilities};
-use forge_host::config::{Grants, Limits, SandboxDefaults};
-use forge_host::datasets::Example;
-use forge_host::plugins::bindings::types::{Answer, Score};
-use forge_host::plugins::budget::{Ask, Budgets, Deadline, Meter};
-use forge_host::plugins::{CallOutcome, Configured, PluginHost, Sandbox, World};
+use forge_host::components::bindings::types::{Answer, Score};
+use forge_host::components::budget::{Ask, Budgets, Deadline, Meter};
+use forge_host::components::capabilities::{CallContext, Capabilities};
+use forge_host::components::{CallOutcome, Configured, ConfiguredMetric, PluginHost, World};
+use forge_host::experiment::config::{Grants, Limits, SandboxDefaults};
+use forge_host::experiment::datasets::Example;
 
 fn plugin(name: &str) -> PathBuf {
     let p = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -35,13 +34,17 @@ fn plugin(name: &str) -> PathBuf {
 /// deadline.
 async fn score(
     host: &PluginHost,
-    metric: &Configured,
+    metric: &ConfiguredMetric,
     deadline: Deadline,
     example: &Example,
     answer: &Answer,
 ) -> Vec<Score> {
     let ctx = CallContext::new(Capabilities::none(), 1).until(deadline);
-    match host.score(metric, 1, ctx, example, answer).await.0 {
+    match host
+        .score(metric, 1, ctx, &example.to_wit(), answer)
+        .await
+        .0
+    {
         CallOutcome::Ok(s) => s,
         _ => panic!("f1 failed"),
     }
@@ -63,16 +66,15 @@ fn bench(c: &mut Criterion) {
 
     let rt = tokio::runtime::Runtime::new().unwrap();
     let host = PluginHost::new(None).unwrap();
-    let metric = Configured {
-        plugin: Arc::new(host.load_as(&f1, World::Metric).unwrap()),
-        sandbox: Sandbox::new(
-            &Grants::default(),
-            &Limits::default(),
-            &SandboxDefaults::default(),
-        ),
-        params: "{}".into(),
-        field: "metrics[0]".into(),
-    };
+    let defaults = SandboxDefaults::default();
+    let metric: ConfiguredMetric = host
+        .configure(
+            &f1,
+            defaults.sandbox(&Grants::default(), &Limits::default()),
+            "{}",
+            "metrics[0]",
+        )
+        .unwrap();
     let example = Example {
         id: "x".into(),
         question: "who wrote hamlet".into(),
@@ -98,19 +100,19 @@ fn bench(c: &mut Criterion) {
     // The same call for a plugin granted two outbound hosts: what the
     // grant costs each store (before #22 every store resolved each granted
     // host with a blocking DNS lookup; now they are resolved at plan time).
-    let granted = Configured {
-        sandbox: Sandbox::new(
+    let granted: ConfiguredMetric = Configured::new(
+        metric.plugin.clone(),
+        defaults.sandbox(
             &Grants {
                 allowed_outbound_hosts: vec!["localhost:8765".into(), "127.0.0.1:8766".into()],
                 ..Grants::default()
             },
             &Limits::default(),
-            &SandboxDefaults::default(),
         ),
-        plugin: metric.plugin.clone(),
-        params: metric.params.clone(),
-        field: metric.field.clone(),
-    };
+        metric.params.clone(),
+        metric.field.clone(),
+    )
+    .unwrap();
     c.bench_function("f1 metric call, two granted hosts", |b| {
         b.iter(|| rt.block_on(score(&host, &granted, ten_minutes, &example, &answer)))
     });

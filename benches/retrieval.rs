@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
-use forge_host::datasets::Dataset;
+use forge_host::experiment::datasets::Dataset;
 use forge_host::retrieval::embed::{self, BertEmbedder, TextEmbedder};
 use forge_host::retrieval::{
     BuildSpec, ChunkParams, DenseIndex, HnswParams, Index, Params, SearchOptions, Source, Strategy,

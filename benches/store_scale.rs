@@ -11,8 +11,11 @@ use std::time::Instant;
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use forge_host::engine::ModelInfo;
-use forge_host::report::{self, ExportFormat};
-use forge_host::store::{Experiment, LlmCall, RunRecord, RunScores, Status, Store, TraceStep};
+use forge_host::results::records::{
+    CallKind, Experiment, LlmCall, RunRecord, RunScores, Status, TraceStep,
+};
+use forge_host::results::report::{self, ExportFormat};
+use forge_host::results::store::Store;
 
 const BIG: usize = 100_000;
 const SMALL_EXPERIMENTS: usize = 1_000;
@@ -41,7 +44,7 @@ fn experiment(id: &str, n: usize) -> Experiment {
             context_length: 8192,
             weights: "q8_0".into(),
             threads: 2,
-            backend: "candle-cpu".into(),
+            backend: forge_host::engine::BackendKind::CandleCpu,
             load_ms: 0.0,
         },
         plugins: vec![],
@@ -81,7 +84,7 @@ fn run(i: usize, flip: bool) -> RunRecord {
             finish_reason: "stop".into(),
             params: serde_json::json!({"max_tokens": 48, "temperature": 0.0}),
             error: None,
-            kind: "generate".into(),
+            kind: CallKind::Generate,
             cached_prompt_tokens: 0,
             cache_hit: false,
             max_batch: 1,
@@ -110,7 +113,7 @@ fn fill(store: &Store) {
         }
         let scores = store.run_scores(id).unwrap();
         let names = ["exact_match".to_string(), "f1".to_string()];
-        let s = forge_host::stats::summarise(&scores, &names, 1, 1000);
+        let s = forge_host::results::stats::summarise(&scores, &names, 1, 1000);
         store.put_summary(id, &s).unwrap();
     }
     for e in 0..SMALL_EXPERIMENTS {
@@ -161,7 +164,7 @@ fn bench(c: &mut Criterion) {
         b.iter(|| {
             let scores: Vec<RunScores> = store.run_scores("big-a").unwrap();
             let names = ["exact_match".to_string(), "f1".to_string()];
-            forge_host::stats::summarise(&scores, &names, 1, 1000).examples
+            forge_host::results::stats::summarise(&scores, &names, 1, 1000).examples
         })
     });
     g.bench_function("compare 100k vs 100k paired", |b| {
@@ -171,7 +174,7 @@ fn bench(c: &mut Criterion) {
                 store.run_scores(&a.id).unwrap(),
                 store.run_scores(&bb.id).unwrap(),
             );
-            forge_host::compare::compare(&a, &ra, &bb, &rb, 0)
+            forge_host::results::compare::compare(&a, &ra, &bb, &rb, 0)
                 .unwrap()
                 .shared_examples
         })

@@ -12,11 +12,3 @@ pub mod experiment;
 pub mod results;
 pub mod retrieval;
 pub mod serve;
-
-// Deprecated aliases: the top-level paths integration tests, benches and
-// examples still import (listed in ARCHITECTURE.md). New code uses the
-// room paths above.
-pub use components as plugins;
-pub use components::capabilities;
-pub use experiment::{config, datasets};
-pub use results::{compare, report, stats, store};

@@ -107,7 +107,7 @@ fn on_topic_answers_score_higher_by_the_real_embedder() {
         err["message"]
             .as_str()
             .unwrap()
-            .contains(forge_host::capabilities::embeddings::NO_EMBEDDER),
+            .contains(forge_host::components::capabilities::embeddings::NO_EMBEDDER),
         "{r}"
     );
     assert!(r["scores"].get("answer_relevance").is_none(), "{r}");

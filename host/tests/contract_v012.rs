@@ -72,7 +72,7 @@ fn a_0_1_2_method_gets_logprobs_scores_and_a_clear_embeddings_error() {
         assert!(own > nonsense, "{own} vs {nonsense}");
         assert_eq!(
             note["embed"]["error"],
-            forge_host::capabilities::embeddings::NO_EMBEDDER
+            forge_host::components::capabilities::embeddings::NO_EMBEDDER
         );
         let kinds: Vec<&str> = r["calls"]
             .as_array()

@@ -601,7 +601,7 @@ fn faithfulness_nli_through_a_real_run() {
             .as_str()
             .unwrap_or_default();
         assert!(
-            msg.contains(forge_host::capabilities::nli::NO_NLI_MODEL),
+            msg.contains(forge_host::components::capabilities::nli::NO_NLI_MODEL),
             "{r}"
         );
         assert_eq!(r["calls"][0]["kind"], "nli", "{r}");

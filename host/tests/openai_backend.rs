@@ -596,7 +596,7 @@ async fn at_most_max_concurrency_requests_are_in_flight() {
     .unwrap()
     .unwrap();
     let engine = EngineHandle::concurrent(Arc::new(b));
-    assert_eq!(engine.info().backend, "openai");
+    assert_eq!(engine.info().backend.as_str(), "openai");
     let calls: Vec<_> = (0..6)
         .map(|_| {
             let e = engine.clone();

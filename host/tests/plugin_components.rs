@@ -4,12 +4,11 @@
 mod common;
 use common::*;
 
-use forge_host::capabilities::{CallContext, Capabilities};
-use forge_host::config::{Grants, Limits, SandboxDefaults};
-use forge_host::datasets::Example;
-use forge_host::plugins::bindings::types::Answer;
-use forge_host::plugins::{CallOutcome, Configured, PluginHost, Sandbox, World};
-use std::sync::Arc;
+use forge_host::components::bindings::types::Answer;
+use forge_host::components::capabilities::{CallContext, Capabilities};
+use forge_host::components::{CallOutcome, ConfiguredMetric, PluginHost};
+use forge_host::experiment::config::{Grants, Limits, SandboxDefaults};
+use forge_host::experiment::datasets::Example;
 
 fn example(answers: &[&str]) -> Example {
     Example {
@@ -22,17 +21,10 @@ fn example(answers: &[&str]) -> Example {
     }
 }
 
-fn configured(host: &PluginHost, metric: &str) -> Configured {
-    Configured {
-        plugin: Arc::new(host.load_as(&plugin(metric), World::Metric).unwrap()),
-        sandbox: Sandbox::new(
-            &Grants::default(),
-            &Limits::default(),
-            &SandboxDefaults::default(),
-        ),
-        params: "{}".into(),
-        field: "metrics[0]".into(),
-    }
+fn configured(host: &PluginHost, metric: &str) -> ConfiguredMetric {
+    let sandbox = SandboxDefaults::default().sandbox(&Grants::default(), &Limits::default());
+    host.configure(&plugin(metric), sandbox, "{}", "metrics[0]")
+        .unwrap()
 }
 
 async fn score(host: &PluginHost, metric: &str, answer: &str, refs: &[&str]) -> f64 {
@@ -43,7 +35,11 @@ async fn score(host: &PluginHost, metric: &str, answer: &str, refs: &[&str]) -> 
         contexts: vec![],
     };
     let ctx = CallContext::new(Capabilities::none(), 0);
-    match host.score(&c, 0, ctx, &example(refs), &ans).await.0 {
+    match host
+        .score(&c, 0, ctx, &example(refs).to_wit(), &ans)
+        .await
+        .0
+    {
         CallOutcome::Ok(s) => {
             assert_eq!(s.len(), 1);
             assert_eq!(s[0].name, metric);
@@ -103,7 +99,7 @@ async fn a_metric_reports_an_example_without_references_as_an_error() {
         contexts: vec![],
     };
     let ctx = CallContext::new(Capabilities::none(), 0);
-    let out = host.score(&c, 0, ctx, &example(&[]), &ans).await.0;
+    let out = host.score(&c, 0, ctx, &example(&[]).to_wit(), &ans).await.0;
     assert!(matches!(out, CallOutcome::PluginError(ref m) if m.contains("no reference answers")));
 }
 

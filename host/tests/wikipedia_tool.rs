@@ -10,10 +10,10 @@ use common::*;
 use std::sync::Arc;
 use std::time::Instant;
 
-use forge_host::capabilities::{CallContext, Capabilities, HttpClient};
-use forge_host::config::{Grants, HttpConfig, Limits, SandboxDefaults};
-use forge_host::plugins::budget::Deadline;
-use forge_host::plugins::{CallOutcome, Configured, PluginHost, Sandbox, World};
+use forge_host::components::budget::Deadline;
+use forge_host::components::capabilities::{CallContext, Capabilities, HttpClient};
+use forge_host::components::{CallOutcome, ConfiguredTool, PluginHost, World};
+use forge_host::experiment::config::{Grants, HttpConfig, Limits, SandboxDefaults};
 use forge_host::retrieval::{Index, Indexes, Params, Tokenizer, corpus};
 
 fn tool(
@@ -21,23 +21,21 @@ fn tool(
     grants: &[String],
     params: serde_json::Value,
     limits: Limits,
-) -> Configured {
-    Configured {
-        plugin: Arc::new(
-            host.load_as(&plugin("wikipedia_search"), World::Tool)
-                .unwrap(),
-        ),
-        sandbox: Sandbox::new(
-            &Grants {
-                allowed_outbound_hosts: grants.to_vec(),
-                ..Grants::default()
-            },
-            &limits,
-            &SandboxDefaults::default(),
-        ),
-        params: params.to_string(),
-        field: "tools[0]".into(),
-    }
+) -> ConfiguredTool {
+    let sandbox = SandboxDefaults::default().sandbox(
+        &Grants {
+            allowed_outbound_hosts: grants.to_vec(),
+            ..Grants::default()
+        },
+        &limits,
+    );
+    host.configure(
+        &plugin("wikipedia_search"),
+        sandbox,
+        params.to_string(),
+        "tools[0]",
+    )
+    .unwrap()
 }
 
 fn http(config: HttpConfig) -> Arc<HttpClient> {
@@ -53,7 +51,7 @@ fn no_wait() -> HttpConfig {
 
 async fn call(
     host: &PluginHost,
-    t: &Configured,
+    t: &ConfiguredTool,
     caps: &Arc<Capabilities>,
     input: &str,
 ) -> (Result<String, String>, CallContext) {

@@ -191,6 +191,51 @@ impl fmt::Display for Stopped {
 
 impl std::error::Error for Stopped {}
 
+/// Guest compute time of the current call: wall time minus time spent in
+/// host calls (a long generation must not count against the plugin).
+#[derive(Debug)]
+pub struct GuestBudget {
+    pub started: Instant,
+    pub in_host: Duration,
+    pub limit: Duration,
+}
+
+impl GuestBudget {
+    pub fn new(limit: Duration) -> Self {
+        Self {
+            started: Instant::now(),
+            in_host: Duration::ZERO,
+            limit,
+        }
+    }
+
+    pub fn restart(&mut self) {
+        self.started = Instant::now();
+        self.in_host = Duration::ZERO;
+    }
+
+    pub fn exhausted(&self) -> bool {
+        self.started.elapsed().saturating_sub(self.in_host) >= self.limit
+    }
+}
+
+/// How much of what a plugin produces is kept.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct OutputCaps {
+    /// Answer text and contexts; over it the example fails.
+    pub max_answer_bytes: usize,
+    pub max_trace_steps: usize,
+    pub max_log_bytes: usize,
+}
+
+impl OutputCaps {
+    pub const UNLIMITED: OutputCaps = OutputCaps {
+        max_answer_bytes: usize::MAX,
+        max_trace_steps: usize::MAX,
+        max_log_bytes: usize::MAX,
+    };
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -5,6 +5,11 @@
 use std::fmt;
 
 use serde::{Deserialize, Serialize};
+use wasmtime::Trap;
+
+use super::bindings::types::PluginError;
+use super::budget;
+use super::sandbox::{Sandbox, State};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -65,6 +70,113 @@ impl FailureKind {
 impl fmt::Display for FailureKind {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())
+    }
+}
+
+/// Why a call into a plugin did not return normally.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Failure {
+    pub kind: FailureKind,
+    pub message: String,
+}
+
+impl fmt::Display for Failure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.kind, self.message)
+    }
+}
+
+/// Turns a wasmtime error into a stored reason. `host` stays for forge's
+/// own failures; everything a guest brought on itself has its own kind.
+pub(super) fn classify(e: &wasmtime::Error, state: &State, sandbox: &Sandbox) -> Failure {
+    let chain = format!("{e:#}");
+    // Stopped by the host: the error itself (a host call) or the flag the
+    // epoch callback left (guest compute, where the trap says "interrupt").
+    if let Some(stopped) = e
+        .downcast_ref::<budget::Stopped>()
+        .or(state.caps.stopped.as_ref())
+    {
+        let spent = format!(
+            "{} model calls, {:.1} s guest compute",
+            state.caps.ctx.calls.len(),
+            state.caps.guest_compute().as_secs_f64()
+        );
+        return match stopped {
+            budget::Stopped::Deadline { during } => Failure {
+                kind: FailureKind::Deadline,
+                message: format!(
+                    "example deadline of {} ms passed ({spent}, in {during})",
+                    state.caps.ctx.deadline.limit().as_millis()
+                ),
+            },
+            budget::Stopped::Budget { during, first } => Failure {
+                kind: FailureKind::Budget,
+                message: format!("called {during} after a budget refusal ({first}); {spent}"),
+            },
+        };
+    }
+    if let Some(exit) = e.downcast_ref::<wasmtime_wasi::I32Exit>() {
+        // wasi:cli/exit in 0.2 carries only ok or err: every non-zero code
+        // a guest passes (Rust's `exit(3)`) arrives as 1.
+        let note = if exit.0 == 1 {
+            " (WASI 0.2 passes only success or failure: any non-zero code arrives as 1)"
+        } else {
+            ""
+        };
+        return Failure {
+            kind: FailureKind::Exit,
+            message: format!(
+                "guest called exit({}){note}{}",
+                exit.0,
+                stderr_detail(state)
+            ),
+        };
+    }
+    if matches!(e.downcast_ref::<Trap>(), Some(Trap::Interrupt)) {
+        return Failure {
+            kind: FailureKind::Timeout,
+            message: format!(
+                "guest computed for more than {} ms (sandbox timeout)",
+                sandbox.timeout.as_millis()
+            ),
+        };
+    }
+    if state.limits.refused_memory() {
+        return Failure {
+            kind: FailureKind::MemoryLimit,
+            message: format!(
+                "guest memory grew past its cap of {} MiB ({chain})",
+                sandbox.memory_bytes >> 20
+            ),
+        };
+    }
+    if let Some(trap) = e.downcast_ref::<Trap>() {
+        return Failure {
+            kind: FailureKind::Trap,
+            message: format!("{trap}{}", stderr_detail(state)),
+        };
+    }
+    Failure {
+        kind: FailureKind::Host,
+        message: chain,
+    }
+}
+
+/// "; guest stderr: …" when the guest wrote any (a panic message).
+fn stderr_detail(state: &State) -> String {
+    let stderr = state.stderr();
+    if stderr.is_empty() {
+        String::new()
+    } else {
+        format!("; guest stderr: {stderr}")
+    }
+}
+
+pub(super) fn plugin_error_text(e: &PluginError) -> String {
+    match e {
+        PluginError::InvalidInput(m) => format!("invalid input: {m}"),
+        PluginError::Unavailable(m) => format!("unavailable: {m}"),
+        PluginError::Failed(m) => format!("failed: {m}"),
     }
 }
 

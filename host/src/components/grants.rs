@@ -9,6 +9,26 @@
 use std::net::{SocketAddr, ToSocketAddrs};
 use std::sync::Arc;
 
+use serde::{Deserialize, Serialize};
+
+/// Capabilities granted to one plugin. Everything is denied by default.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Grants {
+    /// Host directories readable by the plugin, mounted at the same path.
+    #[serde(default)]
+    pub read_dirs: Vec<String>,
+    /// Environment variables copied from the host.
+    #[serde(default)]
+    pub env: Vec<String>,
+    /// `host:port` pairs the plugin may connect to (TCP).
+    #[serde(default)]
+    pub allowed_outbound_hosts: Vec<String>,
+    /// Real wall and monotonic clocks (otherwise they read zero).
+    #[serde(default)]
+    pub clock: bool,
+}
+
 /// A plugin's outbound grant, resolved. Cheap to clone (shared).
 #[derive(Clone, Debug, Default)]
 pub struct OutboundHosts {

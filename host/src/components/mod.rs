@@ -6,29 +6,39 @@ pub mod bindings;
 pub mod budget;
 mod cache;
 pub mod capabilities;
-pub mod contract;
+pub(crate) mod contract;
 mod failure;
-pub mod grants;
+pub(crate) mod grants;
 mod not_component;
+mod plugin;
 mod sandbox;
+pub(crate) mod seed;
 
-use std::fmt;
+use std::future::Future;
 use std::path::{Path, PathBuf};
+use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use sha2::{Digest, Sha256};
 use wasmtime::component::{Component, HasSelf, Linker};
-use wasmtime::{Engine, Store, Trap, UpdateDeadline};
+use wasmtime::{Engine, Store, UpdateDeadline};
 
+pub use budget::OutputCaps;
 pub use contract::{Contract, World};
-pub use failure::FailureKind;
-pub use sandbox::{OutputCaps, Sandbox, State};
+pub use failure::{Failure, FailureKind};
+pub use plugin::{
+    Configured, ConfiguredMethod, ConfiguredMetric, ConfiguredTool, MethodWorld, MetricWorld,
+    Plugin, ToolWorld, WorldKind,
+};
+pub use sandbox::{Sandbox, State};
 
-use crate::components::capabilities::CallContext;
-use crate::experiment::datasets::Example;
-use bindings::types::{self, Answer, PluginError, Score};
+use bindings::tools::ToolError;
+use bindings::types::{Answer, Example, PluginError, Score};
+use capabilities::tools::ToolRunner;
+use capabilities::{CallContext, Capabilities};
+use plugin::Pre;
 
 /// The wasmtime this host is built with (pinned in host/Cargo.toml; a unit
 /// test keeps the two in step). Recorded with experiments, keys the cache.
@@ -53,48 +63,6 @@ pub enum LoadError {
     },
     #[error("{path}: cannot link: {message}")]
     Link { path: PathBuf, message: String },
-}
-
-/// A loaded plugin, ready to instantiate cheaply many times.
-pub struct Plugin {
-    /// File stem, e.g. `naive`.
-    pub name: String,
-    pub path: PathBuf,
-    pub sha256: String,
-    pub contract: Contract,
-    /// Whether the compiled code came from the cache.
-    pub cached: bool,
-    pub load_ms: f64,
-    pre: Pre,
-}
-
-enum Pre {
-    Method(bindings::method::MethodPre<State>),
-    Metric(bindings::metric::MetricPre<State>),
-    Tool(bindings::tool::ToolPre<State>),
-}
-
-/// A loaded plugin with the sandbox and params an experiment gives it.
-pub struct Configured {
-    pub plugin: Arc<Plugin>,
-    pub sandbox: Sandbox,
-    /// JSON object passed to every call.
-    pub params: String,
-    /// Where the config names it (`method`, `metrics[1]`, ...).
-    pub field: String,
-}
-
-/// Why a call into a plugin did not return normally.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Failure {
-    pub kind: FailureKind,
-    pub message: String,
-}
-
-impl fmt::Display for Failure {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}: {}", self.kind, self.message)
-    }
 }
 
 /// The outcome of one call: a value, an error the plugin reported, or a failure.
@@ -147,10 +115,14 @@ impl PluginHost {
 
         // One linker serves all worlds: each provides a subset of these
         // imports. WASI is linked with nothing granted (Rust guests import
-        // it even when they do not use it); grants are per store.
+        // it even when they do not use it); grants are per store. forge's
+        // own imports see only the capabilities' part of the store.
         let mut linker = Linker::<State>::new(&engine);
         wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
-        bindings::method::Method::add_to_linker::<State, HasSelf<State>>(&mut linker, |s| s)?;
+        bindings::method::Method::add_to_linker::<State, HasSelf<capabilities::CapabilityState>>(
+            &mut linker,
+            |s| &mut s.caps,
+        )?;
 
         let ticking = Arc::new(AtomicBool::new(true));
         {
@@ -248,6 +220,22 @@ impl PluginHost {
         Ok(plugin)
     }
 
+    /// Loads a component as a handle of world `K`, with its configuration.
+    pub fn configure<K: WorldKind>(
+        &self,
+        path: &Path,
+        sandbox: Sandbox,
+        params: impl Into<String>,
+        field: impl Into<String>,
+    ) -> Result<Configured<K>, LoadError> {
+        Configured::new(
+            Arc::new(self.load_as(path, K::WORLD)?),
+            sandbox,
+            params,
+            field,
+        )
+    }
+
     fn store(
         &self,
         sandbox: &Sandbox,
@@ -261,7 +249,7 @@ impl PluginHost {
         // The example's deadline is checked here too, for a guest that
         // computes without calling the host.
         store.epoch_deadline_callback(|mut ctx| {
-            let state = ctx.data_mut();
+            let state = &mut ctx.data_mut().caps;
             if state.ctx.deadline.expired() {
                 state.stopped = Some(budget::Stopped::Deadline {
                     during: "guest compute",
@@ -281,20 +269,16 @@ impl PluginHost {
     /// Runs a method on one example.
     pub async fn solve(
         &self,
-        c: &Configured,
+        c: &ConfiguredMethod,
         seed: u64,
         ctx: CallContext,
         example: &Example,
     ) -> (CallOutcome<Answer>, CallContext) {
-        let Pre::Method(pre) = &c.plugin.pre else {
-            unreachable!("load_as checked the world")
-        };
-        let wit_example = to_wit_example(example);
         let params = c.params.as_str();
         self.call(&c.sandbox, seed, ctx, async |store| {
-            let m = pre.instantiate_async(&mut *store).await?;
+            let m = c.pre.instantiate_async(&mut *store).await?;
             m.forge_plugin_solver()
-                .call_solve(&mut *store, &wit_example, params)
+                .call_solve(&mut *store, example, params)
                 .await
         })
         .await
@@ -303,36 +287,29 @@ impl PluginHost {
     /// Scores one answer with a metric.
     pub async fn score(
         &self,
-        c: &Configured,
+        c: &ConfiguredMetric,
         seed: u64,
         ctx: CallContext,
         example: &Example,
         answer: &Answer,
     ) -> (CallOutcome<Vec<Score>>, CallContext) {
-        let Pre::Metric(pre) = &c.plugin.pre else {
-            unreachable!("load_as checked the world")
-        };
-        let wit_example = to_wit_example(example);
         let params = c.params.as_str();
         self.call(&c.sandbox, seed, ctx, async |store| {
-            let m = pre.instantiate_async(&mut *store).await?;
+            let m = c.pre.instantiate_async(&mut *store).await?;
             m.forge_plugin_scorer()
-                .call_evaluate(&mut *store, &wit_example, answer, params)
+                .call_evaluate(&mut *store, example, answer, params)
                 .await
         })
         .await
     }
 
     /// The score names a metric will produce.
-    pub async fn score_names(&self, c: &Configured) -> Result<Vec<String>, Failure> {
-        let Pre::Metric(pre) = &c.plugin.pre else {
-            unreachable!("load_as checked the world")
-        };
-        let ctx = CallContext::new(crate::components::capabilities::Capabilities::none(), 0);
+    pub async fn score_names(&self, c: &ConfiguredMetric) -> Result<Vec<String>, Failure> {
+        let ctx = CallContext::new(Capabilities::none(), 0);
         let params = c.params.as_str();
         let (out, _) = self
             .call(&c.sandbox, 0, ctx, async |store| {
-                let m = pre.instantiate_async(&mut *store).await?;
+                let m = c.pre.instantiate_async(&mut *store).await?;
                 m.forge_plugin_scorer()
                     .call_names(&mut *store, params)
                     .await
@@ -343,14 +320,11 @@ impl PluginHost {
     }
 
     /// A tool's self-description.
-    pub async fn describe_tool(&self, c: &Configured) -> Result<String, Failure> {
-        let Pre::Tool(pre) = &c.plugin.pre else {
-            unreachable!("load_as checked the world")
-        };
-        let ctx = CallContext::new(crate::components::capabilities::Capabilities::none(), 0);
+    pub async fn describe_tool(&self, c: &ConfiguredTool) -> Result<String, Failure> {
+        let ctx = CallContext::new(Capabilities::none(), 0);
         let (out, _) = self
             .call(&c.sandbox, 0, ctx, async |store| {
-                let t = pre.instantiate_async(&mut *store).await?;
+                let t = c.pre.instantiate_async(&mut *store).await?;
                 t.forge_plugin_tool_provider()
                     .call_describe(&mut *store)
                     .await
@@ -365,19 +339,16 @@ impl PluginHost {
     /// `deadline`: the calling example's.
     pub async fn call_tool(
         &self,
-        tool: &Configured,
-        caps: Arc<crate::components::capabilities::Capabilities>,
+        tool: &ConfiguredTool,
+        caps: Arc<Capabilities>,
         input: &str,
         seed: u64,
         deadline: budget::Deadline,
     ) -> (CallOutcome<String>, CallContext) {
-        let Pre::Tool(pre) = &tool.plugin.pre else {
-            unreachable!("load_as checked the world")
-        };
         let ctx = CallContext::new(caps, seed).until(deadline);
         let params = tool.params.as_str();
         self.call(&tool.sandbox, seed, ctx, async |store| {
-            let t = pre.instantiate_async(&mut *store).await?;
+            let t = tool.pre.instantiate_async(&mut *store).await?;
             t.forge_plugin_tool_provider()
                 .call_call(&mut *store, input, params)
                 .await
@@ -401,127 +372,50 @@ impl PluginHost {
                     kind: FailureKind::Host,
                     message: format!("{e:#}"),
                 };
-                let ctx =
-                    CallContext::new(crate::components::capabilities::Capabilities::none(), seed);
+                let ctx = CallContext::new(Capabilities::none(), seed);
                 return (CallOutcome::Failed(failure), ctx);
             }
         };
-        store.data_mut().budget.restart();
+        store.data_mut().caps.budget.restart();
         let result = f(&mut store).await;
         let outcome = match result {
             Ok(Ok(v)) => CallOutcome::Ok(v),
-            Ok(Err(e)) => CallOutcome::PluginError(plugin_error_text(&e)),
-            Err(e) => CallOutcome::Failed(classify(&e, store.data(), sandbox)),
+            Ok(Err(e)) => CallOutcome::PluginError(failure::plugin_error_text(&e)),
+            Err(e) => CallOutcome::Failed(failure::classify(&e, store.data(), sandbox)),
         };
-        (outcome, store.into_data().ctx)
+        (outcome, store.into_data().caps.ctx)
     }
 }
 
-/// Turns a wasmtime error into a stored reason. `host` stays for forge's
-/// own failures; everything a guest brought on itself has its own kind.
-fn classify(e: &wasmtime::Error, state: &State, sandbox: &Sandbox) -> Failure {
-    let chain = format!("{e:#}");
-    // Stopped by the host: the error itself (a host call) or the flag the
-    // epoch callback left (guest compute, where the trap says "interrupt").
-    if let Some(stopped) = e
-        .downcast_ref::<budget::Stopped>()
-        .or(state.stopped.as_ref())
-    {
-        let spent = format!(
-            "{} model calls, {:.1} s guest compute",
-            state.ctx.calls.len(),
-            state.guest_compute().as_secs_f64()
-        );
-        return match stopped {
-            budget::Stopped::Deadline { during } => Failure {
-                kind: FailureKind::Deadline,
-                message: format!(
-                    "example deadline of {} ms passed ({spent}, in {during})",
-                    state.ctx.deadline.limit().as_millis()
-                ),
-            },
-            budget::Stopped::Budget { during, first } => Failure {
-                kind: FailureKind::Budget,
-                message: format!("called {during} after a budget refusal ({first}); {spent}"),
-            },
-        };
-    }
-    if let Some(exit) = e.downcast_ref::<wasmtime_wasi::I32Exit>() {
-        // wasi:cli/exit in 0.2 carries only ok or err: every non-zero code
-        // a guest passes (Rust's `exit(3)`) arrives as 1.
-        let note = if exit.0 == 1 {
-            " (WASI 0.2 passes only success or failure: any non-zero code arrives as 1)"
-        } else {
-            ""
-        };
-        return Failure {
-            kind: FailureKind::Exit,
-            message: format!(
-                "guest called exit({}){note}{}",
-                exit.0,
-                stderr_detail(state)
-            ),
-        };
-    }
-    if matches!(e.downcast_ref::<Trap>(), Some(Trap::Interrupt)) {
-        return Failure {
-            kind: FailureKind::Timeout,
-            message: format!(
-                "guest computed for more than {} ms (sandbox timeout)",
-                sandbox.timeout.as_millis()
-            ),
-        };
-    }
-    if state.limits.refused_memory() {
-        return Failure {
-            kind: FailureKind::MemoryLimit,
-            message: format!(
-                "guest memory grew past its cap of {} MiB ({chain})",
-                sandbox.memory_bytes >> 20
-            ),
-        };
-    }
-    if let Some(trap) = e.downcast_ref::<Trap>() {
-        return Failure {
-            kind: FailureKind::Trap,
-            message: format!("{trap}{}", stderr_detail(state)),
-        };
-    }
-    Failure {
-        kind: FailureKind::Host,
-        message: chain,
-    }
+/// The tool components granted to an experiment's method, run by the
+/// `tools` capability through [`ToolRunner`] (each call in its own store).
+pub struct ToolComponents {
+    pub host: PluginHost,
+    pub tools: Vec<ConfiguredTool>,
 }
 
-/// "; guest stderr: …" when the guest wrote any (a panic message).
-fn stderr_detail(state: &State) -> String {
-    let stderr = state.stderr();
-    if stderr.is_empty() {
-        String::new()
-    } else {
-        format!("; guest stderr: {stderr}")
-    }
-}
-
-fn plugin_error_text(e: &PluginError) -> String {
-    match e {
-        PluginError::InvalidInput(m) => format!("invalid input: {m}"),
-        PluginError::Unavailable(m) => format!("unavailable: {m}"),
-        PluginError::Failed(m) => format!("failed: {m}"),
-    }
-}
-
-fn to_wit_example(e: &Example) -> types::Example {
-    types::Example {
-        id: e.id.clone(),
-        question: e.question.clone(),
-        answers: e.answers.clone(),
-        context: e.context.clone(),
-        metadata: if e.meta.is_null() {
-            "{}".into()
-        } else {
-            e.meta.to_string()
-        },
+impl ToolRunner for ToolComponents {
+    fn run<'a>(
+        &'a self,
+        index: usize,
+        caps: Arc<Capabilities>,
+        input: &'a str,
+        seed: u64,
+        deadline: budget::Deadline,
+    ) -> Pin<Box<dyn Future<Output = (Result<String, ToolError>, CallContext)> + Send + 'a>> {
+        Box::pin(async move {
+            let Some(tool) = self.tools.get(index) else {
+                let ctx = CallContext::new(caps, seed);
+                return (Err(ToolError::UnknownTool(format!("tool #{index}"))), ctx);
+            };
+            let (out, ctx) = self.host.call_tool(tool, caps, input, seed, deadline).await;
+            let out = match out {
+                CallOutcome::Ok(out) => Ok(out),
+                CallOutcome::PluginError(e) => Err(ToolError::Failed(e)),
+                CallOutcome::Failed(f) => Err(ToolError::Crashed(f.to_string())),
+            };
+            (out, ctx)
+        })
     }
 }
 

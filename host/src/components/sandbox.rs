@@ -2,7 +2,7 @@
 //! config's deny-by-default grants), how much memory it may take, how long
 //! it may compute, and what it may spend of the host ([`super::budget`]).
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use wasi_rand::SeedableRng;
 use wasmtime::component::ResourceTable;
@@ -10,10 +10,10 @@ use wasmtime::{ResourceLimiter, StoreLimits, StoreLimitsBuilder};
 use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
 use wasmtime_wasi::{FsPerms, WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
 
-use super::budget::{Ask, Budgets, Meter, Stopped};
+use super::budget::{Budgets, GuestBudget, Meter, OutputCaps};
+use super::capabilities::{CallContext, CapabilityState};
+use super::grants::Grants;
 use super::grants::OutboundHosts;
-use crate::components::capabilities::CallContext;
-use crate::experiment::config::{Grants, Limits, SandboxDefaults};
 
 /// Limits and grants for one plugin, resolved from the config.
 #[derive(Clone, Debug, PartialEq)]
@@ -36,54 +36,7 @@ pub struct Sandbox {
     pub outputs: OutputCaps,
 }
 
-/// How much of what a plugin produces is kept.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct OutputCaps {
-    /// Answer text and contexts; over it the example fails.
-    pub max_answer_bytes: usize,
-    pub max_trace_steps: usize,
-    pub max_log_bytes: usize,
-}
-
-impl OutputCaps {
-    pub const UNLIMITED: OutputCaps = OutputCaps {
-        max_answer_bytes: usize::MAX,
-        max_trace_steps: usize::MAX,
-        max_log_bytes: usize::MAX,
-    };
-}
-
 impl Sandbox {
-    pub fn new(grants: &Grants, limits: &Limits, defaults: &SandboxDefaults) -> Self {
-        let d = defaults;
-        let size = |v: Option<u64>, default: u64| {
-            usize::try_from(v.unwrap_or(default)).unwrap_or(usize::MAX)
-        };
-        Self {
-            grants: grants.clone(),
-            outbound: OutboundHosts::resolve(&grants.allowed_outbound_hosts),
-            base_dir: None,
-            timeout: Duration::from_millis(limits.timeout_ms.unwrap_or(d.timeout_ms)),
-            memory_bytes: (limits.memory_mb.unwrap_or(d.memory_mb) as usize)
-                .saturating_mul(1 << 20),
-            example_timeout: Duration::from_millis(
-                limits.example_timeout_ms.unwrap_or(d.example_timeout_ms),
-            ),
-            budgets: Budgets {
-                max_model_calls: limits.max_model_calls.unwrap_or(d.max_model_calls),
-                max_generated_tokens: limits
-                    .max_generated_tokens
-                    .unwrap_or(d.max_generated_tokens),
-                max_items_per_call: limits.max_items_per_call.unwrap_or(d.max_items_per_call),
-            },
-            outputs: OutputCaps {
-                max_answer_bytes: size(limits.max_answer_bytes, d.max_answer_bytes),
-                max_trace_steps: size(limits.max_trace_steps, d.max_trace_steps),
-                max_log_bytes: size(limits.max_log_bytes, d.max_log_bytes),
-            },
-        }
-    }
-
     /// WASI for one instance: nothing unless granted. Randomness is seeded so
     /// guests (and their hash maps) behave the same on every run.
     fn wasi(&self, seed: u64, stderr: MemoryOutputPipe) -> anyhow::Result<WasiCtx> {
@@ -140,17 +93,15 @@ impl Sandbox {
                     .build(),
                 refused: false,
             },
-            budget: GuestBudget {
-                started: Instant::now(),
-                in_host: Duration::ZERO,
-                limit: self.timeout,
-            },
-            meter: Meter::new(self.budgets),
-            stopped: None,
-            outputs: self.outputs,
             stderr,
-            allowed_outbound_hosts: self.outbound.clone(),
-            ctx,
+            caps: CapabilityState {
+                budget: GuestBudget::new(self.timeout),
+                meter: Meter::new(self.budgets),
+                stopped: None,
+                outputs: self.outputs,
+                allowed_outbound_hosts: self.outbound.clone(),
+                ctx,
+            },
         })
     }
 }
@@ -233,92 +184,18 @@ impl wasmtime_wasi::HostMonotonicClock for FrozenClock {
     }
 }
 
-/// Guest compute time of the current call: wall time minus time spent in
-/// host calls (a long generation must not count against the plugin).
-#[derive(Debug)]
-pub struct GuestBudget {
-    pub started: Instant,
-    pub in_host: Duration,
-    pub limit: Duration,
-}
-
-impl GuestBudget {
-    pub fn restart(&mut self) {
-        self.started = Instant::now();
-        self.in_host = Duration::ZERO;
-    }
-
-    pub fn exhausted(&self) -> bool {
-        self.started.elapsed().saturating_sub(self.in_host) >= self.limit
-    }
-}
-
-/// Everything one store holds.
+/// Everything one store holds: WASI and the memory cap, which the guest's
+/// own code meets, and the capabilities' state, which its host calls meet
+/// (the linker projects every forge import to `caps`).
 pub struct State {
     wasi: WasiCtx,
     table: ResourceTable,
     pub limits: MemoryCap,
-    pub budget: GuestBudget,
-    /// Model calls, tokens and items spent of the plugin's budgets.
-    pub meter: Meter,
-    /// Set when the host stopped the guest (deadline, budget), for the
-    /// failure's kind when the trap itself says only "interrupt".
-    pub stopped: Option<Stopped>,
-    pub outputs: OutputCaps,
     stderr: MemoryOutputPipe,
-    /// `host:port` pairs the `http` capability may reach for this plugin.
-    pub allowed_outbound_hosts: OutboundHosts,
-    /// Host capabilities and what the guest did with them.
-    pub ctx: CallContext,
+    pub caps: CapabilityState,
 }
 
 impl State {
-    /// Admits a host call against the budgets and the deadline: `Ok(Err)` is
-    /// a refusal for the guest, `Err` stops it (a second refusal, or the
-    /// example's deadline has passed).
-    pub(crate) fn admit(
-        &mut self,
-        what: &'static str,
-        ask: Ask,
-    ) -> wasmtime::Result<Result<(), String>> {
-        self.check_deadline(what)?;
-        self.meter.admit(what, ask).map_err(|s| self.stop(s))
-    }
-
-    /// Stops the guest when the example's deadline has passed.
-    pub(crate) fn check_deadline(&mut self, what: &'static str) -> wasmtime::Result<()> {
-        if self.ctx.deadline.expired() {
-            return Err(self.stop(Stopped::Deadline { during: what }));
-        }
-        Ok(())
-    }
-
-    /// Ends a host call run under [`super::budget::Deadline::run`]: its
-    /// time is host time, not guest compute; `None` (the deadline passed
-    /// while it ran) stops the guest.
-    pub(crate) fn host_call_done<T>(
-        &mut self,
-        what: &'static str,
-        started: Instant,
-        out: Option<T>,
-    ) -> wasmtime::Result<T> {
-        self.budget.in_host += started.elapsed();
-        out.ok_or_else(|| self.stop(Stopped::Deadline { during: what }))
-    }
-
-    fn stop(&mut self, why: Stopped) -> wasmtime::Error {
-        self.stopped = Some(why.clone());
-        wasmtime::Error::new(why)
-    }
-
-    /// Guest compute of this call so far.
-    pub fn guest_compute(&self) -> Duration {
-        self.budget
-            .started
-            .elapsed()
-            .saturating_sub(self.budget.in_host)
-    }
-
     /// What the guest wrote to stderr (panic messages), for error reports.
     pub fn stderr(&self) -> String {
         String::from_utf8_lossy(&self.stderr.contents())

@@ -169,7 +169,7 @@ impl CandleBackend {
             context_length: model.context_length(),
             weights,
             threads,
-            backend: "candle-cpu".into(),
+            backend: super::BackendKind::CandleCpu,
             load_ms: start.elapsed().as_secs_f64() * 1e3,
         };
         tracing::debug!(load_ms = info.load_ms, weights = %info.weights, "model loaded");

@@ -8,21 +8,21 @@
 //! it ([`BatchingBackend`]: continuous batching), else runs them one at a
 //! time.
 
-pub mod arch;
+mod arch;
 pub mod call_cache;
 pub mod candle_backend;
-pub mod chat_template;
-pub mod concurrent;
-pub mod gemma3;
+mod chat_template;
+mod concurrent;
+mod gemma3;
 pub mod gguf_tokenizer;
 pub mod llama;
-pub mod load;
+pub(crate) mod load;
 pub mod model_source;
 pub mod openai_backend;
-pub mod prefix_cache;
-pub mod qlinear;
-pub mod safetensors_model;
-pub mod sampling;
+pub(crate) mod prefix_cache;
+mod qlinear;
+mod safetensors_model;
+mod sampling;
 mod scheduler;
 mod worker;
 
@@ -173,8 +173,35 @@ pub struct ModelInfo {
     /// How weights are held in memory (e.g. "q8_0 requantised from q4_1").
     pub weights: String,
     pub threads: usize,
-    pub backend: String,
+    pub backend: BackendKind,
     pub load_ms: f64,
+}
+
+/// Which engine answers, stored in [`ModelInfo`] by the names below (the
+/// strings earlier builds wrote) and part of the call cache's key.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum BackendKind {
+    /// The embedded engine on this machine's CPU.
+    #[serde(rename = "candle-cpu")]
+    CandleCpu,
+    /// A remote OpenAI-compatible server (vLLM, TGI, llama-server, ...).
+    #[serde(rename = "openai")]
+    OpenAi,
+}
+
+impl BackendKind {
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::CandleCpu => "candle-cpu",
+            Self::OpenAi => "openai",
+        }
+    }
+}
+
+impl std::fmt::Display for BackendKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
 }
 
 /// A model that can generate. Implementations own their state and are driven

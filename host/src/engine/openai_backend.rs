@@ -93,7 +93,7 @@ impl OpenAiBackend {
                 context_length: 0,
                 weights: String::new(),
                 threads: 0,
-                backend: "openai".into(),
+                backend: super::BackendKind::OpenAi,
                 load_ms: 0.0,
             },
             opts,

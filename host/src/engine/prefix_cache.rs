@@ -49,10 +49,6 @@ impl PrefixCache {
         self.entries.len()
     }
 
-    pub fn is_empty(&self) -> bool {
-        self.entries.is_empty()
-    }
-
     /// The snapshot sharing the longest token prefix with `tokens`, and the
     /// length of that prefix (marked as used).
     pub fn longest_prefix(&mut self, tokens: &[u32]) -> Option<(&KvSnapshot, usize)> {
@@ -166,6 +162,6 @@ mod tests {
         // Off.
         let mut off = PrefixCache::new(0);
         insert(&mut off, &[1]);
-        assert!(!off.enabled() && off.is_empty());
+        assert!(!off.enabled() && off.len() == 0);
     }
 }

@@ -9,8 +9,16 @@
 
 use std::fmt;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
+
+use crate::components::Sandbox;
+use crate::components::budget::{Budgets, OutputCaps};
+pub use crate::components::capabilities::http::HttpConfig;
+pub use crate::components::capabilities::inference::GenerationConfig;
+pub use crate::components::grants::Grants;
+use crate::components::grants::OutboundHosts;
 
 /// A config error with its place.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -203,50 +211,6 @@ fn default_true() -> bool {
     true
 }
 
-/// Requests plugins make through the host (`forge:plugin/http`).
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct HttpConfig {
-    /// Whole-request timeout (connect, send, read the body), ms.
-    #[serde(default = "default_http_timeout_ms")]
-    pub timeout_ms: u64,
-    /// Minimum time between two requests to the same host:port, ms (0: none).
-    #[serde(default = "default_min_interval_ms")]
-    pub min_interval_ms: u64,
-    /// Answer a repeated GET of the same URL from memory (for the experiment).
-    #[serde(default = "default_true")]
-    pub cache: bool,
-    /// Bodies larger than this fail the request, KiB.
-    #[serde(default = "default_max_body_kb")]
-    pub max_body_kb: u64,
-    /// Sent with every request; default `forge-host/<version> (LLM research
-    /// harness; ureq)`. Wikimedia asks for a way to contact you: add it here.
-    #[serde(default)]
-    pub user_agent: Option<String>,
-}
-
-impl Default for HttpConfig {
-    fn default() -> Self {
-        Self {
-            timeout_ms: default_http_timeout_ms(),
-            min_interval_ms: default_min_interval_ms(),
-            cache: true,
-            max_body_kb: default_max_body_kb(),
-            user_agent: None,
-        }
-    }
-}
-
-fn default_http_timeout_ms() -> u64 {
-    10_000
-}
-fn default_min_interval_ms() -> u64 {
-    100
-}
-fn default_max_body_kb() -> u64 {
-    4096
-}
-
 /// How aggregates are computed.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -277,8 +241,8 @@ pub struct ModelConfig {
     pub source: String,
     /// `candle` (default: the embedded engine) or `openai` (a remote
     /// OpenAI-compatible server at `base_url`).
-    #[serde(default = "default_backend")]
-    pub backend: String,
+    #[serde(default)]
+    pub backend: ModelBackend,
     /// backend "openai": the server, e.g. `http://127.0.0.1:8080`.
     pub base_url: Option<String>,
     /// backend "openai": the served model name sent with each request.
@@ -316,8 +280,15 @@ fn default_prefix_cache_mib() -> usize {
 fn default_threads() -> usize {
     2
 }
-fn default_backend() -> String {
-    "candle".into()
+/// `[model] backend`: who answers the experiment's model calls.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ModelBackend {
+    /// The embedded engine (a packaged model or a `.gguf` file).
+    #[default]
+    Candle,
+    /// A remote OpenAI-compatible server at `base_url`.
+    Openai,
 }
 fn default_max_concurrency() -> usize {
     4
@@ -357,24 +328,6 @@ pub struct PluginRef {
     pub grants: Grants,
     #[serde(default)]
     pub limits: Limits,
-}
-
-/// Capabilities granted to one plugin. Everything is denied by default.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Grants {
-    /// Host directories readable by the plugin, mounted at the same path.
-    #[serde(default)]
-    pub read_dirs: Vec<String>,
-    /// Environment variables copied from the host.
-    #[serde(default)]
-    pub env: Vec<String>,
-    /// `host:port` pairs the plugin may connect to (TCP).
-    #[serde(default)]
-    pub allowed_outbound_hosts: Vec<String>,
-    /// Real wall and monotonic clocks (otherwise they read zero).
-    #[serde(default)]
-    pub clock: bool,
 }
 
 /// Per-plugin limits; absent fields fall back to `[sandbox]`. The
@@ -431,6 +384,39 @@ pub struct SandboxDefaults {
     pub max_log_bytes: u64,
 }
 
+impl SandboxDefaults {
+    /// The sandbox of one plugin: its grants, its `limits` over these defaults.
+    pub fn sandbox(&self, grants: &Grants, limits: &Limits) -> Sandbox {
+        let d = self;
+        let size = |v: Option<u64>, default: u64| {
+            usize::try_from(v.unwrap_or(default)).unwrap_or(usize::MAX)
+        };
+        Sandbox {
+            grants: grants.clone(),
+            outbound: OutboundHosts::resolve(&grants.allowed_outbound_hosts),
+            base_dir: None,
+            timeout: Duration::from_millis(limits.timeout_ms.unwrap_or(d.timeout_ms)),
+            memory_bytes: (limits.memory_mb.unwrap_or(d.memory_mb) as usize)
+                .saturating_mul(1 << 20),
+            example_timeout: Duration::from_millis(
+                limits.example_timeout_ms.unwrap_or(d.example_timeout_ms),
+            ),
+            budgets: Budgets {
+                max_model_calls: limits.max_model_calls.unwrap_or(d.max_model_calls),
+                max_generated_tokens: limits
+                    .max_generated_tokens
+                    .unwrap_or(d.max_generated_tokens),
+                max_items_per_call: limits.max_items_per_call.unwrap_or(d.max_items_per_call),
+            },
+            outputs: OutputCaps {
+                max_answer_bytes: size(limits.max_answer_bytes, d.max_answer_bytes),
+                max_trace_steps: size(limits.max_trace_steps, d.max_trace_steps),
+                max_log_bytes: size(limits.max_log_bytes, d.max_log_bytes),
+            },
+        }
+    }
+}
+
 impl Default for SandboxDefaults {
     fn default() -> Self {
         Self {
@@ -485,37 +471,6 @@ fn zero_budget(section: &impl Serialize) -> Option<String> {
         .into_iter()
         .find(|(key, v)| key.starts_with("max_") && v.as_u64() == Some(0))
         .map(|(key, _)| key)
-}
-
-#[derive(Clone, Debug, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct GenerationConfig {
-    #[serde(default = "default_max_tokens")]
-    pub max_tokens: u32,
-    #[serde(default)]
-    pub temperature: f32,
-    #[serde(default = "default_top_p")]
-    pub top_p: f32,
-    #[serde(default)]
-    pub stop: Vec<String>,
-}
-
-impl Default for GenerationConfig {
-    fn default() -> Self {
-        Self {
-            max_tokens: default_max_tokens(),
-            temperature: 0.0,
-            top_p: default_top_p(),
-            stop: vec![],
-        }
-    }
-}
-
-fn default_max_tokens() -> u32 {
-    64
-}
-fn default_top_p() -> f32 {
-    1.0
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -623,13 +578,13 @@ impl ConfigFile {
             return bad("name", "must be non-empty letters, digits, '-', '_' or '.'");
         }
         let m = &c.model;
-        match m.backend.as_str() {
-            "candle" => {
+        match m.backend {
+            ModelBackend::Candle => {
                 if m.source.trim().is_empty() {
                     return bad("model.source", "must name a packaged model or a .gguf file");
                 }
             }
-            "openai" => {
+            ModelBackend::Openai => {
                 match &m.base_url {
                     None => {
                         return bad(
@@ -658,7 +613,6 @@ impl ConfigFile {
                     return bad("model.retries", "must be at most 20");
                 }
             }
-            _ => return bad("model.backend", "must be \"candle\" or \"openai\""),
         }
         if c.model.threads == 0 {
             return bad("model.threads", "must be at least 1");
@@ -1265,7 +1219,7 @@ plugin = "f1"
                 .config
                 .model
                 .backend,
-            "candle"
+            ModelBackend::Candle
         );
 
         let e = err(&remote.replace("base_url = \"http://127.0.0.1:8080\"\n", ""));

@@ -23,6 +23,24 @@ pub struct Example {
     pub meta: serde_json::Value,
 }
 
+impl Example {
+    /// The row as the contract's `example` record: what plugins see
+    /// (everything else on the row as JSON text in `metadata`).
+    pub fn to_wit(&self) -> crate::components::bindings::types::Example {
+        crate::components::bindings::types::Example {
+            id: self.id.clone(),
+            question: self.question.clone(),
+            answers: self.answers.clone(),
+            context: self.context.clone(),
+            metadata: if self.meta.is_null() {
+                "{}".into()
+            } else {
+                self.meta.to_string()
+            },
+        }
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum DatasetError {
     #[error("cannot read dataset {path}: {error}")]

@@ -4,11 +4,11 @@
 
 pub mod config;
 pub mod datasets;
-pub mod plan;
-pub mod progress;
-pub mod rescore;
-pub mod runner;
-pub mod scoring;
-pub mod sweep;
-pub mod verify;
-pub mod watch;
+pub(crate) mod plan;
+pub(crate) mod progress;
+pub(crate) mod rescore;
+pub(crate) mod runner;
+mod scoring;
+pub(crate) mod sweep;
+pub(crate) mod verify;
+pub(crate) mod watch;

@@ -7,9 +7,12 @@ use std::sync::Arc;
 use anyhow::Context;
 use sha2::{Digest, Sha256};
 
-use crate::components::capabilities::tools::Tool;
+use crate::components::capabilities::tools::{Tool, ToolRunner};
 use crate::components::capabilities::{Capabilities, HttpClient, ToolBox};
-use crate::components::{Configured, LoadError, PluginHost, Sandbox, World};
+use crate::components::{
+    Configured, ConfiguredMethod, ConfiguredMetric, LoadError, PluginHost, ToolComponents,
+    WorldKind,
+};
 use crate::engine::call_cache::CallCache;
 use crate::engine::candle_backend::CandleOptions;
 use crate::engine::llama::WeightFormat;
@@ -91,8 +94,10 @@ pub struct Plan {
     /// Dataset indices of the examples, in run order.
     pub indices: Vec<usize>,
     pub host: PluginHost,
-    pub method: Configured,
-    pub metrics: Vec<Configured>,
+    pub method: ConfiguredMethod,
+    pub metrics: Vec<ConfiguredMetric>,
+    /// The tool components granted to the method (run through `caps.tools`).
+    pub tools: Arc<ToolComponents>,
     /// The score names each metric declared, in `metrics` order.
     pub metric_names: Vec<Vec<String>>,
     pub caps: Arc<Capabilities>,
@@ -129,32 +134,17 @@ impl Plan {
             .context("starting the component host")?;
         let c = &config.config;
 
-        let method = bind(&config, &host, paths, "method", &c.method, World::Method)?;
+        let method = bind(&config, &host, paths, "method", &c.method)?;
         let metrics = c
             .metrics
             .iter()
             .enumerate()
-            .map(|(i, m)| {
-                bind(
-                    &config,
-                    &host,
-                    paths,
-                    &format!("metrics[{i}]"),
-                    m,
-                    World::Metric,
-                )
-            })
+            .map(|(i, m)| bind(&config, &host, paths, &format!("metrics[{i}]"), m))
             .collect::<Result<Vec<_>, _>>()?;
         let mut tools = Vec::new();
+        let mut tool_components = Vec::new();
         for (i, t) in c.tools.iter().enumerate() {
-            let b = bind(
-                &config,
-                &host,
-                paths,
-                &format!("tools[{i}]"),
-                t,
-                World::Tool,
-            )?;
+            let b = bind(&config, &host, paths, &format!("tools[{i}]"), t)?;
             let description = host.describe_tool(&b).await.map_err(|f| {
                 config.error_at(
                     &format!("tools[{i}].plugin"),
@@ -164,9 +154,13 @@ impl Plan {
             tools.push(Tool {
                 name: b.plugin.name.clone(),
                 description,
-                component: b,
             });
+            tool_components.push(b);
         }
+        let tool_components = Arc::new(ToolComponents {
+            host: host.clone(),
+            tools: tool_components,
+        });
 
         let dataset = Dataset::load(&config.resolve(&c.dataset.path))?;
         let mut indices =
@@ -238,8 +232,8 @@ impl Plan {
             engine: Some(engine.clone()),
             generation: c.generation.clone(),
             tools: Arc::new(ToolBox {
-                host: Some(host.clone()),
                 tools,
+                runner: Some(tool_components.clone() as Arc<dyn ToolRunner>),
                 caps: Some({
                     let mut t = Capabilities::for_tools(http.clone(), indexes.clone());
                     // The host's reranker (`strategy = "reranked"`) scores
@@ -271,11 +265,12 @@ impl Plan {
         h.update(engine.info().sha256.as_bytes());
         h.update(engine.info().weights.as_bytes());
         h.update(dataset.sha256.as_bytes());
-        for b in std::iter::once(&method).chain(&metrics) {
-            h.update(b.plugin.sha256.as_bytes());
+        let plugins = std::iter::once(&method.plugin).chain(metrics.iter().map(|m| &m.plugin));
+        for p in plugins {
+            h.update(p.sha256.as_bytes());
         }
-        for t in &caps.tools.tools {
-            h.update(t.component.plugin.sha256.as_bytes());
+        for t in &tool_components.tools {
+            h.update(t.plugin.sha256.as_bytes());
         }
         if let Some(e) = &caps.embedder {
             h.update(e.weights_sha256().as_bytes());
@@ -304,6 +299,7 @@ impl Plan {
             host,
             method,
             metrics,
+            tools: tool_components,
             metric_names,
             caps,
             engine,
@@ -318,12 +314,13 @@ impl Plan {
     /// Plugins (method and metrics) whose file no longer matches what is
     /// loaded, with the new bytes' hash.
     pub fn changed_plugins(&self) -> Vec<(String, String)> {
-        std::iter::once(&self.method)
-            .chain(&self.metrics)
-            .filter_map(|b| {
-                let bytes = std::fs::read(&b.plugin.path).ok()?;
+        let bound = std::iter::once((&self.method.plugin, &self.method.field))
+            .chain(self.metrics.iter().map(|m| (&m.plugin, &m.field)));
+        bound
+            .filter_map(|(plugin, field)| {
+                let bytes = std::fs::read(&plugin.path).ok()?;
                 let sha = hex::encode(Sha256::digest(&bytes));
-                (sha != b.plugin.sha256).then(|| (b.field.clone(), sha))
+                (sha != plugin.sha256).then(|| (field.clone(), sha))
             })
             .collect()
     }
@@ -331,29 +328,27 @@ impl Plan {
     /// Reloads the plugin bound at `field` (`method`, `metrics[0]`, ...) from
     /// its file (hot reload); keeps everything else, the model included.
     pub fn reload(&mut self, field: &str) -> Result<(), LoadError> {
-        let (bound, world) = if field == "method" {
-            (&mut self.method, World::Method)
-        } else {
-            match self.metrics.iter_mut().find(|m| m.field == field) {
-                Some(m) => (m, World::Metric),
-                None => return Ok(()),
-            }
-        };
-        let plugin = self.host.load_as(&bound.plugin.path, world)?;
-        bound.plugin = Arc::new(plugin);
-        Ok(())
+        fn reload<K: WorldKind>(
+            host: &PluginHost,
+            bound: &mut Configured<K>,
+        ) -> Result<(), LoadError> {
+            let plugin = host.load_as(&bound.plugin.path, K::WORLD)?;
+            *bound = bound.with_plugin(Arc::new(plugin))?;
+            Ok(())
+        }
+        if field == "method" {
+            return reload(&self.host, &mut self.method);
+        }
+        match self.metrics.iter_mut().find(|m| m.field == field) {
+            Some(m) => reload(&self.host, m),
+            None => Ok(()),
+        }
     }
 
     pub fn plugin_records(&self) -> Vec<PluginRecord> {
         let mut out = vec![plugin_record("method", &self.method)];
         out.extend(self.metrics.iter().map(|m| plugin_record("metric", m)));
-        out.extend(
-            self.caps
-                .tools
-                .tools
-                .iter()
-                .map(|t| plugin_record("tool", &t.component)),
-        );
+        out.extend(self.tools.tools.iter().map(|t| plugin_record("tool", t)));
         out
     }
 }
@@ -363,7 +358,7 @@ impl Plan {
 /// called concurrently.
 pub async fn start_engine(config: &ConfigFile, paths: &Paths) -> anyhow::Result<EngineHandle> {
     let c = &config.config;
-    if c.model.backend == "openai" {
+    if c.model.backend == crate::experiment::config::ModelBackend::Openai {
         let m = &c.model;
         let api_key = match &m.api_key_env {
             Some(var) => Some(std::env::var(var).map_err(|_| {
@@ -526,7 +521,7 @@ pub fn index_spec(
 }
 
 /// How a bound plugin is recorded with an experiment.
-pub(crate) fn plugin_record(role: &str, b: &Configured) -> PluginRecord {
+pub(crate) fn plugin_record<K: WorldKind>(role: &str, b: &Configured<K>) -> PluginRecord {
     PluginRecord {
         role: role.into(),
         name: b.plugin.name.clone(),
@@ -550,14 +545,14 @@ fn host_binary_sha256() -> String {
 }
 
 /// Finds, loads and checks one plugin named in the config.
-pub(crate) fn bind(
+pub(crate) fn bind<K: WorldKind>(
     config: &ConfigFile,
     host: &PluginHost,
     paths: &Paths,
     field: &str,
     r: &PluginRef,
-    world: World,
-) -> Result<Configured, ConfigError> {
+) -> Result<Configured<K>, ConfigError> {
+    let world = K::WORLD;
     let at = format!("{field}.plugin");
     let path = find_plugin(config, paths, &r.plugin).ok_or_else(|| {
         config.error_at(
@@ -575,17 +570,10 @@ pub(crate) fn bind(
             ),
         )
     })?;
-    let plugin = host
-        .load_as(&path, world)
-        .map_err(|e| config.error_at(&at, e.to_string()))?;
-    let mut sandbox = Sandbox::new(&r.grants, &r.limits, &config.config.sandbox);
+    let mut sandbox = config.config.sandbox.sandbox(&r.grants, &r.limits);
     sandbox.base_dir = Some(config.resolve("."));
-    Ok(Configured {
-        plugin: Arc::new(plugin),
-        sandbox,
-        params: r.params_json(),
-        field: field.into(),
-    })
+    host.configure(&path, sandbox, r.params_json(), field)
+        .map_err(|e| config.error_at(&at, e.to_string()))
 }
 
 fn find_plugin(config: &ConfigFile, paths: &Paths, name: &str) -> Option<PathBuf> {

@@ -11,8 +11,8 @@ use anyhow::Context;
 use crate::components::bindings::types::{Answer, Step};
 use crate::components::budget::Deadline;
 use crate::components::capabilities::Capabilities;
-use crate::components::capabilities::inference::derive_seed;
-use crate::components::{PluginHost, World};
+use crate::components::seed::derive_seed;
+use crate::components::{MetricWorld, PluginHost};
 use crate::experiment::config::{ConfigFile, PluginRef};
 use crate::experiment::datasets::Dataset;
 use crate::experiment::plan::{Paths, bind, plugin_record};
@@ -73,13 +73,12 @@ pub async fn rescore(
             grants: Default::default(),
             limits: Default::default(),
         };
-        bound.push(bind(
+        bound.push(bind::<MetricWorld>(
             &config,
             &host,
             paths,
             &format!("--metrics[{i}]"),
             &r,
-            World::Metric,
         )?);
     }
     let mut score_names = Vec::new();

@@ -11,8 +11,8 @@ use tokio::task::JoinSet;
 
 use crate::components::bindings::types::{Answer, StepKind};
 use crate::components::budget::Deadline;
-use crate::components::capabilities::inference::derive_seed;
 use crate::components::capabilities::{CallContext, tools};
+use crate::components::seed::derive_seed;
 use crate::components::{Failure, FailureKind, OutputCaps};
 use crate::experiment::datasets::Example;
 use crate::experiment::plan::Plan;
@@ -37,7 +37,10 @@ pub async fn run_example(plan: &Plan, index: u32, example: &Example) -> RunRecor
     let caps = sandbox.outputs;
     let deadline = Deadline::after(sandbox.example_timeout);
     let ctx = CallContext::new(plan.caps.clone(), seed).until(deadline);
-    let (outcome, ctx) = plan.host.solve(&plan.method, seed, ctx, example).await;
+    let (outcome, ctx) = plan
+        .host
+        .solve(&plan.method, seed, ctx, &example.to_wit())
+        .await;
     let mut dropped_log_bytes = ctx.logs_dropped_bytes;
     let mut run = RunRecord {
         index,
@@ -198,7 +201,6 @@ fn step_kind(k: StepKind) -> &'static str {
 pub struct RunReport {
     pub experiment: Experiment,
     pub summary: Summary,
-    pub resumed_from: usize,
 }
 
 /// Creates (or resumes) the experiment for `plan` in `store` and runs the
@@ -271,7 +273,6 @@ pub async fn run(
     Ok(RunReport {
         experiment,
         summary,
-        resumed_from,
     })
 }
 

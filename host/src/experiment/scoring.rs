@@ -9,7 +9,7 @@ use std::sync::Arc;
 use crate::components::bindings::types::{Answer, Score};
 use crate::components::budget::Deadline;
 use crate::components::capabilities::{CallContext, Capabilities};
-use crate::components::{Configured, Failure, FailureKind, PluginHost};
+use crate::components::{ConfiguredMetric, Failure, FailureKind, PluginHost};
 use crate::experiment::datasets::Example;
 use crate::results::records::RunRecord;
 
@@ -19,7 +19,7 @@ pub const MAX_SCORE_MAGNITUDE: f64 = 1e100;
 
 /// A metric component with the score names it declared (`names`).
 pub struct Metric<'a> {
-    pub configured: &'a Configured,
+    pub configured: &'a ConfiguredMetric,
     pub names: &'a [String],
 }
 
@@ -71,11 +71,12 @@ impl Scorer<'_> {
         run: &mut RunRecord,
     ) -> usize {
         let mut dropped_log_bytes = 0;
+        let example = example.to_wit();
         for metric in &self.metrics {
             let ctx = CallContext::new(Arc::clone(self.caps), seed).until(deadline);
             let (out, ctx) = self
                 .host
-                .score(metric.configured, seed, ctx, example, answer)
+                .score(metric.configured, seed, ctx, &example, answer)
                 .await;
             run.calls.extend(ctx.calls);
             run.logs.extend(ctx.logs);

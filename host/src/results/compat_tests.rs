@@ -5,7 +5,7 @@
 
 use redb::{Database, TableDefinition};
 
-use super::records::Status;
+use super::records::{CallKind, Status};
 use super::report::{self, ExportFormat};
 use super::store::Store;
 use super::{compare, stats};
@@ -54,7 +54,7 @@ fn a_store_written_by_the_previous_build_is_read_resumed_compared_and_exported()
     );
     let runs = store.runs("old-a").unwrap();
     assert_eq!(runs.len(), 2);
-    assert_eq!(runs[0].calls[0].kind, "generate");
+    assert_eq!(runs[0].calls[0].kind, CallKind::Generate);
     let failed = runs[1].error.as_ref().unwrap();
     assert_eq!(failed.kind, FailureKind::MemoryLimit.as_str());
     assert_eq!(

@@ -115,9 +115,9 @@ pub struct GroupMember {
 /// One call to the model, as recorded.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct LlmCall {
-    /// `generate`, `score` or `embed` (records before 0.1.2: `generate`).
-    #[serde(default = "generate_kind")]
-    pub kind: String,
+    /// What was asked of the model (records before 0.1.2: `generate`).
+    #[serde(default)]
+    pub kind: CallKind,
     pub prompt: String,
     pub output: String,
     pub prompt_tokens: u32,
@@ -140,8 +140,36 @@ pub struct LlmCall {
     pub max_batch: u32,
 }
 
-fn generate_kind() -> String {
-    "generate".into()
+/// What a recorded model call asked for, stored as its lowercase name.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum CallKind {
+    /// A generation (`inference.complete`, `inference.chat`, ...).
+    #[default]
+    Generate,
+    /// Log-probabilities of given continuations (`inference.score`).
+    Score,
+    /// Sentence embeddings (`embeddings.embed`).
+    Embed,
+    /// Natural-language inference (`nli.classify`).
+    Nli,
+}
+
+impl CallKind {
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Generate => "generate",
+            Self::Score => "score",
+            Self::Embed => "embed",
+            Self::Nli => "nli",
+        }
+    }
+}
+
+impl std::fmt::Display for CallKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
 }
 
 /// A step of a method's trace.
@@ -317,7 +345,7 @@ impl CallCounts {
         };
         for call in calls
             .iter()
-            .filter(|c| c.kind == "generate" && c.error.is_none())
+            .filter(|c| c.kind == CallKind::Generate && c.error.is_none())
         {
             c.generate += 1;
             c.prefill_ms += call.prefill_ms;
@@ -346,8 +374,8 @@ impl CallCounts {
 fn call_counts<'de, D: serde::Deserializer<'de>>(d: D) -> Result<CallCounts, D::Error> {
     #[derive(Deserialize)]
     struct Lite {
-        #[serde(default = "generate_kind")]
-        kind: String,
+        #[serde(default)]
+        kind: CallKind,
         #[serde(default)]
         prefill_ms: f64,
         #[serde(default)]

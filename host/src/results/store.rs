@@ -487,7 +487,7 @@ pub(crate) mod tests {
                 context_length: 1,
                 weights: "q8_0".into(),
                 threads: 1,
-                backend: "test".into(),
+                backend: crate::engine::BackendKind::CandleCpu,
                 load_ms: 0.0,
             },
             plugins: vec![],

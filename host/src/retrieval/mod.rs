@@ -9,17 +9,17 @@
 //! disk. Anything that needs the embedding model is stored in
 //! `<home>/indexes.redb` ([`persist`]) and reloaded by key.
 
-pub mod bm25;
+mod bm25;
 pub mod chunk;
 pub mod corpus;
 pub mod cross_encoder;
-pub mod dense;
+mod dense;
 pub mod embed;
-pub mod eval;
-pub mod fusion;
-pub mod persist;
+pub(crate) mod eval;
+pub(crate) mod fusion;
+pub(crate) mod persist;
 pub mod rerank;
-pub mod tokenize;
+mod tokenize;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;

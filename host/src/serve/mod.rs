@@ -15,7 +15,7 @@
 //! overflow) still get their HTTP status; a client that disconnects frees
 //! its batch row.
 
-pub mod protocol;
+mod protocol;
 
 use std::convert::Infallible;
 use std::net::SocketAddr;

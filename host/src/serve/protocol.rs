@@ -364,6 +364,7 @@ pub fn response(
     })
 }
 
+#[cfg(test)]
 /// The pieces a finished generation is streamed in when it was not
 /// streamed as decoded: one per token when the engine returned tokens that
 /// spell the text exactly, else the whole text.
@@ -453,7 +454,8 @@ impl StreamWriter<'_> {
 }
 
 /// Every `data:` payload of a streamed response of a finished generation,
-/// `[DONE]` last.
+/// `[DONE]` last: the writer's pieces in order (what the tests read).
+#[cfg(test)]
 pub fn stream_chunks(
     endpoint: Endpoint,
     id: &str,

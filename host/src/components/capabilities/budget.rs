@@ -2,10 +2,10 @@
 //! spend, so a plugin can stop before the host refuses it. The budgets
 //! themselves are enforced in [`crate::components::budget`].
 
-use crate::components::State;
+use super::CapabilityState;
 use crate::components::bindings::budget::{Allowance, Host};
 
-impl Host for State {
+impl Host for CapabilityState {
     async fn remaining(&mut self) -> wasmtime::Result<Allowance> {
         let m = &self.meter;
         Ok(Allowance {

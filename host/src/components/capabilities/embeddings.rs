@@ -5,22 +5,22 @@
 
 use std::time::Instant;
 
-use crate::components::State;
+use super::CapabilityState;
 use crate::components::bindings::embeddings::Host;
-use crate::results::records::LlmCall;
+use crate::results::records::{CallKind, LlmCall};
 
 pub use crate::retrieval::embed::TextEmbedder;
 
 /// The guest-visible error when the experiment has no embedding model.
 pub const NO_EMBEDDER: &str = "no embedding model configured: add [embeddings] model = \"all-minilm-l6-v2\" to the experiment config";
 
-impl Host for State {
+impl Host for CapabilityState {
     async fn embed(
         &mut self,
         texts: Vec<String>,
     ) -> wasmtime::Result<Result<Vec<Vec<f32>>, String>> {
         const WHAT: &str = "embeddings.embed";
-        if let Err(refused) = self.admit_items(WHAT, "embed", texts.len())? {
+        if let Err(refused) = self.admit_items(WHAT, CallKind::Embed, texts.len())? {
             return Ok(Err(refused));
         }
         let started = Instant::now();
@@ -47,7 +47,7 @@ impl Host for State {
             Err(_) => String::new(),
         };
         self.ctx.calls.push(LlmCall {
-            kind: "embed".into(),
+            kind: CallKind::Embed,
             prompt: serde_json::to_string(&texts).unwrap_or_default(),
             output,
             latency_ms,

@@ -21,9 +21,56 @@ use std::time::{Duration, Instant};
 use serde::{Deserialize, Serialize};
 use tracing::Instrument;
 
-use crate::components::State;
+use super::CapabilityState;
 use crate::components::bindings::http::{Host, HttpError, Response};
-use crate::experiment::config::HttpConfig;
+
+/// Requests plugins make through the host (`forge:plugin/http`).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HttpConfig {
+    /// Whole-request timeout (connect, send, read the body), ms.
+    #[serde(default = "default_http_timeout_ms")]
+    pub timeout_ms: u64,
+    /// Minimum time between two requests to the same host:port, ms (0: none).
+    #[serde(default = "default_min_interval_ms")]
+    pub min_interval_ms: u64,
+    /// Answer a repeated GET of the same URL from memory (for the experiment).
+    #[serde(default = "cache_by_default")]
+    pub cache: bool,
+    /// Bodies larger than this fail the request, KiB.
+    #[serde(default = "default_max_body_kb")]
+    pub max_body_kb: u64,
+    /// Sent with every request; default `forge-host/<version> (LLM research
+    /// harness; ureq)`. Wikimedia asks for a way to contact you: add it here.
+    #[serde(default)]
+    pub user_agent: Option<String>,
+}
+
+impl Default for HttpConfig {
+    fn default() -> Self {
+        Self {
+            timeout_ms: default_http_timeout_ms(),
+            min_interval_ms: default_min_interval_ms(),
+            cache: true,
+            max_body_kb: default_max_body_kb(),
+            user_agent: None,
+        }
+    }
+}
+
+fn default_http_timeout_ms() -> u64 {
+    10_000
+}
+fn default_min_interval_ms() -> u64 {
+    100
+}
+fn default_max_body_kb() -> u64 {
+    4096
+}
+
+fn cache_by_default() -> bool {
+    true
+}
 
 /// One request, stored with the run.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -255,7 +302,7 @@ pub fn error_text(e: &HttpError) -> String {
     }
 }
 
-impl Host for State {
+impl Host for CapabilityState {
     async fn get(&mut self, url: String) -> wasmtime::Result<Result<Response, HttpError>> {
         let started = Instant::now();
         let span = tracing::info_span!("http_get", url = %url);

@@ -3,15 +3,50 @@
 
 use std::time::Instant;
 
-use crate::components::State;
+use serde::{Deserialize, Serialize};
+
+use super::CapabilityState;
 use crate::components::bindings::inference::{
     FinishReason, GenerateOptions, GenerateParams, Generation, GenerationExt, Host, InferenceError,
     Message, TokenLogprob, TopLogprob,
 };
 use crate::components::budget::Ask;
+use crate::components::seed::derive_seed;
 use crate::engine::call_cache::{CallKey, engine_version};
 use crate::engine::{self, EngineError, Prompt};
-use crate::results::records::LlmCall;
+use crate::results::records::{CallKind, LlmCall};
+
+/// `[generation]`: the defaults a method's generations start from.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GenerationConfig {
+    #[serde(default = "default_max_tokens")]
+    pub max_tokens: u32,
+    #[serde(default)]
+    pub temperature: f32,
+    #[serde(default = "default_top_p")]
+    pub top_p: f32,
+    #[serde(default)]
+    pub stop: Vec<String>,
+}
+
+impl Default for GenerationConfig {
+    fn default() -> Self {
+        Self {
+            max_tokens: default_max_tokens(),
+            temperature: 0.0,
+            top_p: default_top_p(),
+            stop: vec![],
+        }
+    }
+}
+
+fn default_max_tokens() -> u32 {
+    64
+}
+fn default_top_p() -> f32 {
+    1.0
+}
 
 /// The most alternatives per step a plugin may ask for (OpenAI's cap).
 const MAX_TOP_LOGPROBS: u32 = 20;
@@ -24,7 +59,7 @@ fn default_options() -> GenerateOptions {
     }
 }
 
-impl State {
+impl CapabilityState {
     /// One generation under the plugin's budgets and the example's deadline
     /// (`what`: the import, for refusals and the deadline's reason). A
     /// generation is cut to the tokens left of `max_generated_tokens`.
@@ -142,7 +177,7 @@ impl State {
                     g.max_batch = 0;
                 }
                 self.ctx.calls.push(LlmCall {
-                    kind: "generate".into(),
+                    kind: CallKind::Generate,
                     prompt: g.prompt_text.clone(),
                     output: g.text.clone(),
                     prompt_tokens: g.prompt_tokens,
@@ -161,7 +196,7 @@ impl State {
             }
             Err(e) => {
                 self.ctx.calls.push(LlmCall {
-                    kind: "generate".into(),
+                    kind: CallKind::Generate,
                     prompt: prompt_record(&prompt),
                     latency_ms,
                     finish_reason: "error".into(),
@@ -201,7 +236,7 @@ impl State {
         let latency_ms = started.elapsed().as_secs_f64() * 1e3;
         let result = self.host_call_done(what, started, result)?;
         self.ctx.calls.push(LlmCall {
-            kind: "score".into(),
+            kind: CallKind::Score,
             prompt: prompt_record(&prompt),
             output: result
                 .as_ref()
@@ -277,15 +312,7 @@ fn to_engine_messages(messages: Vec<Message>) -> Vec<engine::Message> {
         .collect()
 }
 
-/// SplitMix64 of (seed, n): well-spread per-call seeds from one example seed.
-pub fn derive_seed(seed: u64, n: u64) -> u64 {
-    let mut z = seed ^ n.wrapping_mul(0x9e37_79b9_7f4a_7c15);
-    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-    z ^ (z >> 31)
-}
-
-impl Host for State {
+impl Host for CapabilityState {
     async fn default_params(&mut self) -> wasmtime::Result<GenerateParams> {
         let g = &self.ctx.caps.generation;
         Ok(GenerateParams {
@@ -364,7 +391,7 @@ impl Host for State {
         prompt: String,
         continuations: Vec<String>,
     ) -> wasmtime::Result<Result<Vec<f64>, InferenceError>> {
-        State::score(self, "inference.score", Prompt::Raw(prompt), continuations).await
+        CapabilityState::score(self, "inference.score", Prompt::Raw(prompt), continuations).await
     }
 
     async fn score_chat(
@@ -373,22 +400,6 @@ impl Host for State {
         continuations: Vec<String>,
     ) -> wasmtime::Result<Result<Vec<f64>, InferenceError>> {
         let prompt = Prompt::Chat(to_engine_messages(messages));
-        State::score(self, "inference.score-chat", prompt, continuations).await
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn derived_seeds_differ_per_call_and_repeat_per_seed() {
-        let a: Vec<u64> = (0..4).map(|n| super::derive_seed(7, n)).collect();
-        assert_eq!(
-            a,
-            (0..4).map(|n| super::derive_seed(7, n)).collect::<Vec<_>>()
-        );
-        let mut b = a.clone();
-        b.dedup();
-        assert_eq!(b.len(), 4);
-        assert_ne!(super::derive_seed(8, 0), a[0]);
+        CapabilityState::score(self, "inference.score-chat", prompt, continuations).await
     }
 }

@@ -2,12 +2,12 @@
 //! `max_log_bytes` (what is dropped is counted and noted) and echoed to
 //! tracing.
 
-use crate::components::State;
+use super::CapabilityState;
 use crate::components::bindings::log::{Host, Level};
 
 const MAX_LINE_CHARS: usize = 2000;
 
-impl Host for State {
+impl Host for CapabilityState {
     async fn log(&mut self, level: Level, message: String) -> wasmtime::Result<()> {
         let message: String = message.chars().take(MAX_LINE_CHARS).collect();
         let name = match level {

@@ -10,6 +10,7 @@ pub mod inference;
 pub mod log;
 pub mod nli;
 pub mod retrieval;
+mod state;
 pub mod tools;
 
 use std::sync::Arc;
@@ -17,13 +18,15 @@ use std::sync::Arc;
 use crate::components::budget::Deadline;
 use crate::engine::EngineHandle;
 use crate::engine::call_cache::CallCache;
-use crate::experiment::config::{GenerationConfig, HttpConfig};
 use crate::results::records::LlmCall;
 use crate::retrieval::Indexes;
+use http::HttpConfig;
+use inference::GenerationConfig;
 
 pub use embeddings::TextEmbedder;
 pub use http::{HttpClient, HttpRecord};
 pub use retrieval::RetrievalRecord;
+pub use state::CapabilityState;
 pub use tools::{ToolBox, ToolCallRecord};
 
 /// Configured capabilities, shared by every instance of one experiment.
@@ -127,52 +130,4 @@ impl CallContext {
     }
 }
 
-impl crate::components::bindings::types::Host for crate::components::State {}
-
-impl crate::components::State {
-    /// Admits a call carrying `items` (texts, pairs) against the budgets;
-    /// a refusal is recorded without its items, so a refused flood does not
-    /// bloat the run, and returned for the guest.
-    pub(crate) fn admit_items(
-        &mut self,
-        what: &'static str,
-        kind: &str,
-        items: usize,
-    ) -> wasmtime::Result<Result<(), String>> {
-        let admitted = self.admit(what, crate::components::budget::Ask::Items(items))?;
-        if let Err(refused) = &admitted {
-            self.ctx.calls.push(LlmCall {
-                kind: kind.into(),
-                prompt: format!("({items} items, refused)"),
-                finish_reason: "error".into(),
-                error: Some(refused.clone()),
-                ..LlmCall::default()
-            });
-        }
-        Ok(admitted)
-    }
-
-    /// CPU-bound model work (embedding, NLI) on the blocking pool, off the
-    /// async workers, under the example's deadline; its time is host time.
-    /// Past the deadline the batch finishes unobserved (at most
-    /// `max_items_per_call` items) while the guest is stopped.
-    pub(crate) async fn off_thread<I, R>(
-        &mut self,
-        what: &'static str,
-        input: I,
-        work: impl FnOnce(&I) -> R + Send + 'static,
-    ) -> wasmtime::Result<(I, R)>
-    where
-        I: Send + 'static,
-        R: Send + 'static,
-    {
-        let started = std::time::Instant::now();
-        let job = tokio::task::spawn_blocking(move || {
-            let r = work(&input);
-            (input, r)
-        });
-        let deadline = self.ctx.deadline;
-        let done = deadline.run(job).await;
-        Ok(self.host_call_done(what, started, done)??)
-    }
-}
+impl crate::components::bindings::types::Host for CapabilityState {}

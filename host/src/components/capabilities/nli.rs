@@ -6,9 +6,9 @@
 use std::sync::Arc;
 use std::time::Instant;
 
-use crate::components::State;
+use super::CapabilityState;
 use crate::components::bindings::nli::{Host, LabelScore, Pair};
-use crate::results::records::LlmCall;
+use crate::results::records::{CallKind, LlmCall};
 
 pub use crate::retrieval::cross_encoder::PairClassifier;
 
@@ -39,13 +39,13 @@ pub fn classify(
         .collect())
 }
 
-impl Host for State {
+impl Host for CapabilityState {
     async fn classify(
         &mut self,
         pairs: Vec<Pair>,
     ) -> wasmtime::Result<Result<Vec<Vec<LabelScore>>, String>> {
         const WHAT: &str = "nli.classify";
-        if let Err(refused) = self.admit_items(WHAT, "nli", pairs.len())? {
+        if let Err(refused) = self.admit_items(WHAT, CallKind::Nli, pairs.len())? {
             return Ok(Err(refused));
         }
         let started = Instant::now();
@@ -81,7 +81,7 @@ impl Host for State {
             Err(_) => String::new(),
         };
         self.ctx.calls.push(LlmCall {
-            kind: "nli".into(),
+            kind: CallKind::Nli,
             prompt: serde_json::to_string(&pairs).unwrap_or_default(),
             output,
             latency_ms,

@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 
 use tracing::Instrument;
 
-use crate::components::State;
+use super::CapabilityState;
 use crate::components::bindings::retrieval::{Host, Passage, RetrievalError};
 use crate::components::budget::Ask;
 use crate::retrieval::{Strategy, rerank};
@@ -34,7 +34,7 @@ pub struct RetrievalRecord {
     pub error: Option<String>,
 }
 
-impl Host for State {
+impl Host for CapabilityState {
     async fn search(
         &mut self,
         index: String,

@@ -4,27 +4,46 @@
 //! What the tool did with its own capabilities (HTTP requests, searches,
 //! logs) is kept in the call's record.
 
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Instant;
 
 use serde::{Deserialize, Serialize};
 
-use super::{Capabilities, HttpRecord, RetrievalRecord};
+use super::{CallContext, Capabilities, CapabilityState, HttpRecord, RetrievalRecord};
 use crate::components::bindings::tools::{Host, ToolError, ToolInfo};
-use crate::components::{CallOutcome, Configured, PluginHost, State};
+use crate::components::budget::Deadline;
+use crate::components::seed::derive_seed;
 
-/// One configured tool.
+/// Runs the tool at `index` of the tool box in its own sandboxed store,
+/// under the calling example's `deadline`, and gives back what the tool did
+/// (its context: HTTP requests, searches, logs). The plugin host implements
+/// it; this capability knows nothing of components.
+pub trait ToolRunner: Send + Sync {
+    #[allow(clippy::type_complexity)]
+    fn run<'a>(
+        &'a self,
+        index: usize,
+        caps: Arc<Capabilities>,
+        input: &'a str,
+        seed: u64,
+        deadline: Deadline,
+    ) -> Pin<Box<dyn Future<Output = (Result<String, ToolError>, CallContext)> + Send + 'a>>;
+}
+
+/// One granted tool, as the method sees it.
 pub struct Tool {
     pub name: String,
     pub description: String,
-    pub component: Configured,
 }
 
 /// The tools of an experiment.
 #[derive(Default)]
 pub struct ToolBox {
-    pub host: Option<PluginHost>,
     pub tools: Vec<Tool>,
+    /// Runs `tools[i]`; None: no tools are granted.
+    pub runner: Option<Arc<dyn ToolRunner>>,
     /// What every tool call gets ([`Capabilities::for_tools`]; none: nothing
     /// but HTTP with default settings).
     pub caps: Option<Arc<Capabilities>>,
@@ -49,7 +68,7 @@ pub struct ToolCallRecord {
     pub logs: Vec<String>,
 }
 
-impl Host for State {
+impl Host for CapabilityState {
     async fn available(&mut self) -> wasmtime::Result<Vec<ToolInfo>> {
         Ok(self
             .ctx
@@ -74,18 +93,13 @@ impl Host for State {
         let started = Instant::now();
         let caps = self.ctx.caps.clone();
         let mut tool_ctx = None;
-        let result = match (
-            caps.tools.host.as_ref(),
-            caps.tools.tools.iter().find(|t| t.name == name),
-        ) {
-            (Some(host), Some(tool)) => {
-                let seed = crate::components::capabilities::inference::derive_seed(
-                    self.ctx.seed,
-                    1 << 32 | self.ctx.tool_calls.len() as u64,
-                );
-                let (out, ctx) = host
-                    .call_tool(
-                        &tool.component,
+        let index = caps.tools.tools.iter().position(|t| t.name == name);
+        let result = match (caps.tools.runner.as_ref(), index) {
+            (Some(runner), Some(index)) => {
+                let seed = derive_seed(self.ctx.seed, 1 << 32 | self.ctx.tool_calls.len() as u64);
+                let (out, ctx) = runner
+                    .run(
+                        index,
                         caps.tools.caps.clone().unwrap_or_else(Capabilities::none),
                         &input,
                         seed,
@@ -93,11 +107,7 @@ impl Host for State {
                     )
                     .await;
                 tool_ctx = Some(ctx);
-                match out {
-                    CallOutcome::Ok(out) => Ok(out),
-                    CallOutcome::PluginError(e) => Err(ToolError::Failed(e)),
-                    CallOutcome::Failed(f) => Err(ToolError::Crashed(f.to_string())),
-                }
+                out
             }
             _ => Err(ToolError::UnknownTool(format!(
                 "no tool named {name:?}; granted: {}",
