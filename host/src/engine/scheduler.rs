@@ -198,7 +198,7 @@ mod tests {
         let cancelled = Arc::new(Mutex::new(Vec::new()));
         let info: ModelInfo = serde_json::from_value(serde_json::json!({
             "source": "endless", "path": "", "sha256": "", "architecture": "test",
-            "context_length": 1, "weights": "", "threads": 1, "backend": "test", "load_ms": 0.0
+            "context_length": 1, "weights": "", "threads": 1, "backend": "candle-cpu", "load_ms": 0.0
         }))
         .unwrap();
         let engine = EngineHandle::spawn(Box::new(Endless {

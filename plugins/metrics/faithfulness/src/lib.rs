@@ -28,7 +28,7 @@
 //! and the judge is not asked.
 //!
 //! The judge is only as good as the model: the packaged 135M model is a
-//! weak judge (see the README's measurement); name a bigger model in the
+//! weak judge (see the measurement in docs/rag.md); name a bigger model in the
 //! experiment's `[model] source` for judgements worth reading.
 
 use rag_eval::claims;
