@@ -14,9 +14,7 @@ mod plugin;
 mod sandbox;
 pub(crate) mod seed;
 
-use std::future::Future;
 use std::path::{Path, PathBuf};
-use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
@@ -36,7 +34,7 @@ pub use sandbox::{Sandbox, State};
 
 use bindings::tools::ToolError;
 use bindings::types::{Answer, Example, PluginError, Score};
-use capabilities::tools::ToolRunner;
+use capabilities::tools::{ToolRun, ToolRunner, ToolRunning};
 use capabilities::{CallContext, Capabilities};
 use plugin::Pre;
 
@@ -395,20 +393,17 @@ pub struct ToolComponents {
 }
 
 impl ToolRunner for ToolComponents {
-    fn run<'a>(
-        &'a self,
-        index: usize,
-        caps: Arc<Capabilities>,
-        input: &'a str,
-        seed: u64,
-        deadline: budget::Deadline,
-    ) -> Pin<Box<dyn Future<Output = (Result<String, ToolError>, CallContext)> + Send + 'a>> {
+    fn run<'a>(&'a self, call: ToolRun<'a>) -> ToolRunning<'a> {
         Box::pin(async move {
-            let Some(tool) = self.tools.get(index) else {
-                let ctx = CallContext::new(caps, seed);
-                return (Err(ToolError::UnknownTool(format!("tool #{index}"))), ctx);
+            let Some(tool) = self.tools.get(call.index) else {
+                let ctx = CallContext::new(call.caps, call.seed);
+                let unknown = ToolError::UnknownTool(format!("tool #{}", call.index));
+                return (Err(unknown), ctx);
             };
-            let (out, ctx) = self.host.call_tool(tool, caps, input, seed, deadline).await;
+            let (out, ctx) = self
+                .host
+                .call_tool(tool, call.caps, call.input, call.seed, call.deadline)
+                .await;
             let out = match out {
                 CallOutcome::Ok(out) => Ok(out),
                 CallOutcome::PluginError(e) => Err(ToolError::Failed(e)),

@@ -50,38 +50,26 @@ pub enum MethodWorld {}
 pub enum MetricWorld {}
 pub enum ToolWorld {}
 
-impl WorldKind for MethodWorld {
-    type Pre = MethodPre<State>;
-    const WORLD: World = World::Method;
-    fn pre(plugin: &Plugin) -> Option<Self::Pre> {
-        match &plugin.pre {
-            Pre::Method(p) => Some(p.clone()),
-            _ => None,
+/// Each world's kind: its prepared-instance type and the `Pre` variant
+/// that holds one.
+macro_rules! world_kind {
+    ($kind:ident, $pre:ident, $variant:ident, $world:expr) => {
+        impl WorldKind for $kind {
+            type Pre = $pre<State>;
+            const WORLD: World = $world;
+            fn pre(plugin: &Plugin) -> Option<Self::Pre> {
+                match &plugin.pre {
+                    Pre::$variant(p) => Some(p.clone()),
+                    _ => None,
+                }
+            }
         }
-    }
+    };
 }
 
-impl WorldKind for MetricWorld {
-    type Pre = MetricPre<State>;
-    const WORLD: World = World::Metric;
-    fn pre(plugin: &Plugin) -> Option<Self::Pre> {
-        match &plugin.pre {
-            Pre::Metric(p) => Some(p.clone()),
-            _ => None,
-        }
-    }
-}
-
-impl WorldKind for ToolWorld {
-    type Pre = ToolPre<State>;
-    const WORLD: World = World::Tool;
-    fn pre(plugin: &Plugin) -> Option<Self::Pre> {
-        match &plugin.pre {
-            Pre::Tool(p) => Some(p.clone()),
-            _ => None,
-        }
-    }
-}
+world_kind!(MethodWorld, MethodPre, Method, World::Method);
+world_kind!(MetricWorld, MetricPre, Metric, World::Metric);
+world_kind!(ToolWorld, ToolPre, Tool, World::Tool);
 
 /// A loaded plugin with the sandbox and params an experiment gives it.
 pub struct Configured<K: WorldKind> {

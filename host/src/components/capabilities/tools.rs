@@ -21,16 +21,23 @@ use crate::components::seed::derive_seed;
 /// (its context: HTTP requests, searches, logs). The plugin host implements
 /// it; this capability knows nothing of components.
 pub trait ToolRunner: Send + Sync {
-    #[allow(clippy::type_complexity)]
-    fn run<'a>(
-        &'a self,
-        index: usize,
-        caps: Arc<Capabilities>,
-        input: &'a str,
-        seed: u64,
-        deadline: Deadline,
-    ) -> Pin<Box<dyn Future<Output = (Result<String, ToolError>, CallContext)> + Send + 'a>>;
+    fn run<'a>(&'a self, call: ToolRun<'a>) -> ToolRunning<'a>;
 }
+
+/// One tool call as the capability hands it to the runner.
+pub struct ToolRun<'a> {
+    /// Which of the tool box's tools.
+    pub index: usize,
+    /// What the tool's own store gets (HTTP, indexes).
+    pub caps: Arc<Capabilities>,
+    pub input: &'a str,
+    pub seed: u64,
+    pub deadline: Deadline,
+}
+
+/// The tool's output (or the error the method sees) and what it did.
+pub type ToolRunning<'a> =
+    Pin<Box<dyn Future<Output = (Result<String, ToolError>, CallContext)> + Send + 'a>>;
 
 /// One granted tool, as the method sees it.
 pub struct Tool {
@@ -98,13 +105,13 @@ impl Host for CapabilityState {
             (Some(runner), Some(index)) => {
                 let seed = derive_seed(self.ctx.seed, 1 << 32 | self.ctx.tool_calls.len() as u64);
                 let (out, ctx) = runner
-                    .run(
+                    .run(ToolRun {
                         index,
-                        caps.tools.caps.clone().unwrap_or_else(Capabilities::none),
-                        &input,
+                        caps: caps.tools.caps.clone().unwrap_or_else(Capabilities::none),
+                        input: &input,
                         seed,
-                        self.ctx.deadline,
-                    )
+                        deadline: self.ctx.deadline,
+                    })
                     .await;
                 tool_ctx = Some(ctx);
                 out
