@@ -427,3 +427,63 @@ impl Segment for HeadSeg {
         Vec::new()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::layout::hf_to_gguf_rows;
+
+    /// Why q/k rows are permuted: adjacent-pair RoPE on GGUF rows equals
+    /// Hugging Face's `rotate_half` RoPE (pairs `i, i + d/2`) on HF rows.
+    #[test]
+    fn pair_rope_on_gguf_rows_is_rotate_half_on_hf_rows() {
+        let cfg = LlamaConfig {
+            n_layer: 1,
+            n_embd: 12,
+            n_head: 2,
+            n_kv_head: 1,
+            head_dim: 6,
+            n_ff: 8,
+            vocab: 4,
+            rms_eps: 1e-5,
+            rope_theta: 100.0,
+        };
+        let (t, h, d) = (5, cfg.n_head, cfg.head_dim);
+        let x_hf: Vec<f64> = (0..t * h * d)
+            .map(|i| ((i * 7 % 13) as f64 - 6.0) / 5.0)
+            .collect();
+        // HF rotate_half, written out.
+        let mut want_hf = vec![0.0; x_hf.len()];
+        for pos in 0..t {
+            for head in 0..h {
+                let o = (pos * h + head) * d;
+                for i in 0..d / 2 {
+                    let a = pos as f64 / cfg.rope_theta.powf((2 * i) as f64 / d as f64);
+                    let (x0, x1) = (x_hf[o + i], x_hf[o + i + d / 2]);
+                    want_hf[o + i] = x0 * a.cos() - x1 * a.sin();
+                    want_hf[o + i + d / 2] = x1 * a.cos() + x0 * a.sin();
+                }
+            }
+        }
+        // Permute each position's [h*d] vector as the converter permutes rows.
+        let to_gguf = |v: &[f64]| -> Tensor {
+            let m = Tensor::from_vec(v.to_vec(), (t, h * d), &Device::Cpu).unwrap();
+            hf_to_gguf_rows(&m.t().unwrap().contiguous().unwrap(), h)
+                .unwrap()
+                .t()
+                .unwrap()
+                .contiguous()
+                .unwrap()
+        };
+        let (cos, sin) = rope_tables(&cfg, t, DType::F64).unwrap();
+        let got = rope(&to_gguf(&x_hf).reshape((1, t, h, d)).unwrap(), &cos, &sin).unwrap();
+        let want = to_gguf(&want_hf);
+        let (got, want) = (
+            got.flatten_all().unwrap().to_vec1::<f64>().unwrap(),
+            want.flatten_all().unwrap().to_vec1::<f64>().unwrap(),
+        );
+        for (g, w) in got.iter().zip(&want) {
+            assert!((g - w).abs() < 1e-12, "{g} vs {w}");
+        }
+    }
+}
