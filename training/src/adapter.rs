@@ -161,7 +161,7 @@ fn parse_peft_config(raw: &Map<String, Value>) -> std::result::Result<LoraConfig
     if let Some(b) = str_of("bias").filter(|b| *b != "none") {
         return Err(format!("bias {b:?} is not supported (only \"none\")"));
     }
-    for flag in ["use_dora", "fan_in_fan_out"] {
+    for flag in ["use_dora", "fan_in_fan_out", "lora_bias", "use_qalora"] {
         if get(flag).and_then(Value::as_bool) == Some(true) {
             return Err(format!("{flag} = true is not supported"));
         }
