@@ -14,8 +14,8 @@ use common::*;
 use forge_train::adapter::load_peft;
 use forge_train::schedule::{Schedule, warmup_from_ratio};
 use forge_train::{
-    AdamWConfig, BaseModel, DpoConfig, LossType, MicroBatch, Model, PreferencePair, RefLogps, ScheduleKind,
-    TrainConfig, Trainer,
+    AdamWConfig, BaseModel, DpoConfig, LossType, MicroBatch, Model, PreferencePair, RefLogps,
+    ScheduleKind, TrainConfig, Trainer,
 };
 use serde_json::Value;
 
@@ -39,20 +39,45 @@ fn jsonl(path: PathBuf) -> Vec<Value> {
 }
 
 fn ids(v: &Value) -> Vec<u32> {
-    v.as_array().unwrap().iter().map(|x| x.as_u64().unwrap() as u32).collect()
+    v.as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x.as_u64().unwrap() as u32)
+        .collect()
 }
 
 #[test]
 fn twenty_steps_match_trl() {
-    let Some(model_path) = real_model_path() else { return };
+    let Some(model_path) = real_model_path() else {
+        return;
+    };
     let Some(dir) = fixture() else { return };
-    let hp: Value = serde_json::from_str(&std::fs::read_to_string(dir.join("hparams.json")).unwrap()).unwrap();
-    let f = |k: &str| hp[k].as_f64().unwrap_or_else(|| panic!("hparams.json: {k}"));
-    let u = |k: &str| hp[k].as_u64().unwrap_or_else(|| panic!("hparams.json: {k}"));
-    assert_eq!(hp["order"], "sequential", "only sequential order is reproduced");
-    assert_eq!(f("lora_dropout"), 0.0, "torch's dropout draws cannot be reproduced");
+    let hp: Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("hparams.json")).unwrap()).unwrap();
+    let f = |k: &str| {
+        hp[k]
+            .as_f64()
+            .unwrap_or_else(|| panic!("hparams.json: {k}"))
+    };
+    let u = |k: &str| {
+        hp[k]
+            .as_u64()
+            .unwrap_or_else(|| panic!("hparams.json: {k}"))
+    };
+    assert_eq!(
+        hp["order"], "sequential",
+        "only sequential order is reproduced"
+    );
+    assert_eq!(
+        f("lora_dropout"),
+        0.0,
+        "torch's dropout draws cannot be reproduced"
+    );
     let rows = jsonl(dir.join("pairs.tokens.jsonl"));
-    let ids_of: Vec<String> = rows.iter().map(|r| r["id"].as_str().unwrap().to_string()).collect();
+    let ids_of: Vec<String> = rows
+        .iter()
+        .map(|r| r["id"].as_str().unwrap().to_string())
+        .collect();
     let pairs: Vec<PreferencePair> = rows
         .iter()
         .map(|r| PreferencePair {
@@ -76,7 +101,12 @@ fn twenty_steps_match_trl() {
     let model = Model::new(base, lora).unwrap();
     let warmup = match hp.get("warmup_steps").and_then(Value::as_u64) {
         Some(w) if w > 0 => w,
-        _ => warmup_from_ratio(steps, hp.get("warmup_ratio").and_then(Value::as_f64).unwrap_or(0.0)),
+        _ => warmup_from_ratio(
+            steps,
+            hp.get("warmup_ratio")
+                .and_then(Value::as_f64)
+                .unwrap_or(0.0),
+        ),
     };
     let config = TrainConfig {
         dpo: DpoConfig {
@@ -110,20 +140,29 @@ fn twenty_steps_match_trl() {
         .collect();
     let mut trainer = Trainer::new(model, config, 0).unwrap();
     let mut worst = [0.0f64; 3];
-    println!("step  loss(forge, trl)  rewards/chosen(forge, trl)  rewards/rejected(forge, trl)  grad_norm(forge, trl)");
+    println!(
+        "step  loss(forge, trl)  rewards/chosen(forge, trl)  rewards/rejected(forge, trl)  grad_norm(forge, trl)"
+    );
     for (s, want) in trl.iter().enumerate() {
         let per_step = b * a;
         let start = (s * per_step) % pairs.len();
         let idx: Vec<usize> = (start..start + per_step).collect();
         if let Some(names) = want.get("pair_ids").and_then(Value::as_array) {
             let names: Vec<&str> = names.iter().map(|n| n.as_str().unwrap()).collect();
-            assert_eq!(names, idx.iter().map(|&i| ids_of[i].as_str()).collect::<Vec<_>>(), "step {}", s + 1);
+            assert_eq!(
+                names,
+                idx.iter().map(|&i| ids_of[i].as_str()).collect::<Vec<_>>(),
+                "step {}",
+                s + 1
+            );
         }
-        if let (Some(rc), Some(rr)) = (want.get("ref_chosen_logps"), want.get("ref_rejected_logps")) {
+        if let (Some(rc), Some(rr)) = (want.get("ref_chosen_logps"), want.get("ref_rejected_logps"))
+        {
             for (k, &i) in idx.iter().enumerate() {
                 let (tc, tr) = (rc[k].as_f64().unwrap(), rr[k].as_f64().unwrap());
                 assert!(
-                    (reference[i].chosen - tc).abs() < 1e-2 && (reference[i].rejected - tr).abs() < 1e-2,
+                    (reference[i].chosen - tc).abs() < 1e-2
+                        && (reference[i].rejected - tr).abs() < 1e-2,
                     "pair {}: reference log-probs forge {:?}, TRL ({tc}, {tr})",
                     ids_of[i],
                     reference[i]
@@ -151,7 +190,13 @@ fn twenty_steps_match_trl() {
             got.grad_norm,
             w("grad_norm")
         );
-        assert!((got.learning_rate - w("learning_rate")).abs() < 1e-12, "step {}: learning rate {} vs {}", s + 1, got.learning_rate, w("learning_rate"));
+        assert!(
+            (got.learning_rate - w("learning_rate")).abs() < 1e-12,
+            "step {}: learning rate {} vs {}",
+            s + 1,
+            got.learning_rate,
+            w("learning_rate")
+        );
         for (k, (mine, key)) in [
             (got.dpo.loss, "loss"),
             (got.dpo.rewards_chosen, "rewards/chosen"),
@@ -162,8 +207,16 @@ fn twenty_steps_match_trl() {
         {
             let d = (mine - w(key)).abs();
             worst[k] = worst[k].max(d);
-            assert!(d < 1e-3, "step {}: {key} forge {mine}, TRL {}", s + 1, w(key));
+            assert!(
+                d < 1e-3,
+                "step {}: {key} forge {mine}, TRL {}",
+                s + 1,
+                w(key)
+            );
         }
     }
-    println!("largest differences: loss {:.2e}, rewards/chosen {:.2e}, rewards/rejected {:.2e}", worst[0], worst[1], worst[2]);
+    println!(
+        "largest differences: loss {:.2e}, rewards/chosen {:.2e}, rewards/rejected {:.2e}",
+        worst[0], worst[1], worst[2]
+    );
 }
