@@ -78,8 +78,8 @@ impl LlamaConfig {
     pub fn check(&self) -> Result<()> {
         let ok = self.n_head > 0
             && self.n_kv_head > 0
-            && self.n_head % self.n_kv_head == 0
-            && self.head_dim % 2 == 0
+            && self.n_head.is_multiple_of(self.n_kv_head)
+            && self.head_dim.is_multiple_of(2)
             && self.head_dim * self.n_head == self.n_embd;
         if ok {
             Ok(())
