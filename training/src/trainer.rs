@@ -7,7 +7,7 @@
 use std::path::Path;
 use std::time::Instant;
 
-use candle_core::{DType, Tensor};
+use candle_core::Tensor;
 use serde::{Deserialize, Serialize};
 
 use crate::base::BaseModel;
@@ -325,6 +325,3 @@ impl Trainer {
         )
     }
 }
-
-/// The dtype training runs in (f32; f64 only for gradient checks).
-pub const TRAIN_DTYPE: DType = DType::F32;

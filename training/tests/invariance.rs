@@ -119,3 +119,28 @@ fn accumulation_equals_a_larger_batch() {
         }
     }
 }
+
+/// A token's log-prob depends only on the tokens before it: changing the
+/// last token moves only the last log-prob (the causal mask).
+#[test]
+fn later_tokens_do_not_change_earlier_log_probs() {
+    let model = Model::new(tiny_base(DType::F64), tiny_lora(DType::F64, 0.0, 3)).unwrap();
+    let a: (&[u32], &[u32]) = (&[3, 4, 9], &[5, 6, 7, 8]);
+    let b: (&[u32], &[u32]) = (&[3, 4, 9], &[5, 6, 7, 31]);
+    let lp = model
+        .sequence_logps(&Batch::new(&[a, b]).unwrap(), Adapter::On)
+        .unwrap()
+        .per_token()
+        .unwrap();
+    assert_eq!(&lp[0][..3], &lp[1][..3]);
+    assert_ne!(lp[0][3], lp[1][3]);
+    // And the prompt's tokens are context only: a different prompt token
+    // moves the completion's log-probs.
+    let c: (&[u32], &[u32]) = (&[3, 40, 9], &[5, 6, 7, 8]);
+    let lc = model
+        .sequence_logps(&Batch::new(&[c]).unwrap(), Adapter::On)
+        .unwrap()
+        .per_token()
+        .unwrap();
+    assert_ne!(lc[0][0], lp[0][0]);
+}
