@@ -140,6 +140,7 @@ fn twenty_steps_match_trl() {
         .collect();
     let mut trainer = Trainer::new(model, config, 0).unwrap();
     let mut worst = [0.0f64; 3];
+    let mut worst_ref = 0.0f64;
     println!(
         "step  loss(forge, trl)  rewards/chosen(forge, trl)  rewards/rejected(forge, trl)  grad_norm(forge, trl)"
     );
@@ -156,17 +157,15 @@ fn twenty_steps_match_trl() {
                 s + 1
             );
         }
-        if let (Some(rc), Some(rr)) = (want.get("ref_chosen_logps"), want.get("ref_rejected_logps"))
-        {
+        // TRL's own reference log-probs of these pairs against forge's:
+        // the base model's forward alone.
+        if let (Some(rc), Some(rr)) = (want.get("ref_chosen_logps"), want.get("ref_rejected_logps")) {
             for (k, &i) in idx.iter().enumerate() {
-                let (tc, tr) = (rc[k].as_f64().unwrap(), rr[k].as_f64().unwrap());
-                assert!(
-                    (reference[i].chosen - tc).abs() < 1e-2
-                        && (reference[i].rejected - tr).abs() < 1e-2,
-                    "pair {}: reference log-probs forge {:?}, TRL ({tc}, {tr})",
-                    ids_of[i],
-                    reference[i]
-                );
+                for (mine, theirs) in [(reference[i].chosen, &rc[k]), (reference[i].rejected, &rr[k])] {
+                    let d = (mine - theirs.as_f64().unwrap()).abs();
+                    worst_ref = worst_ref.max(d);
+                    assert!(d < 2e-3, "pair {}: reference log-prob forge {mine}, TRL {theirs}", ids_of[i]);
+                }
             }
         }
         let micro: Vec<MicroBatch> = idx
@@ -216,7 +215,7 @@ fn twenty_steps_match_trl() {
         }
     }
     println!(
-        "largest differences: loss {:.2e}, rewards/chosen {:.2e}, rewards/rejected {:.2e}",
+        "largest differences: loss {:.2e}, rewards/chosen {:.2e}, rewards/rejected {:.2e}, reference log-probs {worst_ref:.2e}",
         worst[0], worst[1], worst[2]
     );
 }
