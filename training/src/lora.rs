@@ -298,3 +298,131 @@ impl Lora {
         self.params().iter().map(|p| p.var.elem_count()).sum()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tiny() -> LlamaConfig {
+        LlamaConfig {
+            n_layer: 2,
+            n_embd: 16,
+            n_head: 4,
+            n_kv_head: 2,
+            head_dim: 4,
+            n_ff: 24,
+            vocab: 10,
+            rms_eps: 1e-5,
+            rope_theta: 1e4,
+        }
+    }
+
+    fn config(targets: Vec<Target>) -> LoraConfig {
+        LoraConfig {
+            r: 4,
+            alpha: 8.0,
+            dropout: 0.0,
+            targets,
+            use_rslora: false,
+        }
+    }
+
+    /// PEFT: A ~ U(±1/sqrt(in)) (kaiming_uniform_, a = sqrt(5)), B = 0,
+    /// scaling alpha / r; the same seed gives the same A.
+    #[test]
+    fn init_is_peft_default_and_seeded() {
+        let lora = Lora::init(
+            &tiny(),
+            config(vec![Target::Q, Target::Down]),
+            3,
+            DType::F32,
+        )
+        .unwrap();
+        assert_eq!(lora.scaling(), 2.0);
+        let params = lora.params();
+        assert_eq!(params.len(), 2 * 2 * 2);
+        assert_eq!(
+            params[0].name,
+            "base_model.model.model.layers.0.self_attn.q_proj.lora_A.weight"
+        );
+        assert_eq!(
+            params[3].name,
+            "base_model.model.model.layers.0.mlp.down_proj.lora_B.weight"
+        );
+        let down_a = lora
+            .pair(1, Target::Down)
+            .unwrap()
+            .a
+            .as_tensor()
+            .flatten_all()
+            .unwrap()
+            .to_vec1::<f32>()
+            .unwrap();
+        assert_eq!(down_a.len(), 4 * 24);
+        let bound = 1.0 / (24f32).sqrt();
+        assert!(down_a.iter().all(|v| v.abs() < bound));
+        assert!(
+            down_a.iter().any(|v| v.abs() > 0.8 * bound),
+            "spread over the range"
+        );
+        let b = lora
+            .pair(1, Target::Down)
+            .unwrap()
+            .b
+            .as_tensor()
+            .flatten_all()
+            .unwrap()
+            .to_vec1::<f32>()
+            .unwrap();
+        assert!(b.iter().all(|&v| v == 0.0));
+        let again = Lora::init(
+            &tiny(),
+            config(vec![Target::Q, Target::Down]),
+            3,
+            DType::F32,
+        )
+        .unwrap();
+        let other = Lora::init(
+            &tiny(),
+            config(vec![Target::Q, Target::Down]),
+            4,
+            DType::F32,
+        )
+        .unwrap();
+        let a = |l: &Lora| {
+            l.params()[0]
+                .var
+                .as_tensor()
+                .flatten_all()
+                .unwrap()
+                .to_vec1::<f32>()
+                .unwrap()
+        };
+        assert_eq!(a(&lora), a(&again));
+        assert_ne!(a(&lora), a(&other));
+        assert!(lora.pair(0, Target::K).is_none());
+    }
+
+    #[test]
+    fn rslora_scaling_and_bad_configs() {
+        let mut c = config(vec![Target::V]);
+        c.use_rslora = true;
+        assert_eq!(c.scaling(), 4.0);
+        for bad in [
+            LoraConfig {
+                r: 0,
+                ..config(vec![Target::V])
+            },
+            LoraConfig {
+                dropout: 1.0,
+                ..config(vec![Target::V])
+            },
+            config(vec![]),
+        ] {
+            assert!(Lora::init(&tiny(), bad, 0, DType::F32).is_err());
+        }
+        assert_eq!(Target::parse("gate").unwrap(), Target::Gate);
+        assert_eq!(Target::parse("o_proj").unwrap(), Target::O);
+        assert!(Target::parse("lm_head").is_err());
+    }
+}
