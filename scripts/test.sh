@@ -14,6 +14,12 @@ trap 'rm -f "$log"' EXIT
 # every SIMD path against its reference) are unit-tested natively.
 cargo test -p forge-kernels -p squad-text -p method-kit -p calculator -p wikipedia_search -p rag-eval -p rag -p retrieval -p context -p faithfulness -p answer_relevance --tests 2>&1 | tee -a "$log"
 cargo test -p forge-host -- --test-threads 2 2>&1 | tee -a "$log"
+# The DPO core (forge-train): gradient checks on a tiny llama, then the
+# real model and 20 steps against TRL's fixture (host/tests/golden/dpo).
+# CANDLE_NUM_THREADS=1: candle's element-wise thread pool spin-waits at a
+# barrier, which on 2 shared cores made a training step 3x slower; the
+# matmuls keep their RAYON_NUM_THREADS threads.
+CANDLE_NUM_THREADS=1 cargo test -p forge-train -- --test-threads 2 2>&1 | tee -a "$log"
 # One closing line over every test binary above. A test that cannot run
 # here (a model not fetched, a CPU without the SIMD path it compares)
 # prints `SKIPPED: <test>: <reason>` and returns, which libtest counts as
