@@ -12,3 +12,4 @@ pub mod experiment;
 pub mod results;
 pub mod retrieval;
 pub mod serve;
+pub mod train;

@@ -11,7 +11,7 @@
 mod arch;
 pub mod call_cache;
 pub mod candle_backend;
-mod chat_template;
+pub(crate) mod chat_template;
 mod concurrent;
 mod gemma3;
 pub mod gguf_tokenizer;

@@ -828,7 +828,7 @@ impl PluginRef {
     }
 }
 
-fn toml_error(path: &Path, text: &str, e: &toml::de::Error, field: &str) -> ConfigError {
+pub(crate) fn toml_error(path: &Path, text: &str, e: &toml::de::Error, field: &str) -> ConfigError {
     if let Some(span) = e.span()
         && e.message().trim() == "duplicate key"
     {
