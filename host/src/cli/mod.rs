@@ -12,6 +12,7 @@ mod rescore;
 mod run;
 mod serve;
 mod show;
+mod train;
 mod verify;
 
 use std::path::PathBuf;
@@ -157,6 +158,12 @@ enum Command {
         #[arg(long, default_value = "native", value_parser = ["q8_0", "native"])]
         weights: String,
     },
+    /// Fine-tune a LoRA adapter: `train dpo <config.toml>` (resumes from
+    /// the last checkpoint when run again)
+    Train {
+        #[command(subcommand)]
+        command: TrainCommand,
+    },
     /// Inspect plugin components
     Plugins {
         #[command(subcommand)]
@@ -167,6 +174,12 @@ enum Command {
         #[command(subcommand)]
         command: index::IndexCommand,
     },
+}
+
+#[derive(Subcommand)]
+enum TrainCommand {
+    /// Direct preference optimisation on preference pairs ([train] table)
+    Dpo { config: PathBuf },
 }
 
 #[derive(Subcommand)]
@@ -262,5 +275,8 @@ async fn dispatch(cli: Cli) -> anyhow::Result<()> {
             command: PluginsCommand::Inspect { file },
         } => plugins::inspect(&paths, &file, json),
         Command::Index { command } => index::command(paths, command, json).await,
+        Command::Train {
+            command: TrainCommand::Dpo { config },
+        } => train::dpo(&paths, &config, json),
     }
 }

@@ -137,7 +137,7 @@ fn d_alpha() -> f64 {
 fn d_targets() -> Vec<String> {
     Target::ALL
         .iter()
-        .map(|t| t.hf_module().to_string())
+        .map(|t| t.peft_name().to_string())
         .collect()
 }
 

@@ -6,3 +6,5 @@
 pub mod config;
 pub mod data;
 pub mod prompt;
+pub mod reference;
+pub mod run;
