@@ -73,3 +73,118 @@ fn hh_rows_tokenise_as_trl_fixture() {
     // The fixture's README: only hh_harmless_test_0512 is cut.
     assert!(cut >= 1);
 }
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+/// The binary with an isolated home; no plugins needed for training.
+fn forge_train(home: &Path, config: &Path) -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_forge-host"));
+    c.arg("--home").arg(home).arg("--json");
+    c.args(["train", "dpo"]).arg(config);
+    c.env("FORGE_MODELS_DIR", common::repo().join("models"));
+    c.env("RAYON_NUM_THREADS", "2");
+    for var in ["FORGE_HOME", "FORGE_LOG", "CANDLE_NUM_THREADS"] {
+        c.env_remove(var);
+    }
+    c
+}
+
+/// Six training pairs, short sequences, four steps, a checkpoint every two.
+fn tiny_config(dir: &Path, beta: f64) -> PathBuf {
+    let data = common::repo().join("configs/data/hh_harmless.smoke40.jsonl");
+    let path = dir.join(format!("tiny_{beta}.toml"));
+    std::fs::write(
+        &path,
+        format!(
+            "[train]\nmodel = \"smollm2-135m-instruct\"\ndata = {data:?}\nvalidation_fraction = 0.1\n\
+             limit_pairs = 6\nbeta = {beta}\nlr = 1e-3\nmax_steps = 4\nbatch_size = 2\n\
+             max_prompt_tokens = 24\nmax_completion_tokens = 12\ncheckpoint_every = 2\n\
+             [train.lora]\nrank = 2\nalpha = 4\n"
+        ),
+    )
+    .unwrap();
+    path
+}
+
+fn events(stdout: &[u8]) -> Vec<serde_json::Value> {
+    String::from_utf8_lossy(stdout)
+        .lines()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .collect()
+}
+
+fn event<'a>(events: &'a [serde_json::Value], name: &str) -> Option<&'a serde_json::Value> {
+    events.iter().find(|e| e["event"] == name)
+}
+
+fn adapter_bytes(events: &[serde_json::Value]) -> Vec<u8> {
+    let out = event(events, "done").expect("a done event")["output"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    std::fs::read(Path::new(&out).join("adapter_model.safetensors")).unwrap()
+}
+
+/// `kill -9` after a checkpoint, the same command again: it resumes from
+/// the checkpoint and ends with the bytes of an uninterrupted run. A
+/// second run with another beta reads every reference log-prob back.
+#[test]
+fn kill_and_resume_match_uninterrupted_and_reference_is_cached() {
+    if common::default_model().is_none() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let config = tiny_config(dir.path(), 0.1);
+
+    let home_a = dir.path().join("a");
+    let out = common::run_ok(&mut forge_train(&home_a, &config));
+    let a = events(&out.stdout);
+    assert_eq!(event(&a, "done").unwrap()["steps"], 4);
+    assert!(
+        event(&a, "reference").unwrap()["computed"]
+            .as_u64()
+            .unwrap()
+            > 0
+    );
+    assert!(event(&a, "resume").is_none());
+    let uninterrupted = adapter_bytes(&a);
+
+    let home_b = dir.path().join("b");
+    let mut child = forge_train(&home_b, &config)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let mut killed_after = None;
+    for line in lines.by_ref() {
+        let e: serde_json::Value = serde_json::from_str(&line.unwrap()).unwrap();
+        if e["event"] == "checkpoint" {
+            child.kill().unwrap(); // SIGKILL
+            killed_after = e["step"].as_u64();
+            break;
+        }
+    }
+    child.wait().unwrap();
+    assert_eq!(killed_after, Some(2));
+    let out = common::run_ok(&mut forge_train(&home_b, &config));
+    let b = events(&out.stdout);
+    let resumed = event(&b, "resume").expect("a resume event")["step"]
+        .as_u64()
+        .unwrap();
+    assert!(resumed >= 2, "resumed from {resumed}");
+    assert_eq!(event(&b, "reference").unwrap()["computed"], 0);
+    assert!(
+        adapter_bytes(&b) == uninterrupted,
+        "resumed adapter differs"
+    );
+
+    // Another beta on home A: same pairs, same model, no reference forward.
+    let out = common::run_ok(&mut forge_train(&home_a, &tiny_config(dir.path(), 0.2)));
+    let c = events(&out.stdout);
+    assert_eq!(event(&c, "reference").unwrap()["computed"], 0);
+    assert!(event(&c, "reference").unwrap()["cached"].as_u64().unwrap() > 0);
+    assert!(adapter_bytes(&c) != uninterrupted, "beta changed nothing");
+}
