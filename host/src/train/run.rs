@@ -82,8 +82,8 @@ fn peak_rss_bytes() -> Option<u64> {
     Some(kb * 1024)
 }
 
-/// The newest checkpoint under `root` that loads, with its step.
-fn newest_checkpoint(root: &Path) -> Vec<(u64, PathBuf)> {
+/// The checkpoints under `root` with their steps, newest first.
+fn checkpoints_newest_first(root: &Path) -> Vec<(u64, PathBuf)> {
     let mut found: Vec<(u64, PathBuf)> = std::fs::read_dir(root)
         .into_iter()
         .flatten()
@@ -94,7 +94,7 @@ fn newest_checkpoint(root: &Path) -> Vec<(u64, PathBuf)> {
             Some((step, e.path()))
         })
         .collect();
-    found.sort_by(|a, b| b.0.cmp(&a.0));
+    found.sort_by_key(|c| std::cmp::Reverse(c.0));
     found
 }
 
@@ -220,7 +220,7 @@ pub fn train(config_path: &Path, opts: &TrainOptions) -> anyhow::Result<Outcome>
     // The trainer: from the newest checkpoint that loads, else fresh.
     let mut resumed = None;
     let mut trainer = None;
-    for (step, dir) in newest_checkpoint(&ckpt_root) {
+    for (step, dir) in checkpoints_newest_first(&ckpt_root) {
         let base = BaseModel::from_gguf(&model.path)?;
         match Trainer::resume(base, &dir, train_config.clone()) {
             Ok((tr, state)) => {
@@ -413,7 +413,7 @@ fn run_steps(
         }
     }
     l.events.bar.finish_and_clear();
-    let ran_eval_last = t.eval_every > 0 && l.trainer.steps() % t.eval_every == 0;
+    let ran_eval_last = t.eval_every > 0 && l.trainer.steps().is_multiple_of(t.eval_every);
     if !ran_eval_last || last_eval.is_none() {
         last_eval = eval(l.trainer, &l.events)?;
     }
