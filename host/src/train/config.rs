@@ -315,7 +315,7 @@ mod tests {
     #[test]
     fn unknown_key_is_placed() {
         let e = parse("[train]\nmodel = \"m\"\ndata = \"d\"\n\nbta = 0.2\n").unwrap_err();
-        assert_eq!((e.line, e.field.as_str()), (5, "train"), "{e}");
+        assert_eq!((e.line, e.field.as_str()), (5, "train.bta"), "{e}");
         assert!(e.message.contains("bta"), "{e}");
     }
 
