@@ -159,12 +159,20 @@ fn twenty_steps_match_trl() {
         }
         // TRL's own reference log-probs of these pairs against forge's:
         // the base model's forward alone.
-        if let (Some(rc), Some(rr)) = (want.get("ref_chosen_logps"), want.get("ref_rejected_logps")) {
+        if let (Some(rc), Some(rr)) = (want.get("ref_chosen_logps"), want.get("ref_rejected_logps"))
+        {
             for (k, &i) in idx.iter().enumerate() {
-                for (mine, theirs) in [(reference[i].chosen, &rc[k]), (reference[i].rejected, &rr[k])] {
+                for (mine, theirs) in [
+                    (reference[i].chosen, &rc[k]),
+                    (reference[i].rejected, &rr[k]),
+                ] {
                     let d = (mine - theirs.as_f64().unwrap()).abs();
                     worst_ref = worst_ref.max(d);
-                    assert!(d < 2e-3, "pair {}: reference log-prob forge {mine}, TRL {theirs}", ids_of[i]);
+                    assert!(
+                        d < 2e-3,
+                        "pair {}: reference log-prob forge {mine}, TRL {theirs}",
+                        ids_of[i]
+                    );
                 }
             }
         }
