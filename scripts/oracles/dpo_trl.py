@@ -30,6 +30,7 @@ See scripts/oracles/README.md for the install line and what each output means.
 """
 
 import argparse
+import contextlib
 import hashlib
 import json
 import math
@@ -457,7 +458,8 @@ def fixture(args):
             n: p.detach().clone() for n, p in trainer.model.named_parameters() if ".ref." in n
         }
         t1 = time.time()
-        trainer.train()
+        with contextlib.redirect_stdout(sys.stderr):
+            trainer.train()
         train_s = time.time() - t1
         # the reference adapter must not have moved
         for n, p in trainer.model.named_parameters():
@@ -623,14 +625,17 @@ def write_fixture_readme(out, args, pairs, tensors, hp, rows, sanity, trainable,
     w("  then the linear scheduler: lr at step k = lr₀·(N − (k−1))/N with N = max_steps.")
     w(f"- Trainable parameters: {len(trainable)} tensors (the `default` adapter's lora_A/lora_B). With B = 0 the")
     w("  gradient of every lora_A is exactly zero at step 1, so step 1 moves only the B matrices (AdamW turns a zero")
-    w("  gradient into a zero update), and step 1's `grad_norm` is the norm of the B gradients alone.")
+    w("  gradient into a zero update), and step 1's `grad_norm` is the norm of the B gradients alone. The zero")
+    w("  gradient still counts as a step for AdamW: the A matrices' moments are updated (with zeros) and their step")
+    w("  count, and so the bias corrections, advance with every step like B's.")
     w("- At step 1 policy = reference, so loss = ln 2, every reward 0 and `rewards/accuracies` 0 (the comparison")
     w("  is strict).")
     w("")
     w("## Reproducibility")
     w("")
-    w("Two runs of the command above on this machine wrote identical `pairs.tokens.jsonl`, `initial_adapter/` and")
-    w("`trl_steps.jsonl` (byte for byte). The base here is the GGUF dequantized to f32 and run in f32; a forward")
+    w("Three runs of the command above on this machine wrote identical `pairs.tokens.jsonl`, `hparams.json`,")
+    w("`adapter_model.safetensors` and `trl_steps.jsonl` (byte for byte; `adapter_config.json` lists")
+    w("`target_modules` in set order, which varies). The base here is the GGUF dequantized to f32 and run in f32; a forward")
     w("pass with quantized activations (as llama.cpp's) moves per-token log-probs by up to ~0.2 (see Sanity), so")
     w("a tight comparison needs the base run in f32 from the dequantized weights, as here.")
     w("")
@@ -725,7 +730,8 @@ def bench(args):
         trainer, _ = build_trainer(tok, model, None, pairs, hp, tmp, precompute=args.precompute_ref, lookup=False, peft_config=lora)
         trainer.add_callback(timer)
         t0 = time.perf_counter()
-        trainer.train()
+        with contextlib.redirect_stdout(sys.stderr):  # transformers prints each step's logs; stdout is the JSON line
+            trainer.train()
         total = time.perf_counter() - t0
     steps = [(timer.t[2 * i + 1] - timer.t[2 * i]) for i in range(len(timer.t) // 2)]
     timed = steps[1:]
