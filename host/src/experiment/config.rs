@@ -510,21 +510,34 @@ pub struct ConfigFile {
     pub config: ExperimentConfig,
 }
 
+/// A config file's text, or an error naming it.
+pub(crate) fn read_config_text(path: &Path) -> anyhow::Result<String> {
+    std::fs::read_to_string(path)
+        .map_err(|e| anyhow::anyhow!("cannot read config {}: {e}", path.display()))
+}
+
+/// TOML text into `T`, a type or unknown-key error placed at its
+/// file:line:col and dotted field (every config kind parses through here).
+pub(crate) fn deserialize_toml<T: serde::de::DeserializeOwned>(
+    path: &Path,
+    text: &str,
+) -> Result<T, ConfigError> {
+    let de = toml::de::Deserializer::parse(text).map_err(|e| toml_error(path, text, &e, ""))?;
+    serde_path_to_error::deserialize(de).map_err(|e| {
+        let field = e.path().to_string();
+        let field = if field == "." { String::new() } else { field };
+        toml_error(path, text, e.inner(), &field)
+    })
+}
+
 impl ConfigFile {
     pub fn load(path: &Path) -> anyhow::Result<Self> {
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| anyhow::anyhow!("cannot read config {}: {e}", path.display()))?;
-        Ok(Self::parse(path, &text)?)
+        Ok(Self::parse(path, &read_config_text(path)?)?)
     }
 
     /// Parses and validates `text` (read from `path`).
     pub fn parse(path: &Path, text: &str) -> Result<Self, ConfigError> {
-        let de = toml::de::Deserializer::parse(text).map_err(|e| toml_error(path, text, &e, ""))?;
-        let config: ExperimentConfig = serde_path_to_error::deserialize(de).map_err(|e| {
-            let field = e.path().to_string();
-            let field = if field == "." { String::new() } else { field };
-            toml_error(path, text, e.inner(), &field)
-        })?;
+        let config: ExperimentConfig = deserialize_toml(path, text)?;
         let file = Self {
             path: path.to_path_buf(),
             text: text.to_string(),
@@ -828,7 +841,7 @@ impl PluginRef {
     }
 }
 
-pub(crate) fn toml_error(path: &Path, text: &str, e: &toml::de::Error, field: &str) -> ConfigError {
+fn toml_error(path: &Path, text: &str, e: &toml::de::Error, field: &str) -> ConfigError {
     if let Some(span) = e.span()
         && e.message().trim() == "duplicate key"
     {

@@ -10,7 +10,7 @@ use forge_train::{
 };
 use serde::{Deserialize, Serialize};
 
-use crate::experiment::config::{ConfigError, ConfigFile, toml_error};
+use crate::experiment::config::{ConfigError, ConfigFile, deserialize_toml, read_config_text};
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -151,18 +151,11 @@ pub struct TrainConfigFile {
 
 impl TrainConfigFile {
     pub fn load(path: &Path) -> anyhow::Result<Self> {
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| anyhow::anyhow!("cannot read config {}: {e}", path.display()))?;
-        Ok(Self::parse(path, &text)?)
+        Ok(Self::parse(path, &read_config_text(path)?)?)
     }
 
     pub fn parse(path: &Path, text: &str) -> Result<Self, ConfigError> {
-        let de = toml::de::Deserializer::parse(text).map_err(|e| toml_error(path, text, &e, ""))?;
-        let file: TrainFile = serde_path_to_error::deserialize(de).map_err(|e| {
-            let field = e.path().to_string();
-            let field = if field == "." { String::new() } else { field };
-            toml_error(path, text, e.inner(), &field)
-        })?;
+        let file: TrainFile = deserialize_toml(path, text)?;
         let f = Self {
             path: path.to_path_buf(),
             text: text.to_string(),
