@@ -77,27 +77,25 @@ pub struct Dataset {
 
 impl Dataset {
     pub fn load(path: &Path) -> Result<Self, DatasetError> {
-        let bytes = std::fs::read(path).map_err(|error| DatasetError::Io {
+        let (sha256, text) = read_hashed(path).map_err(|error| DatasetError::Io {
             path: path.into(),
             error,
         })?;
-        let sha256 = hex::encode(Sha256::digest(&bytes));
-        let text = String::from_utf8_lossy(&bytes);
         let mut examples = Vec::new();
         let mut seen = std::collections::HashMap::new();
-        for (i, line) in text.lines().enumerate() {
-            let lineno = i + 1;
-            if line.trim().is_empty() {
-                continue;
-            }
+        for line in json_lines(&text) {
+            let (lineno, value) = line.map_err(|(line, message)| DatasetError::Row {
+                path: path.into(),
+                line,
+                field: "(json)".into(),
+                message,
+            })?;
             let row = |field: &str, message: String| DatasetError::Row {
                 path: path.into(),
                 line: lineno,
                 field: field.into(),
                 message,
             };
-            let value: serde_json::Value = serde_json::from_str(line)
-                .map_err(|e| row("(json)", format!("not valid JSON: {e}")))?;
             let ex = parse_row(&value).map_err(|(field, msg)| row(field, msg))?;
             if let Some(first) = seen.insert(ex.id.clone(), lineno) {
                 return Err(DatasetError::DuplicateId {
@@ -133,6 +131,31 @@ impl Dataset {
             _ => (0..total).collect(),
         }
     }
+}
+
+/// A data file's text and the sha256 of its bytes (recorded with what is
+/// run on it). Invalid UTF-8 is replaced, so a bad byte fails its line's
+/// JSON, with the line number.
+pub(crate) fn read_hashed(path: &Path) -> std::io::Result<(String, String)> {
+    let bytes = std::fs::read(path)?;
+    let sha256 = hex::encode(Sha256::digest(&bytes));
+    Ok((sha256, String::from_utf8_lossy(&bytes).into_owned()))
+}
+
+/// Each non-blank line of JSONL text as JSON with its 1-based line number;
+/// a line that is not JSON is `Err((line, "not valid JSON: …"))`. Every
+/// JSONL kind (QA rows, preference pairs) is read through here.
+pub(crate) fn json_lines(
+    text: &str,
+) -> impl Iterator<Item = Result<(usize, serde_json::Value), (usize, String)>> + '_ {
+    text.lines()
+        .enumerate()
+        .filter(|(_, line)| !line.trim().is_empty())
+        .map(|(i, line)| {
+            serde_json::from_str(line)
+                .map(|v| (i + 1, v))
+                .map_err(|e| (i + 1, format!("not valid JSON: {e}")))
+        })
 }
 
 fn parse_row(v: &serde_json::Value) -> Result<Example, (&'static str, String)> {

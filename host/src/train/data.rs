@@ -7,7 +7,8 @@ use std::path::{Path, PathBuf};
 use rand::SeedableRng;
 use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
-use sha2::{Digest, Sha256};
+
+use crate::experiment::datasets::{json_lines, read_hashed};
 
 #[derive(Debug, thiserror::Error)]
 pub enum DataError {
@@ -50,26 +51,24 @@ pub struct PreferenceData {
 
 impl PreferenceData {
     pub fn load(path: &Path) -> Result<Self, DataError> {
-        let bytes = std::fs::read(path).map_err(|error| DataError::Io {
+        let (sha256, text) = read_hashed(path).map_err(|error| DataError::Io {
             path: path.into(),
             error,
         })?;
-        let sha256 = hex::encode(Sha256::digest(&bytes));
-        let text = String::from_utf8_lossy(&bytes);
         let (mut rows, mut skipped_empty) = (Vec::new(), 0);
-        for (i, line) in text.lines().enumerate() {
-            let lineno = i + 1;
-            if line.trim().is_empty() {
-                continue;
-            }
+        for line in json_lines(&text) {
+            let (lineno, value) = line.map_err(|(line, message)| DataError::Row {
+                path: path.into(),
+                line,
+                field: "(json)".into(),
+                message,
+            })?;
             let err = |field: &str, message: String| DataError::Row {
                 path: path.into(),
                 line: lineno,
                 field: field.into(),
                 message,
             };
-            let value: serde_json::Value = serde_json::from_str(line)
-                .map_err(|e| err("(json)", format!("not valid JSON: {e}")))?;
             let text_of = |field: &str| -> Result<String, DataError> {
                 match value.get(field) {
                     Some(serde_json::Value::String(s)) => Ok(s.clone()),
