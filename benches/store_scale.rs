@@ -43,6 +43,7 @@ fn experiment(id: &str, n: usize) -> Experiment {
             architecture: "llama".into(),
             context_length: 8192,
             weights: "q8_0".into(),
+            adapter: None,
             threads: 2,
             backend: forge_host::engine::BackendKind::CandleCpu,
             load_ms: 0.0,

@@ -398,7 +398,7 @@ fn safetensors_directory_and_hub_id_match_the_gguf() {
         weights: WeightFormat::Q8_0,
         ..CandleOptions::default()
     };
-    let mut from_gguf = CandleBackend::load(&gguf, opts).unwrap();
+    let mut from_gguf = CandleBackend::load(&gguf, opts.clone()).unwrap();
     let st = resolve(snapshot.to_str().unwrap(), &repo().join("models")).unwrap();
     let mut from_st = CandleBackend::load(&st, opts).unwrap();
     assert_eq!(from_st.info().architecture, "llama");

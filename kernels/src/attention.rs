@@ -54,6 +54,42 @@ pub fn attend_row(
     attend_row_generic(q, k, v, stride, n, scale, q16, acc, out)
 }
 
+/// [`attend_row`] in f32 throughout: no rounding of the query, keys,
+/// values or accumulator to f16, a two-pass softmax with its sum in f64.
+/// The arithmetic of a training forward, for comparing the two (the engine
+/// uses it with `weights = "f32"`); `scores` is scratch of `n` floats.
+#[allow(clippy::too_many_arguments)]
+pub fn attend_row_f32(
+    q: &[f32],
+    k: &[f32],
+    v: &[f32],
+    stride: usize,
+    n: usize,
+    scale: f32,
+    scores: &mut Vec<f32>,
+    out: &mut [f32],
+) {
+    let hd = q.len();
+    scores.clear();
+    scores.extend((0..n).map(|j| {
+        let key = &k[j * stride..][..hd];
+        key.iter().zip(q).map(|(a, b)| a * b).sum::<f32>() * scale
+    }));
+    let m = scores.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+    let mut total = 0f64;
+    for s in scores.iter_mut() {
+        *s = (*s - m).exp();
+        total += *s as f64;
+    }
+    out.iter_mut().for_each(|o| *o = 0.0);
+    for (j, &w) in scores.iter().enumerate() {
+        let w = (w as f64 / total) as f32;
+        for (o, &x) in out.iter_mut().zip(&v[j * stride..][..hd]) {
+            *o += w * x;
+        }
+    }
+}
+
 /// [`attend_row`] through slices (any head size, any CPU): the reference
 /// the register-resident AVX-512 row must equal bit for bit.
 #[allow(clippy::too_many_arguments)]
@@ -364,6 +400,40 @@ mod tests {
                 out[d]
             );
         }
+    }
+
+    /// The f32 row is softmax attention computed in f64 to within f32
+    /// rounding, on keys and values that are not f16-exact.
+    #[test]
+    fn f32_row_is_plain_softmax_attention() {
+        let (hd, n, stride) = (48, 29, 96);
+        let k = noise(n * stride, 4);
+        let v = noise(n * stride, 5);
+        let q = noise(hd, 6);
+        let (mut scores, mut out) = (Vec::new(), vec![0f32; hd]);
+        attend_row_f32(&q, &k, &v, stride, n, 0.2, &mut scores, &mut out);
+        let s: Vec<f64> = (0..n)
+            .map(|j| {
+                (0..hd)
+                    .map(|d| k[j * stride + d] as f64 * q[d] as f64)
+                    .sum::<f64>()
+                    * 0.2
+            })
+            .collect();
+        let max = s.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
+        let w: Vec<f64> = s.iter().map(|x| (x - max).exp()).collect();
+        let total: f64 = w.iter().sum();
+        for d in 0..hd {
+            let want: f64 = (0..n).map(|j| w[j] * v[j * stride + d] as f64).sum::<f64>() / total;
+            assert!(
+                (out[d] as f64 - want).abs() < 1e-6,
+                "dim {d}: {} vs {want}",
+                out[d]
+            );
+        }
+        // One position: the value row itself.
+        attend_row_f32(&q, &k, &v, stride, 1, 0.2, &mut scores, &mut out);
+        assert_eq!(out, v[..hd]);
     }
 
     /// ggml_vec_dot_f16's layout with `w` lanes, written out lane by lane.

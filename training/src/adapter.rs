@@ -219,21 +219,42 @@ fn parse_peft_config(raw: &Map<String, Value>) -> std::result::Result<LoraConfig
     })
 }
 
-/// `W + scaling · B A` for every adapted projection, in GGUF row order,
-/// keyed by GGUF tensor name (`blk.0.attn_q.weight`), f32: the weights the
-/// host's inference path loads instead of the file's.
+/// `scaling · B A` for every adapted projection, in GGUF row order, keyed
+/// by GGUF tensor name (`blk.0.attn_q.weight`), f32: what the host's
+/// inference path adds to the file's weights when it loads an adapter.
+pub fn deltas(lora: &Lora) -> Result<BTreeMap<String, Tensor>> {
+    let mut out = BTreeMap::new();
+    for_each_delta(lora, |layer, target, delta| {
+        out.insert(gguf_name(layer, target), delta);
+        Ok(())
+    })?;
+    Ok(out)
+}
+
+/// `W + scaling · B A` for every adapted projection (see [`deltas`]),
+/// keyed by GGUF tensor name, f32.
 pub fn merge(base: &BaseModel, lora: &Lora) -> Result<BTreeMap<String, Tensor>> {
     let mut out = BTreeMap::new();
+    for_each_delta(lora, |layer, target, delta| {
+        let w = base.weight(layer, target).to_dtype(DType::F32)?;
+        out.insert(gguf_name(layer, target), (w + delta)?);
+        Ok(())
+    })?;
+    Ok(out)
+}
+
+fn for_each_delta(
+    lora: &Lora,
+    mut f: impl FnMut(usize, Target, Tensor) -> Result<()>,
+) -> Result<()> {
     for layer in 0..lora.n_layer() {
         for target in Target::ALL {
             if let Some(pair) = lora.pair(layer, target) {
-                let w = base.weight(layer, target).to_dtype(DType::F32)?;
                 let a = pair.a.as_tensor().to_dtype(DType::F32)?;
                 let b = pair.b.as_tensor().to_dtype(DType::F32)?;
-                let delta = b.matmul(&a)?.affine(lora.scaling(), 0.0)?;
-                out.insert(gguf_name(layer, target), (w + delta)?);
+                f(layer, target, b.matmul(&a)?.affine(lora.scaling(), 0.0)?)?;
             }
         }
     }
-    Ok(out)
+    Ok(())
 }

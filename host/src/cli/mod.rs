@@ -154,9 +154,14 @@ enum Command {
         /// CPU threads for the forward pass
         #[arg(long, default_value_t = 2)]
         threads: usize,
-        /// native (the file's types, default) or q8_0 (requantise at load)
-        #[arg(long, default_value = "native", value_parser = ["q8_0", "native"])]
+        /// native (the file's types, default), q8_0 (requantise at load)
+        /// or f32 (dequantise at load)
+        #[arg(long, default_value = "native", value_parser = ["q8_0", "native", "f32"])]
         weights: String,
+        /// A LoRA adapter directory (PEFT layout, e.g. from `train dpo`)
+        /// merged into the weights at load
+        #[arg(long)]
+        adapter: Option<std::path::PathBuf>,
     },
     /// Fine-tune a LoRA adapter: `train dpo <config.toml>` (resumes from
     /// the last checkpoint when run again)
@@ -259,15 +264,18 @@ async fn dispatch(cli: Cli) -> anyhow::Result<()> {
             served_model_name,
             threads,
             weights,
+            adapter,
         } => {
             serve::serve(
                 &paths,
-                host,
-                port,
-                model,
-                served_model_name,
-                threads,
-                &weights,
+                serve::ServeArgs {
+                    addr: (host, port).into(),
+                    model,
+                    served_model_name,
+                    threads,
+                    weights,
+                    adapter,
+                },
             )
             .await
         }

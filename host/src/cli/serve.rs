@@ -1,6 +1,7 @@
 //! `forge-host serve --openai`: the engine behind an OpenAI-compatible API.
 
-use std::net::IpAddr;
+use std::net::SocketAddr;
+use std::path::PathBuf;
 
 use anyhow::Context;
 
@@ -8,15 +9,24 @@ use crate::engine::candle_backend::CandleOptions;
 use crate::engine::llama::WeightFormat;
 use crate::experiment::plan::Paths;
 
-pub async fn serve(
-    paths: &Paths,
-    host: IpAddr,
-    port: u16,
-    model: String,
-    served_model_name: Option<String>,
-    threads: usize,
-    weights: &str,
-) -> anyhow::Result<()> {
+pub struct ServeArgs {
+    pub addr: SocketAddr,
+    pub model: String,
+    pub served_model_name: Option<String>,
+    pub threads: usize,
+    pub weights: String,
+    pub adapter: Option<PathBuf>,
+}
+
+pub async fn serve(paths: &Paths, args: ServeArgs) -> anyhow::Result<()> {
+    let ServeArgs {
+        addr,
+        model,
+        served_model_name,
+        threads,
+        weights,
+        adapter,
+    } = args;
     let resolved = crate::engine::model_source::resolve(&model, &paths.models_dir)
         .with_context(|| format!("--model {model}"))?;
     let name = served_model_name.unwrap_or_else(|| {
@@ -30,6 +40,7 @@ pub async fn serve(
     let options = CandleOptions {
         threads,
         weights,
+        adapter,
         ..Default::default()
     };
     let engine = crate::engine::load::local(resolved, options).await?;
@@ -37,6 +48,6 @@ pub async fn serve(
         let _ = tokio::signal::ctrl_c().await;
         eprintln!("ctrl-c: finishing in-flight requests");
     };
-    crate::serve::serve_openai(engine, name, (host, port).into(), shutdown).await?;
+    crate::serve::serve_openai(engine, name, addr, shutdown).await?;
     Ok(())
 }

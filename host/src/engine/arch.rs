@@ -2,11 +2,13 @@
 //! `general.architecture`, behind one type with the calls the backend makes.
 
 use std::io::{Read, Seek};
+use std::path::Path;
 
 use candle_core::quantized::gguf_file::Content;
 use candle_core::{Device, Tensor};
 
 use super::EngineError;
+use super::adapter::{AdapterInfo, LoraDeltas};
 use super::gemma3::Gemma3Model;
 use super::llama::{KvSnapshot, LlamaModel, SequenceKv, WeightFormat};
 
@@ -20,19 +22,41 @@ pub enum ArchModel {
 
 impl ArchModel {
     /// Loads the architecture `content` declares; any other fails with an
-    /// error naming it and the supported ones.
+    /// error naming it and the supported ones. `adapter`: a PEFT LoRA
+    /// directory merged into the weights (llama only), whose record is
+    /// returned with the model.
     pub fn from_gguf<R: Read + Seek>(
         content: &Content,
         reader: &mut R,
         device: &Device,
         format: WeightFormat,
         threads: usize,
-    ) -> Result<Self, EngineError> {
-        match architecture(content)?.as_str() {
+        adapter: Option<&Path>,
+    ) -> Result<(Self, Option<AdapterInfo>), EngineError> {
+        let arch = architecture(content)?;
+        if let (Some(dir), false) = (adapter, arch == "llama") {
+            return Err(EngineError::Adapter(format!(
+                "{}: LoRA adapters are merged into llama models only, this one is '{arch}'",
+                dir.display()
+            )));
+        }
+        match arch.as_str() {
             "llama" => {
-                LlamaModel::from_gguf(content, reader, device, format, threads).map(Self::Llama)
+                let deltas = adapter
+                    .map(|dir| LoraDeltas::load(dir, content))
+                    .transpose()?;
+                let model = LlamaModel::from_gguf(
+                    content,
+                    reader,
+                    device,
+                    format,
+                    threads,
+                    deltas.as_ref(),
+                )?;
+                Ok((Self::Llama(model), deltas.map(|d| d.info)))
             }
-            "gemma3" => Gemma3Model::from_gguf(content, reader, device, format).map(Self::Gemma3),
+            "gemma3" => Gemma3Model::from_gguf(content, reader, device, format)
+                .map(|m| (Self::Gemma3(m), None)),
             other => Err(EngineError::Load(format!(
                 "unsupported architecture '{other}' (supported: {})",
                 SUPPORTED.join(", ")

@@ -11,6 +11,7 @@ use candle_core::Device;
 use candle_core::quantized::gguf_file::Content;
 use tokenizers::Tokenizer;
 
+use super::adapter::AdapterInfo;
 use super::arch::{ArchModel, architecture};
 use super::chat_template::ChatTemplate;
 use super::gguf_tokenizer::tokenizer_from_gguf;
@@ -28,7 +29,7 @@ use super::{
 /// them (as llama.cpp does: a raw prompt often ends in `<|endoftext|>`).
 const END_OF_TURN_TOKENS: &[&str] = &["<|im_end|>", "<|endoftext|>", "<|eot_id|>", "<end_of_turn>"];
 
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Debug)]
 pub struct CandleOptions {
     /// CPU threads for candle's kernels (0 = candle's default).
     pub threads: usize,
@@ -36,6 +37,8 @@ pub struct CandleOptions {
     /// Byte budget of the prefix cache's KV snapshots; 0 = no prefix cache
     /// (every prompt is prefilled from scratch).
     pub prefix_cache_bytes: usize,
+    /// A PEFT LoRA adapter directory merged into the weights at load.
+    pub adapter: Option<std::path::PathBuf>,
 }
 
 impl Default for CandleOptions {
@@ -44,6 +47,7 @@ impl Default for CandleOptions {
             threads: std::thread::available_parallelism().map_or(1, |n| n.get()),
             weights: WeightFormat::default(),
             prefix_cache_bytes: DEFAULT_PREFIX_CACHE_BYTES,
+            adapter: None,
         }
     }
 }
@@ -100,15 +104,16 @@ impl CandleBackend {
         let _span = tracing::debug_span!("load_model", path = %resolved.path.display()).entered();
         let start = Instant::now();
         let threads = configure_threads(opts.threads);
-        let (model, vocab, weights) = if resolved.path.is_dir() {
+        let (model, vocab, weights, adapter) = if resolved.path.is_dir() {
             let hf = safetensors_model::load(&resolved.path, opts.weights)?;
             let mut reader = hf.reader;
-            let model = ArchModel::from_gguf(
+            let (model, adapter) = ArchModel::from_gguf(
                 &hf.content,
                 &mut reader,
                 &Device::Cpu,
                 opts.weights,
                 threads,
+                opts.adapter.as_deref(),
             )?;
             let vocab = Vocabulary {
                 tokenizer: hf.tokenizer,
@@ -117,11 +122,15 @@ impl CandleBackend {
                 eos: hf.eos_token,
                 add_bos: hf.add_bos,
             };
-            (model, vocab, hf.weights)
+            let weights = match &adapter {
+                Some(a) => format!("{}; {}", hf.weights, a.describe()),
+                None => hf.weights,
+            };
+            (model, vocab, weights, adapter)
         } else {
-            let (model, vocab) = Self::read_gguf(&resolved.path, opts, threads)?;
+            let (model, vocab, adapter) = Self::read_gguf(&resolved.path, &opts, threads)?;
             let weights = model.weights().to_string();
-            (model, vocab, weights)
+            (model, vocab, weights, adapter)
         };
 
         let Vocabulary {
@@ -168,6 +177,7 @@ impl CandleBackend {
             architecture: model.name().into(),
             context_length: model.context_length(),
             weights,
+            adapter,
             threads,
             backend: super::BackendKind::CandleCpu,
             load_ms: start.elapsed().as_secs_f64() * 1e3,
@@ -189,9 +199,9 @@ impl CandleBackend {
     /// The model and vocabulary of a GGUF file; errors name the file.
     fn read_gguf(
         path: &std::path::Path,
-        opts: CandleOptions,
+        opts: &CandleOptions,
         threads: usize,
-    ) -> Result<(ArchModel, Vocabulary), EngineError> {
+    ) -> Result<(ArchModel, Vocabulary, Option<AdapterInfo>), EngineError> {
         let in_file = |e: EngineError| match e {
             EngineError::Load(m) => EngineError::Load(format!("{}: {m}", path.display())),
             e => e,
@@ -227,9 +237,15 @@ impl CandleBackend {
             .get("tokenizer.ggml.add_bos_token")
             .and_then(|v| v.to_bool().ok())
             .unwrap_or(false);
-        let model =
-            ArchModel::from_gguf(&content, &mut reader, &Device::Cpu, opts.weights, threads)
-                .map_err(in_file)?;
+        let (model, adapter) = ArchModel::from_gguf(
+            &content,
+            &mut reader,
+            &Device::Cpu,
+            opts.weights,
+            threads,
+            opts.adapter.as_deref(),
+        )
+        .map_err(in_file)?;
         let vocab = Vocabulary {
             tokenizer,
             chat_template,
@@ -237,7 +253,7 @@ impl CandleBackend {
             eos,
             add_bos,
         };
-        Ok((model, vocab))
+        Ok((model, vocab, adapter))
     }
 
     /// Runs `tokens` after the live sequence; logits of the last position,
@@ -292,6 +308,44 @@ impl CandleBackend {
             self.prefix_cache.insert(ids.to_vec(), snap);
         }
         Ok((to_vec(&logits)?, reused))
+    }
+
+    /// The log-probability of each `completion` token after `prompt` and
+    /// the completion tokens before it (token ids; one forward from an
+    /// empty cache). What `train dpo`'s forward computes for a completion,
+    /// by the inference path.
+    pub fn token_logprobs(
+        &mut self,
+        prompt: &[u32],
+        completion: &[u32],
+    ) -> Result<Vec<f64>, EngineError> {
+        if prompt.is_empty() {
+            return Err(EngineError::InvalidParams("empty prompt".into()));
+        }
+        let ids: Vec<u32> = prompt.iter().chain(completion).copied().collect();
+        let ctx = self.model.context_length();
+        if ids.len() > ctx {
+            return Err(EngineError::ContextOverflow {
+                prompt: prompt.len(),
+                max_new: completion.len(),
+                ctx,
+            });
+        }
+        if completion.is_empty() {
+            return Ok(Vec::new());
+        }
+        self.model.clear_cache();
+        self.live.clear();
+        // Row i predicts token i + 1; the completion is predicted by the
+        // rows from the prompt's last token on.
+        let rows = to_vec(&self.extend(&ids[..ids.len() - 1], true)?)?;
+        let vocab = rows.len() / (ids.len() - 1);
+        Ok(rows
+            .chunks_exact(vocab)
+            .skip(prompt.len() - 1)
+            .zip(completion)
+            .map(|(row, &next)| log_softmax(row)[next as usize] as f64)
+            .collect())
     }
 
     /// Bytes and entries held by the prefix cache.

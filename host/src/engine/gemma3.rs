@@ -23,6 +23,7 @@ use candle_core::{DType, Device, Module, Tensor};
 
 use super::EngineError;
 use super::llama::WeightFormat;
+use super::weight_log::WeightLog;
 
 /// Every n-th layer attends globally; the others use the sliding window
 /// (llama.cpp hard-codes the same pattern for gemma3).
@@ -92,8 +93,7 @@ impl Gemma3Model {
             reader,
             device,
             format,
-            converted: Default::default(),
-            kept: Default::default(),
+            log: WeightLog::default(),
         };
         let tok_embd = loader.matmul("token_embd.weight")?;
         if content.tensor_infos.contains_key("output.weight") {
@@ -438,15 +438,13 @@ impl Hparams {
     }
 }
 
-/// Reads tensors, requantising as `format` asks and remembering what it did
-/// (as llama.rs's loader; kept apart while that file's matmuls change).
+/// Reads tensors, requantising as `format` asks and remembering what it did.
 struct Loader<'a, R> {
     content: &'a Content,
     reader: &'a mut R,
     device: &'a Device,
     format: WeightFormat,
-    converted: std::collections::BTreeSet<String>,
-    kept: std::collections::BTreeSet<String>,
+    log: WeightLog,
 }
 
 impl<R: Read + Seek> Loader<'_, R> {
@@ -464,13 +462,18 @@ impl<R: Read + Seek> Loader<'_, R> {
             dtype,
             GgmlDType::Q4_0 | GgmlDType::Q4_1 | GgmlDType::Q5_0 | GgmlDType::Q5_1
         );
-        let name_of = |d: GgmlDType| format!("{d:?}").to_lowercase();
+        if self.format == WeightFormat::F32 {
+            self.log.dequantised(dtype);
+            return Ok(QMatMul::Tensor(
+                qt.dequantize(self.device).map_err(load_err)?,
+            ));
+        }
         let qt = if self.format == WeightFormat::Q8_0 && slow {
-            self.converted.insert(name_of(dtype));
+            self.log.requantised(dtype);
             let w = qt.dequantize(self.device).map_err(load_err)?;
             QTensor::quantize(&w, GgmlDType::Q8_0).map_err(load_err)?
         } else {
-            self.kept.insert(name_of(dtype));
+            self.log.kept(dtype);
             qt
         };
         QMatMul::from_qtensor(qt).map_err(load_err)
@@ -483,18 +486,7 @@ impl<R: Read + Seek> Loader<'_, R> {
     }
 
     fn describe(&self) -> String {
-        let join = |s: &std::collections::BTreeSet<String>| {
-            s.iter().cloned().collect::<Vec<_>>().join("+")
-        };
-        match (self.converted.is_empty(), self.kept.is_empty()) {
-            (true, _) => format!("as file ({})", join(&self.kept)),
-            (false, true) => format!("q8_0 requantised from {}", join(&self.converted)),
-            (false, false) => format!(
-                "q8_0 requantised from {}; kept {}",
-                join(&self.converted),
-                join(&self.kept)
-            ),
-        }
+        self.log.describe()
     }
 }
 

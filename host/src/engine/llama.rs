@@ -21,7 +21,9 @@ use forge_kernels::blocks::{BlockQ4_1, BlockQ8_0};
 use forge_kernels::{Parallel, Pool, QLinear, ops};
 
 use super::EngineError;
+use super::adapter::LoraDeltas;
 use super::qlinear::Linear;
+use super::weight_log::WeightLog;
 
 /// How quantized weights are held in memory.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -35,18 +37,23 @@ pub enum WeightFormat {
     /// [`super::qlinear`]), other types on candle's kernels.
     #[default]
     AsFile,
+    /// Dequantise every matrix to f32 (candle's matmul, f32 activations):
+    /// the arithmetic of `train dpo`'s forward, for comparing the two
+    /// (4x the memory of Q8_0, slower).
+    F32,
 }
 
 impl std::str::FromStr for WeightFormat {
     type Err = String;
 
-    /// The names configs and `--weights` use: `native` (the file's types)
-    /// or `q8_0`.
+    /// The names configs and `--weights` use: `native` (the file's types),
+    /// `q8_0` or `f32`.
     fn from_str(s: &str) -> Result<Self, String> {
         match s {
             "native" => Ok(Self::AsFile),
             "q8_0" => Ok(Self::Q8_0),
-            other => Err(format!("weights {other:?}: expected native or q8_0")),
+            "f32" => Ok(Self::F32),
+            other => Err(format!("weights {other:?}: expected native, q8_0 or f32")),
         }
     }
 }
@@ -202,16 +209,20 @@ pub struct LlamaModel {
     /// The single-sequence API's cache.
     kv: SequenceKv,
     weights: String,
+    /// `weights = "f32"`: K/V cache and attention in f32 too.
+    f32_attention: bool,
 }
 
 impl LlamaModel {
-    /// `threads`: how many threads each matmul is split over.
+    /// `threads`: how many threads each matmul is split over; `adapter`:
+    /// LoRA updates merged into the matrices they change (held in f32).
     pub fn from_gguf<R: Read + Seek>(
         content: &Content,
         reader: &mut R,
         device: &Device,
         format: WeightFormat,
         threads: usize,
+        adapter: Option<&LoraDeltas>,
     ) -> Result<Self, EngineError> {
         let hp = Hparams::from_gguf(content)?;
         let mut loader = Loader {
@@ -219,13 +230,13 @@ impl LlamaModel {
             reader,
             device,
             format,
+            log: WeightLog::default(),
+            adapter,
             pool: Arc::new(Pool::new(if threads > 0 {
                 threads
             } else {
                 std::thread::available_parallelism().map_or(1, |n| n.get())
             })),
-            converted: Default::default(),
-            kept: Default::default(),
         };
         let tok_embd = loader.matmul("token_embd.weight")?;
         let output = if content.tensor_infos.contains_key("output.weight") {
@@ -262,6 +273,7 @@ impl LlamaModel {
             device: device.clone(),
             kv: SequenceKv::default(),
             weights,
+            f32_attention: format == WeightFormat::F32,
         })
     }
 
@@ -442,9 +454,11 @@ impl LlamaModel {
                     ops::rope_pairs(head, cs);
                 }
             }
-            // llama.cpp keeps K and V in f16.
-            forge_kernels::attention::round_to_f16(&mut k);
-            forge_kernels::attention::round_to_f16(&mut v);
+            // llama.cpp keeps K and V in f16 (`weights = "f32"`: f32).
+            if !self.f32_attention {
+                forge_kernels::attention::round_to_f16(&mut k);
+                forge_kernels::attention::round_to_f16(&mut v);
+            }
             let mut row = 0;
             for (cache, &(_, count)) in caches.iter_mut().zip(spans) {
                 let layer = &mut cache.layers_mut(hp.n_layer, stride)[l];
@@ -458,7 +472,20 @@ impl LlamaModel {
                 row += count;
             }
             let layers: Vec<&LayerKv> = caches.iter().map(|c| &c.layers[l]).collect();
-            attend(&q, &layers, spans, hp, self.pool.as_ref(), &mut att);
+            let precision = if self.f32_attention {
+                AttendIn::F32
+            } else {
+                AttendIn::LlamaCppF16
+            };
+            attend(
+                &q,
+                &layers,
+                spans,
+                hp,
+                precision,
+                self.pool.as_ref(),
+                &mut att,
+            );
             block.wo.forward_rows(&att, n, &mut o, &self.device)?;
             x.iter_mut().zip(&o).for_each(|(a, b)| *a += b);
             norm(&x, &block.ffn_norm, &mut h);
@@ -568,11 +595,21 @@ unsafe impl Sync for Out {}
 /// a prefix-cache hit, in a batch, or on either thread. Units of up to
 /// [`ATTEND_ROWS`] rows of one head are dealt round-robin to the pool's
 /// threads, which balances the causal triangle.
+/// The arithmetic of one attention row.
+#[derive(Clone, Copy)]
+enum AttendIn {
+    /// llama.cpp's: f16 query, keys, values and accumulator.
+    LlamaCppF16,
+    /// f32 throughout (`weights = "f32"`).
+    F32,
+}
+
 fn attend(
     q: &[f32],
     layers: &[&LayerKv],
     spans: &[(usize, usize)],
     hp: &Hparams,
+    precision: AttendIn,
     pool: &dyn Parallel,
     out: &mut [f32],
 ) {
@@ -595,23 +632,36 @@ fn attend(
     let job = |share: usize, shares: usize| {
         let ptr = &ptr;
         let (mut q16, mut acc) = (vec![0f32; hd], vec![0f32; hd]);
+        let mut scores = Vec::new();
         for &(s, h, r0, rows, p0) in units.iter().skip(share).step_by(shares) {
             let (layer, g) = (layers[s], h / rep);
             for j in 0..rows {
                 let at = ((r0 + j) * nh + h) * hd;
                 // SAFETY: (row, head) slices are disjoint and in bounds.
                 let o = unsafe { std::slice::from_raw_parts_mut(ptr.0.add(at), hd) };
-                forge_kernels::attention::attend_row(
-                    &q[at..][..hd],
-                    &layer.k[g * hd..],
-                    &layer.v[g * hd..],
-                    nkv * hd,
-                    p0 + j + 1,
-                    scale,
-                    &mut q16,
-                    &mut acc,
-                    o,
-                );
+                match precision {
+                    AttendIn::LlamaCppF16 => forge_kernels::attention::attend_row(
+                        &q[at..][..hd],
+                        &layer.k[g * hd..],
+                        &layer.v[g * hd..],
+                        nkv * hd,
+                        p0 + j + 1,
+                        scale,
+                        &mut q16,
+                        &mut acc,
+                        o,
+                    ),
+                    AttendIn::F32 => forge_kernels::attention::attend_row_f32(
+                        &q[at..][..hd],
+                        &layer.k[g * hd..],
+                        &layer.v[g * hd..],
+                        nkv * hd,
+                        p0 + j + 1,
+                        scale,
+                        &mut scores,
+                        o,
+                    ),
+                }
             }
         }
     };
@@ -685,10 +735,8 @@ struct Loader<'a, R> {
     format: WeightFormat,
     /// Shared by every kernel matrix.
     pool: Arc<Pool>,
-    /// File types converted to Q8_0.
-    converted: std::collections::BTreeSet<String>,
-    /// File types used as is.
-    kept: std::collections::BTreeSet<String>,
+    log: WeightLog,
+    adapter: Option<&'a LoraDeltas>,
 }
 
 impl<R: Read + Seek> Loader<'_, R> {
@@ -716,9 +764,22 @@ impl<R: Read + Seek> Loader<'_, R> {
         let pool = self.pool.clone();
         let kernel = |w: QLinear| Linear::Kernel { w, pool };
         let bad = |e: forge_kernels::LinearError| EngineError::Load(format!("tensor {name}: {e}"));
+        let delta = self.adapter.and_then(|a| a.delta(name));
+        if delta.is_some() || self.format == WeightFormat::F32 {
+            // f32 rows: what the file holds plus the adapter's update.
+            self.log.dequantised(dtype);
+            let mut w = self
+                .qtensor(name)?
+                .dequantize(self.device)
+                .map_err(load_err)?;
+            if let Some(d) = delta {
+                w = (w + d).map_err(|e| EngineError::Load(format!("merging into {name}: {e}")))?;
+            }
+            return Ok(Linear::Candle(QMatMul::Tensor(w)));
+        }
         let linear = match (self.format, dtype) {
             (WeightFormat::Q8_0, d) if slow => {
-                self.converted.insert(dtype_name(d));
+                self.log.requantised(d);
                 let values = self
                     .qtensor(name)?
                     .dequantize(self.device)
@@ -727,19 +788,19 @@ impl<R: Read + Seek> Loader<'_, R> {
                 kernel(QLinear::quantize_q8_0(rows, cols, &values).map_err(bad)?)
             }
             (_, GgmlDType::Q4_1) => {
-                self.kept.insert(dtype_name(dtype));
+                self.log.kept(dtype);
                 let blocks = BlockQ4_1::parse(&self.raw(name)?)
                     .map_err(|e| EngineError::Load(format!("tensor {name}: {e}")))?;
                 kernel(QLinear::q4_1(rows, cols, blocks).map_err(bad)?)
             }
             (_, GgmlDType::Q8_0) => {
-                self.kept.insert(dtype_name(dtype));
+                self.log.kept(dtype);
                 let blocks = BlockQ8_0::parse(&self.raw(name)?)
                     .map_err(|e| EngineError::Load(format!("tensor {name}: {e}")))?;
                 kernel(QLinear::q8_0(rows, cols, blocks).map_err(bad)?)
             }
             _ => {
-                self.kept.insert(dtype_name(dtype));
+                self.log.kept(dtype);
                 Linear::Candle(QMatMul::from_qtensor(self.qtensor(name)?).map_err(load_err)?)
             }
         };
@@ -772,23 +833,12 @@ impl<R: Read + Seek> Loader<'_, R> {
     }
 
     fn describe(&self) -> String {
-        let join = |s: &std::collections::BTreeSet<String>| {
-            s.iter().cloned().collect::<Vec<_>>().join("+")
-        };
-        match (self.converted.is_empty(), self.kept.is_empty()) {
-            (true, _) => format!("as file ({})", join(&self.kept)),
-            (false, true) => format!("q8_0 requantised from {}", join(&self.converted)),
-            (false, false) => format!(
-                "q8_0 requantised from {}; kept {}",
-                join(&self.converted),
-                join(&self.kept)
-            ),
+        let held = self.log.describe();
+        match self.adapter {
+            Some(a) => format!("{held}; {}", a.info.describe()),
+            None => held,
         }
     }
-}
-
-fn dtype_name(d: GgmlDType) -> String {
-    format!("{d:?}").to_lowercase()
 }
 
 fn load_err(e: candle_core::Error) -> EngineError {

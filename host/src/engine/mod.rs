@@ -8,6 +8,7 @@
 //! it ([`BatchingBackend`]: continuous batching), else runs them one at a
 //! time.
 
+pub mod adapter;
 mod arch;
 pub mod call_cache;
 pub mod candle_backend;
@@ -24,6 +25,7 @@ mod qlinear;
 mod safetensors_model;
 mod sampling;
 mod scheduler;
+mod weight_log;
 mod worker;
 
 pub use concurrent::ConcurrentBackend;
@@ -157,6 +159,9 @@ pub enum EngineError {
     },
     #[error("model file: {0}")]
     Load(String),
+    /// `[model] adapter`: the adapter's file and what is wrong with it.
+    #[error("adapter {0}")]
+    Adapter(String),
     #[error("backend: {0}")]
     Backend(String),
 }
@@ -170,8 +175,12 @@ pub struct ModelInfo {
     pub sha256: String,
     pub architecture: String,
     pub context_length: usize,
-    /// How weights are held in memory (e.g. "q8_0 requantised from q4_1").
+    /// How weights are held in memory (e.g. "q8_0 requantised from q4_1"),
+    /// with a merged adapter's short sha256.
     pub weights: String,
+    /// `[model] adapter`: the LoRA adapter merged into the weights.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub adapter: Option<adapter::AdapterInfo>,
     pub threads: usize,
     pub backend: BackendKind,
     pub load_ms: f64,

@@ -92,6 +92,7 @@ impl OpenAiBackend {
                 architecture: "remote".into(),
                 context_length: 0,
                 weights: String::new(),
+                adapter: None,
                 threads: 0,
                 backend: super::BackendKind::OpenAi,
                 load_ms: 0.0,

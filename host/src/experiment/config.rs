@@ -271,6 +271,10 @@ pub struct ModelConfig {
     /// Memory for the prefix cache's KV snapshots, MiB; 0 turns it off.
     #[serde(default = "default_prefix_cache_mib")]
     pub prefix_cache_mib: usize,
+    /// A LoRA adapter in PEFT's layout (a directory, relative to the
+    /// config), e.g. what `train dpo` wrote: merged into the weights at
+    /// load (llama models), its sha256 part of the model's identity.
+    pub adapter: Option<String>,
 }
 
 fn default_prefix_cache_mib() -> usize {
@@ -630,8 +634,26 @@ impl ConfigFile {
         if c.model.threads == 0 {
             return bad("model.threads", "must be at least 1");
         }
-        if !matches!(c.model.weights.as_str(), "q8_0" | "native") {
-            return bad("model.weights", "must be \"q8_0\" or \"native\"");
+        if !matches!(c.model.weights.as_str(), "q8_0" | "native" | "f32") {
+            return bad("model.weights", "must be \"native\", \"q8_0\" or \"f32\"");
+        }
+        if let Some(a) = &c.model.adapter {
+            if c.model.backend == ModelBackend::Openai {
+                return bad(
+                    "model.adapter",
+                    "an adapter is merged by the embedded engine; a served model loads its own (vLLM's --lora-modules)",
+                );
+            }
+            let dir = self.resolve(a);
+            if !dir.join("adapter_config.json").is_file() {
+                return Err(self.error_at(
+                    "model.adapter",
+                    format!(
+                        "no PEFT adapter at {} (adapter_config.json + adapter_model.safetensors, as `train dpo` writes)",
+                        dir.display()
+                    ),
+                ));
+            }
         }
         let data = self.resolve(&c.dataset.path);
         if !data.is_file() {

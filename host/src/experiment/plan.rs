@@ -263,6 +263,7 @@ impl Plan {
         // experiment started by another build.
         h.update(host_sha256.as_bytes());
         h.update(engine.info().sha256.as_bytes());
+        // How the weights are held, a merged adapter's sha256 included.
         h.update(engine.info().weights.as_bytes());
         h.update(dataset.sha256.as_bytes());
         let plugins = std::iter::once(&method.plugin).chain(metrics.iter().map(|m| &m.plugin));
@@ -401,8 +402,19 @@ pub async fn start_engine(config: &ConfigFile, paths: &Paths) -> anyhow::Result<
         threads: c.model.threads,
         weights,
         prefix_cache_bytes: c.model.prefix_cache_mib << 20,
+        adapter: c.model.adapter.as_deref().map(|a| config.resolve(a)),
     };
-    crate::engine::load::local(resolved, options).await
+    crate::engine::load::local(resolved, options)
+        .await
+        .map_err(|e| {
+            // A bad adapter is the config's `model.adapter` line.
+            match e.downcast_ref::<crate::engine::EngineError>() {
+                Some(crate::engine::EngineError::Adapter(m)) => {
+                    config.error_at("model.adapter", m.clone()).into()
+                }
+                _ => e,
+            }
+        })
 }
 
 /// The `[embeddings]` model: an index's already loaded encoder when it is

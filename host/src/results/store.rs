@@ -486,6 +486,7 @@ pub(crate) mod tests {
                 architecture: "llama".into(),
                 context_length: 1,
                 weights: "q8_0".into(),
+                adapter: None,
                 threads: 1,
                 backend: crate::engine::BackendKind::CandleCpu,
                 load_ms: 0.0,

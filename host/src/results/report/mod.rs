@@ -75,6 +75,16 @@ pub fn summary_text(e: &Experiment, s: &Summary) -> String {
         "model       {} ({}, {}, {} threads, {})\n",
         e.model.source, e.model.architecture, e.model.weights, e.model.threads, e.model.backend
     );
+    if let Some(a) = &e.model.adapter {
+        o += &format!(
+            "adapter     {} (sha256 {}, LoRA r {} alpha {} on {})\n",
+            a.path,
+            a.sha256,
+            a.rank,
+            a.alpha,
+            a.target_modules.join(", ")
+        );
+    }
     o += &format!("method      {method}    metrics {}\n", metrics.join(", "));
     o += &format!("examples    {} run, {} failed", s.examples, s.failures);
     if !s.failures_by_kind.is_empty() {
