@@ -49,6 +49,7 @@ fn load(threads: usize, weights: WeightFormat) -> anyhow::Result<CandleBackend> 
             weights,
             // Measure the engine, not the cache: every prompt prefilled.
             prefix_cache_bytes: 0,
+            adapter: None,
         },
     )?)
 }
