@@ -34,7 +34,9 @@ cargo build -q -p forge-train --example dpo_step >&2
 ex="$(cargo metadata --format-version 1 --no-deps | python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')/debug/examples/dpo_step"
 
 forge() {
-  RAYON_NUM_THREADS="$threads" FORGE_TRAIN_TEST_MODEL="$gguf" "$ex" \
+  # As `forge-host train dpo`: gemm on $threads threads, element-wise ops
+  # on the calling thread (CANDLE_NUM_THREADS=1, see cli::main).
+  RAYON_NUM_THREADS="$threads" CANDLE_NUM_THREADS=1 FORGE_TRAIN_TEST_MODEL="$gguf" "$ex" \
     --prompt-len "$plen" --completion-len "$clen" --pairs "$pairs" --steps "$steps" --rank 8 "$@" | tail -1
 }
 trl() {

@@ -4,7 +4,7 @@
 //! step untimed), run beside it by `scripts/bench-dpo.sh`:
 //!
 //! ```sh
-//! RAYON_NUM_THREADS=2 FORGE_TRAIN_TEST_MODEL=models/smollm2-135m-instruct/SmolLM2-135M-Instruct.Q4_1.gguf \
+//! RAYON_NUM_THREADS=2 CANDLE_NUM_THREADS=1 FORGE_TRAIN_TEST_MODEL=models/smollm2-135m-instruct/SmolLM2-135M-Instruct.Q4_1.gguf \
 //!   cargo run -p forge-train --example dpo_step -- [--prompt-len 256] [--completion-len 128] \
 //!   [--pairs 2] [--accum 1] [--steps 8] [--rank 8] [--no-checkpointing]
 //! ```
