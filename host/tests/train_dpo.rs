@@ -75,57 +75,9 @@ fn hh_rows_tokenise_as_trl_fixture() {
 }
 
 use std::io::{BufRead, BufReader};
-use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 
-/// The binary with an isolated home; no plugins needed for training.
-fn forge_train(home: &Path, config: &Path) -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_forge-host"));
-    c.arg("--home").arg(home).arg("--json");
-    c.args(["train", "dpo"]).arg(config);
-    c.env("FORGE_MODELS_DIR", common::repo().join("models"));
-    c.env("RAYON_NUM_THREADS", "2");
-    for var in ["FORGE_HOME", "FORGE_LOG", "CANDLE_NUM_THREADS"] {
-        c.env_remove(var);
-    }
-    c
-}
-
-/// Six training pairs, short sequences, four steps, a checkpoint every two.
-fn tiny_config(dir: &Path, beta: f64) -> PathBuf {
-    let data = common::repo().join("configs/data/hh_harmless.smoke40.jsonl");
-    let path = dir.join(format!("tiny_{beta}.toml"));
-    std::fs::write(
-        &path,
-        format!(
-            "[train]\nmodel = \"smollm2-135m-instruct\"\ndata = {data:?}\nvalidation_fraction = 0.1\n\
-             limit_pairs = 6\nbeta = {beta}\nlr = 1e-3\nmax_steps = 4\nbatch_size = 2\n\
-             max_prompt_tokens = 24\nmax_completion_tokens = 12\ncheckpoint_every = 2\n\
-             [train.lora]\nrank = 2\nalpha = 4\n"
-        ),
-    )
-    .unwrap();
-    path
-}
-
-fn events(stdout: &[u8]) -> Vec<serde_json::Value> {
-    String::from_utf8_lossy(stdout)
-        .lines()
-        .filter_map(|l| serde_json::from_str(l).ok())
-        .collect()
-}
-
-fn event<'a>(events: &'a [serde_json::Value], name: &str) -> Option<&'a serde_json::Value> {
-    events.iter().find(|e| e["event"] == name)
-}
-
-fn adapter_bytes(events: &[serde_json::Value]) -> Vec<u8> {
-    let out = event(events, "done").expect("a done event")["output"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    std::fs::read(Path::new(&out).join("adapter_model.safetensors")).unwrap()
-}
+use common::train::{adapter_bytes, event, events, forge_train, tiny_config};
 
 /// `kill -9` after a checkpoint, the same command again: it resumes from
 /// the checkpoint and ends with the bytes of an uninterrupted run. A

@@ -1,6 +1,7 @@
-//! `forge-host list`: experiments and sweep groups.
+//! `forge-host list`: experiments, sweep groups and training runs.
 
 use crate::experiment::plan::Paths;
+use crate::results::records::GroupKind;
 use crate::results::report;
 use crate::results::store::Store;
 
@@ -12,14 +13,23 @@ pub fn list(paths: &Paths, json: bool) -> anyhow::Result<()> {
         rows.push((e, s));
     }
     let groups = store.groups()?;
+    let training = store.training_runs()?;
     if json {
         let v: Vec<_> = rows
             .iter()
             .map(|(e, s)| serde_json::json!({"experiment": e, "summary": s}))
             .collect();
+        let mut t = Vec::new();
+        for r in &training {
+            let steps = store.training_steps(&r.id)?.len();
+            let evals = store.training_evals(&r.id)?.len();
+            t.push(serde_json::json!({"training_run": r, "step_rows": steps, "eval_rows": evals}));
+        }
         println!(
             "{}",
-            serde_json::to_string_pretty(&serde_json::json!({"experiments": v, "groups": groups}))?
+            serde_json::to_string_pretty(
+                &serde_json::json!({"experiments": v, "groups": groups, "training_runs": t})
+            )?
         );
     } else {
         print!("{}", report::list_table(&rows));
@@ -31,14 +41,27 @@ pub fn list(paths: &Paths, json: bool) -> anyhow::Result<()> {
                     .iter()
                     .filter(|m| m.experiment_id.is_some())
                     .count();
+                let done = done
+                    + g.members
+                        .iter()
+                        .filter(|m| m.training_run.is_some())
+                        .count();
+                let kind = match g.kind {
+                    GroupKind::Experiments => "",
+                    GroupKind::Training => "  (training runs)",
+                };
                 println!(
-                    "  {:<38}  {} cells ({} run)  axes: {}",
+                    "  {:<38}  {} cells ({} run)  axes: {}{kind}",
                     g.id,
                     g.members.len(),
                     done,
                     g.axes.join(" × ")
                 );
             }
+        }
+        if !training.is_empty() {
+            println!("\ntraining runs:");
+            print!("{}", report::training::list_table(&training));
         }
     }
     Ok(())

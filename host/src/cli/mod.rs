@@ -60,10 +60,10 @@ enum Command {
         #[arg(long)]
         no_cache: bool,
     },
-    /// List experiments and sweep groups
+    /// List experiments, sweep groups and training runs
     List,
-    /// Show an experiment's summary and per-example results, or a sweep
-    /// group's grid
+    /// Show an experiment's summary and per-example results, a sweep
+    /// group's grid, or a training run (`--json`: every step and eval row)
     Show {
         id: String,
         /// Show at most this many example rows
@@ -105,10 +105,11 @@ enum Command {
         metrics: Vec<String>,
     },
     /// Write a report (Markdown, self-contained HTML with SVG charts, CSV
-    /// and JSON aggregates) of experiments or of a sweep group
+    /// and JSON aggregates) of experiments or of a sweep group; of a
+    /// training run (loss, reward and accuracy curves) or a training sweep
     Report {
         /// Experiment ids (the first is the baseline of the paired tests),
-        /// or one group id
+        /// or one group id, or one training run id
         #[arg(required = true)]
         ids: Vec<String>,
         #[arg(long, default_value = "report")]
@@ -164,7 +165,8 @@ enum Command {
         adapter: Option<std::path::PathBuf>,
     },
     /// Fine-tune a LoRA adapter: `train dpo <config.toml>` (resumes from
-    /// the last checkpoint when run again)
+    /// the last checkpoint when run again; stored as a training run for
+    /// list/show/report; a `[sweep]` table trains each cell as a group)
     Train {
         #[command(subcommand)]
         command: TrainCommand,
@@ -183,7 +185,8 @@ enum Command {
 
 #[derive(Subcommand)]
 enum TrainCommand {
-    /// Direct preference optimisation on preference pairs ([train] table)
+    /// Direct preference optimisation on preference pairs ([train] table;
+    /// with [sweep], every cell in turn, stored as a group)
     Dpo { config: PathBuf },
 }
 

@@ -1,13 +1,17 @@
 //! `forge-host report`: Markdown, HTML and SVG charts, CSV and JSON
-//! aggregates of experiments or a sweep group.
+//! aggregates of experiments or a sweep group; a training run's loss,
+//! reward and accuracy curves, or a training sweep's cells overlaid.
 
 use std::path::Path;
 
 use crate::experiment::plan::Paths;
+use crate::results::records::{Group, GroupKind};
 use crate::results::report;
+use crate::results::report::page::Written;
+use crate::results::report::training::CellRows;
 use crate::results::store::Store;
 
-use super::groups::targets;
+use super::groups::{Stored, resolve, targets};
 
 pub fn report(
     paths: &Paths,
@@ -18,6 +22,25 @@ pub fn report(
     json: bool,
 ) -> anyhow::Result<()> {
     let store = Store::open(&paths.store())?;
+    if let [one] = ids {
+        let command = format!("forge-host report {one}");
+        let written = match resolve(&store, one)? {
+            Stored::Training(run) => {
+                let steps = store.training_steps(&run.id)?;
+                let evals = store.training_evals(&run.id)?;
+                Some(report::training::write_run(
+                    out, &run, &steps, &evals, &command,
+                )?)
+            }
+            Stored::Group(g) if g.kind == GroupKind::Training => {
+                Some(training_group(&store, &g, out, &command)?)
+            }
+            _ => None,
+        };
+        if let Some(w) = written {
+            return print_written(&w, out, json);
+        }
+    }
     let (title, targets) = targets(&store, ids)?;
     let mut series = Vec::new();
     let mut metrics: Vec<String> = Vec::new();
@@ -78,6 +101,10 @@ pub fn report(
             alpha,
         },
     )?;
+    print_written(&written, out, json)
+}
+
+fn print_written(written: &Written, out: &Path, json: bool) -> anyhow::Result<()> {
     if json {
         println!(
             "{}",
@@ -93,4 +120,40 @@ pub fn report(
         );
     }
     Ok(())
+}
+
+/// A training sweep's report: every cell that has a run, with its rows.
+fn training_group(store: &Store, g: &Group, out: &Path, command: &str) -> anyhow::Result<Written> {
+    let mut cells = Vec::new();
+    for m in &g.members {
+        let Some(run) = m
+            .training_run
+            .as_deref()
+            .map(|id| store.training_run(id))
+            .transpose()?
+            .flatten()
+        else {
+            continue;
+        };
+        let label: Vec<String> = g
+            .axes
+            .iter()
+            .zip(&m.labels)
+            .map(|(a, l)| format!("{a}={l}"))
+            .collect();
+        cells.push(CellRows {
+            label: label.join(", "),
+            steps: store.training_steps(&run.id)?,
+            evals: store.training_evals(&run.id)?,
+            run,
+        });
+    }
+    if cells.is_empty() {
+        anyhow::bail!(
+            "group {}: no cell has trained yet; run `forge-host train dpo {}`",
+            g.id,
+            g.config_path
+        );
+    }
+    report::training::write_group(out, g, &cells, command)
 }

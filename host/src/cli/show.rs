@@ -1,11 +1,13 @@
 //! `forge-host show`: an experiment's summary and rows, one example's
-//! trace, or a sweep group's grid.
+//! trace, a sweep group's grid, or a training run (its summary; `--json`
+//! the whole record with every step and validation row).
 
 use crate::experiment::plan::Paths;
+use crate::results::records::GroupKind;
 use crate::results::report;
 use crate::results::store::Store;
 
-use super::groups::{group_members, group_or_none};
+use super::groups::{Stored, group_members, resolve, training_members};
 
 pub fn show(
     paths: &Paths,
@@ -15,25 +17,69 @@ pub fn show(
     json: bool,
 ) -> anyhow::Result<()> {
     let store = Store::open(&paths.store())?;
-    if trace.is_none()
-        && let Some(g) = group_or_none(&store, id)?
-    {
-        let members = group_members(&store, &g)?;
+    let found = match trace {
+        Some(_) => Stored::Experiment(Box::new(store.find(id)?)),
+        None => resolve(&store, id)?,
+    };
+    let g = match found {
+        Stored::Experiment(e) => return show_experiment(&store, *e, rows, trace, json),
+        Stored::Training(run) => {
+            let steps = store.training_steps(&run.id)?;
+            let evals = store.training_evals(&run.id)?;
+            if json {
+                let v = serde_json::json!({"training_run": run, "steps": steps, "evals": evals});
+                println!("{}", serde_json::to_string_pretty(&v)?);
+            } else {
+                print!(
+                    "{}",
+                    report::training::summary_text(&run, &evals, steps.last())
+                );
+            }
+            return Ok(());
+        }
+        Stored::Group(g) => g,
+    };
+    if g.kind == GroupKind::Training {
+        let runs = training_members(&store, &g)?;
         if json {
-            let v: Vec<_> = members
+            let cells: Vec<_> = g
+                .members
                 .iter()
-                .map(|(e, s)| serde_json::json!({"experiment": e.id, "summary": s}))
+                .zip(&runs)
+                .map(|(m, r)| serde_json::json!({"labels": m.labels, "training_run": r}))
                 .collect();
             println!(
                 "{}",
-                serde_json::to_string_pretty(&serde_json::json!({"group": g, "cells": v}))?
+                serde_json::to_string_pretty(&serde_json::json!({"group": g, "cells": cells}))?
             );
         } else {
-            print!("{}", report::group_table(&g, &members));
+            print!("{}", report::training::group_table(&g, &runs));
         }
         return Ok(());
     }
-    let e = store.find(id)?;
+    let members = group_members(&store, &g)?;
+    if json {
+        let v: Vec<_> = members
+            .iter()
+            .map(|(e, s)| serde_json::json!({"experiment": e.id, "summary": s}))
+            .collect();
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&serde_json::json!({"group": g, "cells": v}))?
+        );
+    } else {
+        print!("{}", report::group_table(&g, &members));
+    }
+    Ok(())
+}
+
+fn show_experiment(
+    store: &Store,
+    e: crate::results::records::Experiment,
+    rows: usize,
+    trace: Option<String>,
+    json: bool,
+) -> anyhow::Result<()> {
     let s = store.summary(&e.id)?;
     if let Some(which) = trace {
         let mut found = None;

@@ -1,5 +1,7 @@
-//! Sweeps: a config's `[sweep]` table expands into a grid of experiment
-//! configs, one per combination of the listed values.
+//! Sweeps: a config's `[sweep]` table expands into a grid of configs, one
+//! per combination of the listed values: experiment configs for `run`,
+//! train configs for `train dpo` (any config type, through
+//! [`Sweep::expand`]).
 //!
 //! ```toml
 //! [sweep]
@@ -25,24 +27,24 @@ use crate::experiment::config::{ConfigError, ConfigFile};
 use crate::experiment::plan::{Paths, Plan};
 use crate::experiment::progress::Progress;
 use crate::results::stats::Summary;
-use crate::results::store::{Experiment, Group, GroupMember, Status, Store};
+use crate::results::store::{Experiment, Group, GroupKind, GroupMember, Status, Store, StoreError};
 
-/// One cell of the grid.
+/// One cell of the grid: an experiment config, or another config type.
 #[derive(Clone, Debug)]
-pub struct Cell {
+pub struct Cell<C = ConfigFile> {
     /// Label of the value on each axis, in axis order.
     pub labels: Vec<String>,
-    pub config: ConfigFile,
+    pub config: C,
 }
 
 #[derive(Clone, Debug)]
-pub struct Sweep {
+pub struct Sweep<C = ConfigFile> {
     pub path: PathBuf,
     pub name: String,
     pub text: String,
     pub sha256: String,
     pub axes: Vec<String>,
-    pub cells: Vec<Cell>,
+    pub cells: Vec<Cell<C>>,
 }
 
 /// Sweep grids beyond this are almost always a typo (a list pasted twice).
@@ -62,11 +64,26 @@ impl Sweep {
         Ok(Self::parse(path, &text)?)
     }
 
+    /// An experiment config's grid.
     pub fn parse(path: &Path, text: &str) -> Result<Sweep, ConfigError> {
+        Self::expand(path, text, "sweep", ConfigFile::parse)
+    }
+}
+
+impl<C> Sweep<C> {
+    /// The grid of any config type: `parse_cell` checks one cell's text
+    /// (and, given the whole file, places its syntax errors). The group's
+    /// name is the config's top-level `name`, else `default_name`.
+    pub fn expand(
+        path: &Path,
+        text: &str,
+        default_name: &str,
+        parse_cell: impl Fn(&Path, &str) -> Result<C, ConfigError>,
+    ) -> Result<Self, ConfigError> {
         let whole = |field: &str, msg: String| ConfigFile::error_in(path, text, field, msg);
         let mut base: toml::Table = toml::from_str(text).map_err(|e| {
             // The plain parser gives the precise place of a syntax error.
-            ConfigFile::parse(path, text)
+            parse_cell(path, text)
                 .err()
                 .unwrap_or_else(|| whole("", e.message().to_string()))
         })?;
@@ -82,7 +99,7 @@ impl Sweep {
         let name = base
             .get("name")
             .and_then(|v| v.as_str())
-            .unwrap_or("sweep")
+            .unwrap_or(default_name)
             .to_string();
         let mut axes: Vec<(String, Vec<(String, toml::Value)>)> = Vec::new();
         for (key, values) in grid {
@@ -116,7 +133,7 @@ impl Sweep {
         if size > MAX_CELLS {
             return Err(whole(
                 "sweep",
-                format!("expands to {size} experiments (more than {MAX_CELLS})"),
+                format!("expands to {size} cells (more than {MAX_CELLS})"),
             ));
         }
 
@@ -151,7 +168,7 @@ impl Sweep {
                 toml::to_string(&table).expect("a parsed table serialises")
             );
             let axis_keys: Vec<&str> = axes.iter().map(|(k, _)| k.as_str()).collect();
-            let config = ConfigFile::parse(path, &cell_text)
+            let config = parse_cell(path, &cell_text)
                 .map_err(|e| place(path, text, &axis_keys, &desc.join(", "), &e))?;
             cells.push(Cell { labels, config });
         }
@@ -164,12 +181,10 @@ impl Sweep {
             cells,
         })
     }
-}
 
-impl Sweep {
     /// A config error or warning of `cell` placed in the sweep file (see
     /// [`place`]).
-    pub fn place(&self, cell: &Cell, e: &ConfigError) -> ConfigError {
+    pub fn place(&self, cell: &Cell<C>, e: &ConfigError) -> ConfigError {
         let axes: Vec<&str> = self.axes.iter().map(String::as_str).collect();
         let desc: Vec<String> = axes
             .iter()
@@ -220,41 +235,7 @@ pub async fn run(
     progress: &mut dyn Progress,
     mut announce: impl FnMut(usize, &Cell),
 ) -> anyhow::Result<SweepReport> {
-    let previous = if fresh {
-        None
-    } else {
-        store
-            .groups()?
-            .into_iter()
-            .rev()
-            .find(|g| g.config_sha256 == sweep.sha256 && g.members.len() == sweep.cells.len())
-    };
-    let mut group = previous.unwrap_or_else(|| {
-        let created_at = crate::results::store::now();
-        let stamp: String = created_at
-            .chars()
-            .filter(char::is_ascii_digit)
-            .take(14)
-            .collect();
-        Group {
-            id: format!("{}-g{}-{}", sweep.name, &sweep.sha256[..6], &stamp[8..]),
-            name: sweep.name.clone(),
-            config_path: sweep.path.display().to_string(),
-            config_text: sweep.text.clone(),
-            config_sha256: sweep.sha256.clone(),
-            created_at,
-            axes: sweep.axes.clone(),
-            members: sweep
-                .cells
-                .iter()
-                .map(|c| GroupMember {
-                    labels: c.labels.clone(),
-                    experiment_id: None,
-                })
-                .collect(),
-        }
-    });
-    store.put_group(&group)?;
+    let mut group = open_group(store, sweep, GroupKind::Experiments, fresh)?;
     let mut summaries = Vec::new();
     for (i, cell) in sweep.cells.iter().enumerate() {
         announce(i, cell);
@@ -295,6 +276,54 @@ pub async fn run(
         summaries.push((experiment, summary));
     }
     Ok(SweepReport { group, summaries })
+}
+
+/// The group a sweep continues, stored: the latest of the same file, kind
+/// and size, or (`fresh`, or none) a new one with no cell run yet.
+pub fn open_group<C>(
+    store: &Store,
+    sweep: &Sweep<C>,
+    kind: GroupKind,
+    fresh: bool,
+) -> Result<Group, StoreError> {
+    let previous = if fresh {
+        None
+    } else {
+        store.groups()?.into_iter().rev().find(|g| {
+            g.config_sha256 == sweep.sha256
+                && g.kind == kind
+                && g.members.len() == sweep.cells.len()
+        })
+    };
+    let group = previous.unwrap_or_else(|| {
+        let created_at = crate::results::store::now();
+        let stamp: String = created_at
+            .chars()
+            .filter(char::is_ascii_digit)
+            .take(14)
+            .collect();
+        Group {
+            id: format!("{}-g{}-{}", sweep.name, &sweep.sha256[..6], &stamp[8..]),
+            name: sweep.name.clone(),
+            kind,
+            config_path: sweep.path.display().to_string(),
+            config_text: sweep.text.clone(),
+            config_sha256: sweep.sha256.clone(),
+            created_at,
+            axes: sweep.axes.clone(),
+            members: sweep
+                .cells
+                .iter()
+                .map(|c| GroupMember {
+                    labels: c.labels.clone(),
+                    experiment_id: None,
+                    training_run: None,
+                })
+                .collect(),
+        }
+    });
+    store.put_group(&group)?;
+    Ok(group)
 }
 
 /// The label of a sweep value, and the value without its `label` key.

@@ -1,8 +1,9 @@
 //! What an experiment leaves behind, as data: the experiment, its runs (LLM
-//! calls, trace, scores, error), sweep groups, and the `RunScores`
-//! projection. Serialised as JSON exactly as stored; the database itself is
-//! [`super::store`], so code that only reads or builds records (stats, the
-//! capabilities recording calls) never touches redb.
+//! calls, trace, scores, error), sweep groups (of experiments or of
+//! training runs, which are [`super::training`]), and the `RunScores`
+//! projection. Serialised as JSON exactly as stored; the database itself
+//! is [`super::store`], so code that only reads or builds records (stats,
+//! the capabilities recording calls) never touches redb.
 
 use std::collections::BTreeMap;
 
@@ -89,11 +90,15 @@ pub struct Experiment {
     pub rescored_from: Option<String>,
 }
 
-/// A sweep: the experiments one config's `[sweep]` grid expanded into.
+/// A sweep: the experiments (or training runs) one config's `[sweep]`
+/// grid expanded into.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Group {
     pub id: String,
     pub name: String,
+    /// What the cells are (groups stored before training sweeps: experiments).
+    #[serde(default, skip_serializing_if = "GroupKind::is_experiments")]
+    pub kind: GroupKind,
     pub config_path: String,
     pub config_text: String,
     pub config_sha256: String,
@@ -110,6 +115,26 @@ pub struct GroupMember {
     pub labels: Vec<String>,
     /// Set once the cell's experiment exists.
     pub experiment_id: Option<String>,
+    /// In a training sweep: the cell's training run, set once its id is
+    /// known (before it trains, so a killed sweep points at it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub training_run: Option<String>,
+}
+
+/// What a group's cells are.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum GroupKind {
+    #[default]
+    Experiments,
+    /// `train dpo` on a config with `[sweep]`: each cell a training run.
+    Training,
+}
+
+impl GroupKind {
+    pub fn is_experiments(&self) -> bool {
+        *self == GroupKind::Experiments
+    }
 }
 
 /// One call to the model, as recorded.

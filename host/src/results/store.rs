@@ -1,6 +1,8 @@
-//! Durable storage in redb: experiments, their runs (one per example) and
-//! summaries. Each finished run is committed in its own transaction, so a
-//! killed process loses at most the examples in flight.
+//! Durable storage in redb: experiments, their runs (one per example),
+//! summaries and sweep groups; training runs with their step and
+//! validation rows ([`training`]). Each finished run (each training step)
+//! is committed in its own transaction, so a killed process loses at most
+//! the examples (the step) in flight.
 //!
 //! Values are JSON so a record can grow fields without a migration and can be
 //! read by `forge-host export` as is.
@@ -11,6 +13,8 @@ use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
 use serde::{Deserialize, Serialize};
 
 pub use super::records::*;
+
+mod training;
 
 const EXPERIMENTS: TableDefinition<&str, &[u8]> = TableDefinition::new("experiments");
 const RUNS: TableDefinition<(&str, u32), &[u8]> = TableDefinition::new("runs");
@@ -70,6 +74,7 @@ impl Store {
             txn.open_table(RUNS)?;
             txn.open_table(SUMMARIES)?;
             txn.open_table(GROUPS)?;
+            training::create_tables(txn)?;
             Ok(())
         })?;
         Ok(store)

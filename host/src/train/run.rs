@@ -2,7 +2,8 @@
 //! reference cache, then step, evaluate and checkpoint until the
 //! configured number of steps, resuming from the newest checkpoint when
 //! the same config runs again; the adapter goes out in PEFT's layout with
-//! a model card.
+//! a model card. The run is recorded in the results store as it goes
+//! ([`super::record`]).
 
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -25,15 +26,20 @@ use sha2::{Digest, Sha256};
 
 use super::config::TrainConfigFile;
 use super::data::{PreferenceData, split};
-use super::prompt::PromptFormat;
+use super::prompt::{PromptFormat, Truncated};
+use super::record::{Recorder, RunFacts, eval_row, peak_rss_bytes, step_row};
 use super::reference::ReferenceCache;
-use crate::engine::model_source;
+use crate::engine::model_source::{self, ResolvedModel};
+use crate::results::store::Store;
+use crate::results::training::{TrainingRun, TruncatedCounts};
 
 pub struct TrainOptions<'a> {
     pub home: &'a Path,
     pub models_dir: &'a Path,
     /// One JSON event per line on stdout instead of the progress bar.
     pub json: bool,
+    /// Where the run is recorded (`forge-host list`, `show`, `report`).
+    pub store: &'a Store,
 }
 
 /// What a finished run did.
@@ -47,6 +53,8 @@ pub struct Outcome {
     pub reference_cached: usize,
     pub validation: Option<DpoMetrics>,
     pub seconds: f64,
+    /// The stored record as this attempt left it.
+    pub record: TrainingRun,
 }
 
 /// Events for people (stderr, a bar) or machines (stdout, JSON lines).
@@ -68,18 +76,6 @@ impl Events {
 
 fn sha256_hex(bytes: &[u8]) -> String {
     hex::encode(Sha256::digest(bytes))
-}
-
-fn peak_rss_bytes() -> Option<u64> {
-    let status = std::fs::read_to_string("/proc/self/status").ok()?;
-    let kb: u64 = status
-        .lines()
-        .find(|l| l.starts_with("VmHWM:"))?
-        .split_whitespace()
-        .nth(1)?
-        .parse()
-        .ok()?;
-    Some(kb * 1024)
 }
 
 /// The checkpoints under `root` with their steps, newest first.
@@ -144,44 +140,131 @@ fn metrics_json(m: &DpoMetrics) -> serde_json::Map<String, serde_json::Value> {
         .collect()
 }
 
-pub fn train(config_path: &Path, opts: &TrainOptions) -> anyhow::Result<Outcome> {
-    let started = Instant::now();
-    let cfg = TrainConfigFile::load(config_path)?;
-    let t = &cfg.train;
-    let model = model_source::resolve(&t.model, opts.models_dir)
-        .map_err(|e| cfg.error_at("train.model", e.to_string()))?;
-    if model.path.extension().and_then(|e| e.to_str()) != Some("gguf") {
-        return Err(cfg
-            .error_at(
-                "train.model",
-                "training needs a llama GGUF file (a packaged alias or a .gguf path)",
-            )
-            .into());
-    }
-    let data = PreferenceData::load(&cfg.resolve(&t.data))?;
-    let format = PromptFormat::from_gguf(&model.path)?;
-    let (encoded, truncated) =
-        format.encode_all(&data, t.max_prompt_tokens, t.max_completion_tokens)?;
-    let (mut train_idx, val_idx) = split(encoded.len(), t.validation_fraction, t.seed);
-    if let Some(n) = t.limit_pairs {
-        train_idx.truncate(n);
-    }
-    let train_pairs: Vec<PreferencePair> =
-        train_idx.iter().map(|&i| encoded[i].pair.clone()).collect();
-    let val_pairs: Vec<PreferencePair> = val_idx.iter().map(|&i| encoded[i].pair.clone()).collect();
-    let total_steps = cfg.total_steps(train_pairs.len());
-    let train_config = cfg.train_config(total_steps);
+/// A run's inputs resolved, hashed and tokenised, its id known; nothing
+/// trained yet (a sweep looks its cell up in the store from here).
+pub struct Prepared {
+    pub cfg: TrainConfigFile,
+    pub model: ResolvedModel,
+    pub data: PreferenceData,
+    pub train_pairs: Vec<PreferencePair>,
+    pub val_pairs: Vec<PreferencePair>,
+    pub truncated: Truncated,
+    pub total_steps: u64,
+    pub config_sha256: String,
+    /// sha256(config sha256, model sha256, data sha256)[..12].
+    pub run_id: String,
+    pub output: PathBuf,
+}
 
-    let config_sha256 = sha256_hex(cfg.text.as_bytes());
-    let run_id =
-        sha256_hex(format!("{config_sha256}\n{}\n{}", model.sha256, data.sha256).as_bytes())[..12]
-            .to_string();
-    let run_dir = opts.home.join("train").join(&run_id);
+impl Prepared {
+    pub fn new(cfg: TrainConfigFile, home: &Path, models_dir: &Path) -> anyhow::Result<Self> {
+        let t = &cfg.train;
+        let model = model_source::resolve(&t.model, models_dir)
+            .map_err(|e| cfg.error_at("train.model", e.to_string()))?;
+        if model.path.extension().and_then(|e| e.to_str()) != Some("gguf") {
+            return Err(cfg
+                .error_at(
+                    "train.model",
+                    "training needs a llama GGUF file (a packaged alias or a .gguf path)",
+                )
+                .into());
+        }
+        let data = PreferenceData::load(&cfg.resolve(&t.data))?;
+        let format = PromptFormat::from_gguf(&model.path)?;
+        let (encoded, truncated) =
+            format.encode_all(&data, t.max_prompt_tokens, t.max_completion_tokens)?;
+        let (mut train_idx, val_idx) = split(encoded.len(), t.validation_fraction, t.seed);
+        if let Some(n) = t.limit_pairs {
+            train_idx.truncate(n);
+        }
+        let train_pairs: Vec<PreferencePair> =
+            train_idx.iter().map(|&i| encoded[i].pair.clone()).collect();
+        let val_pairs: Vec<PreferencePair> =
+            val_idx.iter().map(|&i| encoded[i].pair.clone()).collect();
+        let total_steps = cfg.total_steps(train_pairs.len());
+        let config_sha256 = sha256_hex(cfg.text.as_bytes());
+        let run_id =
+            sha256_hex(format!("{config_sha256}\n{}\n{}", model.sha256, data.sha256).as_bytes())
+                [..12]
+                .to_string();
+        let output = match &t.output {
+            Some(o) => cfg.resolve(o),
+            None => home.join("adapters").join(&run_id),
+        };
+        Ok(Self {
+            cfg,
+            model,
+            data,
+            train_pairs,
+            val_pairs,
+            truncated,
+            total_steps,
+            config_sha256,
+            run_id,
+            output,
+        })
+    }
+
+    fn facts(&self) -> anyhow::Result<RunFacts<'_>> {
+        let mut hyperparameters = serde_json::to_value(&self.cfg.train)?;
+        hyperparameters["total_steps"] = json!(self.total_steps);
+        Ok(RunFacts {
+            run_id: &self.run_id,
+            config_path: self.cfg.path.display().to_string(),
+            config_text: &self.cfg.text,
+            config_sha256: &self.config_sha256,
+            model: &self.model.source,
+            model_sha256: &self.model.sha256,
+            data_path: self.data.path.display().to_string(),
+            data_sha256: &self.data.sha256,
+            hyperparameters,
+            train_pairs: self.train_pairs.len(),
+            validation_pairs: self.val_pairs.len(),
+            skipped_empty: self.data.skipped_empty,
+            truncated: TruncatedCounts {
+                prompts: self.truncated.prompts,
+                chosen: self.truncated.chosen,
+                rejected: self.truncated.rejected,
+            },
+            total_steps: self.total_steps,
+            output: self.output.display().to_string(),
+        })
+    }
+}
+
+/// Trains (or resumes) what the config at `config_path` describes.
+pub fn train(config_path: &Path, opts: &TrainOptions) -> anyhow::Result<Outcome> {
+    let cfg = TrainConfigFile::load(config_path)?;
+    train_prepared(Prepared::new(cfg, opts.home, opts.models_dir)?, opts)
+}
+
+/// Trains a prepared run, recording it; a run that fails is stored as
+/// failed with the reason.
+pub fn train_prepared(p: Prepared, opts: &TrainOptions) -> anyhow::Result<Outcome> {
+    let started = Instant::now();
+    let mut recorder = Recorder::start(opts.store, p.facts()?)?;
+    match execute(&p, opts, &mut recorder, started) {
+        Ok(out) => Ok(out),
+        Err(e) => {
+            recorder.failed(&e);
+            Err(e)
+        }
+    }
+}
+
+fn execute(
+    p: &Prepared,
+    opts: &TrainOptions,
+    recorder: &mut Recorder,
+    started: Instant,
+) -> anyhow::Result<Outcome> {
+    let (cfg, model, data, t) = (&p.cfg, &p.model, &p.data, &p.cfg.train);
+    let (train_pairs, val_pairs, truncated) = (&p.train_pairs, &p.val_pairs, &p.truncated);
+    let (total_steps, run_id, output) = (p.total_steps, &p.run_id, &p.output);
+    let config_sha256 = &p.config_sha256;
+    let train_config = cfg.train_config(total_steps);
+    let run_dir = opts.home.join("train").join(run_id);
     let ckpt_root = run_dir.join("checkpoints");
-    let output = match &t.output {
-        Some(o) => cfg.resolve(o),
-        None => opts.home.join("adapters").join(&run_id),
-    };
     let bar = if opts.json {
         ProgressBar::hidden()
     } else {
@@ -250,7 +333,7 @@ pub fn train(config_path: &Path, opts: &TrainOptions) -> anyhow::Result<Outcome>
 
     // Reference log-probs: once per (model, pair), then from the cache.
     let cache = ReferenceCache::open(&opts.home.join("cache").join("train_reference.redb"))?;
-    let all_pairs: Vec<PreferencePair> = train_pairs.iter().chain(&val_pairs).cloned().collect();
+    let all_pairs: Vec<PreferencePair> = train_pairs.iter().chain(val_pairs).cloned().collect();
     let (all_ref, computed) = cache.fill(trainer.model(), &model.sha256, &all_pairs, |_, _| {})?;
     let cached = all_pairs.len() - computed;
     events.say(
@@ -265,6 +348,7 @@ pub fn train(config_path: &Path, opts: &TrainOptions) -> anyhow::Result<Outcome>
             }
         },
     );
+    recorder.attempt(resumed.map(|r| r.0), computed, cached)?;
     let (train_ref, val_ref) = all_ref.split_at(train_pairs.len());
     events.bar.set_position(trainer.steps());
 
@@ -287,23 +371,24 @@ pub fn train(config_path: &Path, opts: &TrainOptions) -> anyhow::Result<Outcome>
 
     run_steps(
         Loop {
-            cfg: &cfg,
+            cfg,
             events,
+            recorder,
             trainer: &mut trainer,
-            train_pairs: &train_pairs,
+            train_pairs,
             train_ref,
-            val_pairs: &val_pairs,
+            val_pairs,
             val_ref,
             pair_at: &mut pair_at,
             per_step,
             position: &mut position,
             total_steps,
             ckpt_root: &ckpt_root,
-            output: &output,
+            output,
             model_source: &model.source,
             model_sha256: &model.sha256,
-            data: &data,
-            run_id: &run_id,
+            data,
+            run_id,
         },
         resumed.map(|r| r.0),
         (computed, cached),
@@ -311,9 +396,10 @@ pub fn train(config_path: &Path, opts: &TrainOptions) -> anyhow::Result<Outcome>
     )
 }
 
-struct Loop<'a> {
+struct Loop<'a, 's> {
     cfg: &'a TrainConfigFile,
     events: Events,
+    recorder: &'a mut Recorder<'s>,
     trainer: &'a mut Trainer,
     train_pairs: &'a [PreferencePair],
     train_ref: &'a [RefLogps],
@@ -339,12 +425,17 @@ fn run_steps(
 ) -> anyhow::Result<Outcome> {
     let t = &l.cfg.train;
     let dpo = l.trainer.config().dpo.clone();
-    let eval = |trainer: &Trainer, events: &Events| -> anyhow::Result<Option<DpoMetrics>> {
+    // Each pass is committed to the store before its event is printed.
+    let eval = |trainer: &Trainer,
+                events: &Events,
+                recorder: &mut Recorder|
+     -> anyhow::Result<Option<DpoMetrics>> {
         if l.val_pairs.is_empty() {
             return Ok(None);
         }
         let m = evaluate(trainer.model(), &dpo, l.val_pairs, l.val_ref, t.batch_size)?;
         let step = trainer.steps();
+        recorder.eval(eval_row(step, &m))?;
         let mut ev = metrics_json(&m);
         ev.insert("event".into(), json!("eval"));
         ev.insert("step".into(), json!(step));
@@ -358,7 +449,7 @@ fn run_steps(
     };
     let mut last_eval = None;
     if t.eval_every > 0 && l.trainer.steps() == 0 {
-        last_eval = eval(l.trainer, &l.events)?;
+        last_eval = eval(l.trainer, &l.events, l.recorder)?;
     }
     while l.trainer.steps() < l.total_steps {
         let idx: Vec<usize> = (0..l.per_step)
@@ -379,14 +470,17 @@ fn run_steps(
             .step(&micro)
             .with_context(|| format!("step {}", l.trainer.steps() + 1))?;
         *l.position += l.per_step;
-        let mut ev: serde_json::Map<String, serde_json::Value> = m
-            .trl_log()
-            .into_iter()
-            .map(|(k, v)| (k.to_string(), json!(v)))
+        // Stored before it is printed: an event seen is an event kept.
+        let row = step_row(&m);
+        l.recorder.step(&row)?;
+        let mut ev: serde_json::Map<String, serde_json::Value> = row
+            .metrics
+            .iter()
+            .map(|(k, v)| (k.clone(), json!(v)))
             .collect();
         ev.insert("event".into(), json!("step"));
-        ev.insert("step".into(), json!(m.step));
-        ev.insert("tokens_per_second".into(), json!(m.tokens_per_second()));
+        ev.insert("step".into(), json!(row.step));
+        ev.insert("tokens_per_second".into(), json!(row.tokens_per_second));
         if l.events.json {
             println!("{}", serde_json::Value::Object(ev));
         } else {
@@ -399,7 +493,7 @@ fn run_steps(
             l.events.bar.set_position(m.step);
         }
         if t.eval_every > 0 && m.step % t.eval_every == 0 {
-            last_eval = eval(l.trainer, &l.events)?;
+            last_eval = eval(l.trainer, &l.events, l.recorder)?;
         }
         if t.checkpoint_every > 0 && m.step % t.checkpoint_every == 0 {
             let dir = checkpoint::dir_for_step(l.ckpt_root, m.step);
@@ -415,7 +509,7 @@ fn run_steps(
     l.events.bar.finish_and_clear();
     let ran_eval_last = t.eval_every > 0 && l.trainer.steps().is_multiple_of(t.eval_every);
     if !ran_eval_last || last_eval.is_none() {
-        last_eval = eval(l.trainer, &l.events)?;
+        last_eval = eval(l.trainer, &l.events, l.recorder)?;
     }
     let model = l.trainer.model();
     adapter::save_peft(l.output, model.lora(), model.config(), l.model_source)
@@ -426,6 +520,10 @@ fn run_steps(
         model_card(&l, last_eval.as_ref(), seconds),
     )
     .with_context(|| format!("writing {}", l.output.join("README.md").display()))?;
+    if l.trainer.steps() != l.total_steps {
+        bail!("stopped at step {} of {}", l.trainer.steps(), l.total_steps);
+    }
+    l.recorder.done()?;
     l.events.say(
         json!({"event": "done", "run": l.run_id, "steps": l.trainer.steps(), "output": l.output,
                "seconds": seconds, "peak_rss_bytes": peak_rss_bytes(),
@@ -438,9 +536,6 @@ fn run_steps(
             )
         },
     );
-    if l.trainer.steps() != l.total_steps {
-        bail!("stopped at step {} of {}", l.trainer.steps(), l.total_steps);
-    }
     Ok(Outcome {
         run_id: l.run_id.to_string(),
         output: l.output.to_path_buf(),
@@ -450,6 +545,7 @@ fn run_steps(
         reference_cached: cached,
         validation: last_eval,
         seconds,
+        record: l.recorder.run().clone(),
     })
 }
 

@@ -5,6 +5,7 @@
 pub mod cross_encoder;
 pub mod mediawiki;
 pub mod skip;
+pub mod train;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};

@@ -1,5 +1,5 @@
-//! SVG charts of experiments, drawn with plotters' SVG backend. Text is
-//! left to the viewer's fonts (no font stack in the host).
+//! SVG charts of experiments and training runs, drawn with plotters' SVG
+//! backend. Text is left to the viewer's fonts (no font stack in the host).
 
 use plotters::prelude::*;
 
@@ -375,6 +375,111 @@ pub fn tokens_per_example(series: &[Series]) -> Svg {
     Ok(out)
 }
 
+/// One curve of a [`line_chart`]: a training series (every step, thin) or
+/// a validation series (a few passes, marked).
+pub struct Line {
+    pub label: String,
+    /// (x, y) in x order; non-finite points are left out.
+    pub points: Vec<(f64, f64)>,
+    /// Index into the chart palette (the same index, the same colour).
+    pub color: usize,
+    /// Mark each point and draw the line thicker.
+    pub markers: bool,
+}
+
+/// The range the finite values span, padded by 5 % (a flat series gets
+/// room on both sides).
+fn span(values: impl Iterator<Item = f64>) -> (f64, f64) {
+    let (lo, hi) = values
+        .filter(|v| v.is_finite())
+        .fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), v| {
+            (lo.min(v), hi.max(v))
+        });
+    if !lo.is_finite() {
+        return (0.0, 1.0);
+    }
+    let pad = if hi > lo {
+        (hi - lo) * 0.05
+    } else {
+        0.5 * hi.abs().max(1e-3)
+    };
+    (lo - pad, hi + pad)
+}
+
+/// Curves of y against x (a metric against the optimizer step), one
+/// colour per [`Line::color`], legend in the upper right. `y_range` fixes
+/// the axis (rates: 0..1); otherwise it spans the data.
+pub fn line_chart(
+    title: &str,
+    x_desc: &str,
+    y_desc: &str,
+    y_range: Option<(f64, f64)>,
+    lines: &[Line],
+) -> Svg {
+    let finite = |l: &Line| -> Vec<(f64, f64)> {
+        l.points
+            .iter()
+            .copied()
+            .filter(|(x, y)| x.is_finite() && y.is_finite())
+            .collect()
+    };
+    let xmax = lines
+        .iter()
+        .flat_map(|l| l.points.iter().map(|p| p.0))
+        .filter(|x| x.is_finite())
+        .fold(1.0, f64::max);
+    let (ylo, yhi) =
+        y_range.unwrap_or_else(|| span(lines.iter().flat_map(|l| l.points.iter().map(|p| p.1))));
+    let mut out = String::new();
+    {
+        let root = SVGBackend::with_string(&mut out, (720, 420)).into_drawing_area();
+        root.fill(&WHITE).map_err(err)?;
+        let mut chart = ChartBuilder::on(&root)
+            .caption(title, (FONT, 20))
+            .margin(16)
+            .x_label_area_size(44)
+            .y_label_area_size(64)
+            .build_cartesian_2d(0.0..xmax, ylo..yhi)
+            .map_err(err)?;
+        // Steps are whole: label only whole x values.
+        chart
+            .configure_mesh()
+            .x_desc(x_desc)
+            .y_desc(y_desc)
+            .x_labels((xmax as usize + 1).min(11))
+            .x_label_formatter(&|x| {
+                if x.fract() == 0.0 {
+                    format!("{x:.0}")
+                } else {
+                    String::new()
+                }
+            })
+            .light_line_style(WHITE.mix(0.0))
+            .draw()
+            .map_err(err)?;
+        for l in lines {
+            let c = color(l.color);
+            let pts = finite(l);
+            let width = if l.markers { 2 } else { 1 };
+            chart
+                .draw_series(LineSeries::new(pts.clone(), c.stroke_width(width)))
+                .map_err(err)?
+                .label(l.label.clone())
+                .legend(move |(x, y)| {
+                    PathElement::new([(x, y), (x + 16, y)], c.stroke_width(width))
+                });
+            if l.markers {
+                chart
+                    .draw_series(pts.iter().map(|&p| Circle::new(p, 3, c.filled())))
+                    .map_err(err)?;
+            }
+        }
+        legend(&mut chart, SeriesLabelPosition::UpperRight)?;
+        root.present().map_err(err)?;
+    }
+    Ok(out)
+}
+
 /// One row per experiment, one cell per example: green = score 1, red = 0,
 /// shades between; grey = the method failed or the metric broke.
 pub fn example_grid(series: &[Series], metric: &str) -> Svg {
@@ -475,6 +580,31 @@ mod tests {
             summary,
             runs,
         }
+    }
+
+    #[test]
+    fn a_line_chart_names_its_lines_and_survives_flat_and_nan_series() {
+        let lines = [
+            Line {
+                label: "training loss".into(),
+                points: vec![(1.0, 0.69), (2.0, 0.68), (3.0, f64::NAN)],
+                color: 0,
+                markers: false,
+            },
+            Line {
+                label: "validation loss".into(),
+                points: vec![(0.0, 0.7), (4.0, 0.7)],
+                color: 1,
+                markers: true,
+            },
+        ];
+        let svg = line_chart("DPO loss", "step", "loss", None, &lines).unwrap();
+        assert!(svg.contains("training loss") && svg.contains("validation loss"));
+        assert!(svg.trim_end().ends_with("</svg>"));
+        let empty = line_chart("empty", "step", "y", Some((0.0, 1.0)), &[]).unwrap();
+        assert!(empty.contains("<svg"));
+        assert_eq!(span([2.0, 2.0].into_iter()), (1.0, 3.0));
+        assert_eq!(span([f64::NAN].into_iter()), (0.0, 1.0));
     }
 
     #[test]

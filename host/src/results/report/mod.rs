@@ -1,9 +1,11 @@
 //! Human-readable views of stored experiments and groups (text here,
-//! charts and pages in [`page`], files in [`export`]). Views only read.
+//! charts and pages in [`page`], files in [`export`]); of training runs in
+//! [`training`]. Views only read.
 
 pub mod charts;
 pub mod export;
 pub mod page;
+pub mod training;
 
 pub use export::{ExportFormat, export};
 

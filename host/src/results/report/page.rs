@@ -1,6 +1,7 @@
 //! `forge-host report`: a directory with a Markdown page, a self-contained
-//! HTML page (charts inline), the charts as SVG files and the aggregates as
-//! CSV and JSON.
+//! HTML page (charts inline), the charts as SVG files and, for experiments,
+//! the aggregates as CSV and JSON. [`write_page`] writes any [`Page`]
+//! (experiments here, training runs in [`super::training`]).
 
 use std::path::{Path, PathBuf};
 
@@ -30,106 +31,162 @@ pub struct Written {
     pub charts: Vec<PathBuf>,
 }
 
-pub fn write(dir: &Path, input: &ReportInput) -> anyhow::Result<Written> {
+/// A chart as a page carries it: file name, caption, the SVG.
+pub struct Chart {
+    pub file: String,
+    pub caption: String,
+    pub svg: String,
+}
+
+/// A titled table (a Markdown pipe table), with a note under it.
+pub struct Section {
+    pub heading: String,
+    pub table: String,
+    /// Markdown text after the table (empty: none).
+    pub note: String,
+}
+
+/// What every report page holds, whatever it reports: title, provenance,
+/// tables, charts. Experiment reports and training reports are both
+/// written by [`write_page`].
+pub struct Page {
+    pub title: String,
+    pub provenance: Vec<String>,
+    pub sections: Vec<Section>,
+    pub charts: Vec<Chart>,
+}
+
+/// Writes `report.md`, a self-contained `report.html` (charts inline) and
+/// `charts/*.svg` under `dir`.
+pub fn write_page(dir: &Path, page: &Page) -> anyhow::Result<Written> {
     let chart_dir = dir.join("charts");
     std::fs::create_dir_all(&chart_dir)
         .with_context(|| format!("creating {}", chart_dir.display()))?;
-    let headline = input.metrics.first().cloned().unwrap_or_default();
-    let charts: Vec<(&str, &str, String)> = vec![
-        (
-            "accuracy_vs_latency.svg",
-            "Headline score against median latency; the line joins the Pareto frontier.",
-            charts::accuracy_vs_latency(&input.series, &headline)?,
-        ),
-        (
-            "scores.svg",
-            "Every score with its 95% bootstrap confidence interval.",
-            charts::metric_bars(&input.series, &input.metrics)?,
-        ),
-        (
-            "tokens.svg",
-            "Tokens per example: what each method costs.",
-            charts::tokens_per_example(&input.series)?,
-        ),
-        (
-            "latency_histogram.svg",
-            "Distribution of per-example latency.",
-            charts::latency_histogram(&input.series)?,
-        ),
-        (
-            "examples.svg",
-            "Headline score per example: where methods agree and differ.",
-            charts::example_grid(&input.series, &headline)?,
-        ),
-    ];
     let mut chart_paths = Vec::new();
-    for (file, _, svg) in &charts {
-        let p = chart_dir.join(file);
-        std::fs::write(&p, svg).with_context(|| format!("writing {}", p.display()))?;
+    for c in &page.charts {
+        let p = chart_dir.join(&c.file);
+        std::fs::write(&p, &c.svg).with_context(|| format!("writing {}", p.display()))?;
         chart_paths.push(p);
     }
 
-    let table = aggregates_table(input);
-    let verdicts = verdict_table(input);
-    let mut md = format!("# {}\n\n", input.title);
-    for line in &input.provenance {
+    let mut md = format!("# {}\n\n", page.title);
+    for line in &page.provenance {
         md += &format!("- {line}\n");
     }
-    md += "\n## Results\n\n";
-    md += &table;
-    md += "\nScores are 0–100 with 95 % bootstrap confidence intervals (seeded percentile bootstrap of the mean). \
-Latency is wall time per example; p50/p95 are linear-interpolation percentiles (numpy's default).\n";
-    if !verdicts.is_empty() {
-        md += &format!("\n## Paired comparisons with {}\n\n", input.series[0].label);
-        md += &verdicts;
-        md += &format!(
-            "\nBinary scores: exact McNemar test; continuous scores and latency: paired sign-flip permutation test, \
-with a paired bootstrap CI of the difference. With several comparisons p is Holm-adjusted per metric. α = {}.\n",
-            input.alpha
-        );
+    for sec in &page.sections {
+        md += &format!("\n## {}\n\n", sec.heading);
+        md += &sec.table;
+        if !sec.note.is_empty() {
+            md += &format!("\n{}\n", sec.note);
+        }
     }
     md += "\n## Charts\n\n";
-    for (file, caption, _) in &charts {
-        md += &format!("![{caption}](charts/{file})\n\n*{caption}*\n\n");
+    for c in &page.charts {
+        md += &format!("![{}](charts/{})\n\n*{}*\n\n", c.caption, c.file, c.caption);
     }
     let markdown = dir.join("report.md");
     std::fs::write(&markdown, &md).with_context(|| format!("writing {}", markdown.display()))?;
 
     let mut html = String::from("<!doctype html>\n<html><head><meta charset=\"utf-8\">\n<title>");
-    html += &escape(&input.title);
+    html += &escape(&page.title);
     html += "</title>\n<style>body{font-family:sans-serif;max-width:1000px;margin:2em auto;color:#222}\
 table{border-collapse:collapse;font-size:14px}td,th{border:1px solid #ccc;padding:4px 8px;text-align:right}\
 td:first-child,th:first-child{text-align:left}figure{margin:2em 0}figcaption{color:#555}</style>\n</head><body>\n";
-    html += &format!("<h1>{}</h1>\n<ul>\n", escape(&input.title));
-    for line in &input.provenance {
+    html += &format!("<h1>{}</h1>\n<ul>\n", escape(&page.title));
+    for line in &page.provenance {
         html += &format!("<li>{}</li>\n", escape(line));
     }
-    html += "</ul>\n<h2>Results</h2>\n";
-    html += &markdown_table_to_html(&table);
-    if !verdicts.is_empty() {
-        html += &format!(
-            "<h2>Paired comparisons with {}</h2>\n",
-            escape(&input.series[0].label)
-        );
-        html += &markdown_table_to_html(&verdicts);
+    html += "</ul>\n";
+    for sec in &page.sections {
+        html += &format!("<h2>{}</h2>\n", escape(&sec.heading));
+        html += &markdown_table_to_html(&sec.table);
+        if !sec.note.is_empty() {
+            html += &format!("<p>{}</p>\n", escape(&sec.note));
+        }
     }
     html += "<h2>Charts</h2>\n";
-    for (_, caption, svg) in &charts {
+    for c in &page.charts {
         html += &format!(
-            "<figure>{svg}<figcaption>{}</figcaption></figure>\n",
-            escape(caption)
+            "<figure>{}<figcaption>{}</figcaption></figure>\n",
+            c.svg,
+            escape(&c.caption)
         );
     }
     html += "</body></html>\n";
     let html_path = dir.join("report.html");
     std::fs::write(&html_path, html).with_context(|| format!("writing {}", html_path.display()))?;
-
-    write_aggregates(dir, input)?;
     Ok(Written {
         markdown,
         html: html_path,
         charts: chart_paths,
     })
+}
+
+/// An experiment report: results table, paired tests, the five charts,
+/// and the aggregates as CSV and JSON.
+pub fn write(dir: &Path, input: &ReportInput) -> anyhow::Result<Written> {
+    let headline = input.metrics.first().cloned().unwrap_or_default();
+    let chart = |file: &str, caption: &str, svg: String| Chart {
+        file: file.into(),
+        caption: caption.into(),
+        svg,
+    };
+    let charts = vec![
+        chart(
+            "accuracy_vs_latency.svg",
+            "Headline score against median latency; the line joins the Pareto frontier.",
+            charts::accuracy_vs_latency(&input.series, &headline)?,
+        ),
+        chart(
+            "scores.svg",
+            "Every score with its 95% bootstrap confidence interval.",
+            charts::metric_bars(&input.series, &input.metrics)?,
+        ),
+        chart(
+            "tokens.svg",
+            "Tokens per example: what each method costs.",
+            charts::tokens_per_example(&input.series)?,
+        ),
+        chart(
+            "latency_histogram.svg",
+            "Distribution of per-example latency.",
+            charts::latency_histogram(&input.series)?,
+        ),
+        chart(
+            "examples.svg",
+            "Headline score per example: where methods agree and differ.",
+            charts::example_grid(&input.series, &headline)?,
+        ),
+    ];
+    let mut sections = vec![Section {
+        heading: "Results".into(),
+        table: aggregates_table(input),
+        note: "Scores are 0–100 with 95 % bootstrap confidence intervals (seeded percentile bootstrap of the mean). \
+Latency is wall time per example; p50/p95 are linear-interpolation percentiles (numpy's default).".into(),
+    }];
+    let verdicts = verdict_table(input);
+    if !verdicts.is_empty() {
+        sections.push(Section {
+            heading: format!("Paired comparisons with {}", input.series[0].label),
+            table: verdicts,
+            note: format!(
+                "Binary scores: exact McNemar test; continuous scores and latency: paired sign-flip permutation test, \
+with a paired bootstrap CI of the difference. With several comparisons p is Holm-adjusted per metric. α = {}.",
+                input.alpha
+            ),
+        });
+    }
+    let written = write_page(
+        dir,
+        &Page {
+            title: input.title.clone(),
+            provenance: input.provenance.clone(),
+            sections,
+            charts,
+        },
+    )?;
+    write_aggregates(dir, input)?;
+    Ok(written)
 }
 
 /// The results table (Markdown), one row per experiment.
