@@ -639,24 +639,26 @@ fn attend(
                 let at = ((r0 + j) * nh + h) * hd;
                 // SAFETY: (row, head) slices are disjoint and in bounds.
                 let o = unsafe { std::slice::from_raw_parts_mut(ptr.0.add(at), hd) };
+                let (q, k, v) = (&q[at..][..hd], &layer.k[g * hd..], &layer.v[g * hd..]);
+                let n = p0 + j + 1;
                 match precision {
                     AttendIn::LlamaCppF16 => forge_kernels::attention::attend_row(
-                        &q[at..][..hd],
-                        &layer.k[g * hd..],
-                        &layer.v[g * hd..],
+                        q,
+                        k,
+                        v,
                         nkv * hd,
-                        p0 + j + 1,
+                        n,
                         scale,
                         &mut q16,
                         &mut acc,
                         o,
                     ),
                     AttendIn::F32 => forge_kernels::attention::attend_row_f32(
-                        &q[at..][..hd],
-                        &layer.k[g * hd..],
-                        &layer.v[g * hd..],
+                        q,
+                        k,
+                        v,
                         nkv * hd,
-                        p0 + j + 1,
+                        n,
                         scale,
                         &mut scores,
                         o,

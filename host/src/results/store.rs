@@ -127,25 +127,8 @@ impl Store {
 
     /// Finds an experiment by id or unique id prefix.
     pub fn find(&self, id_or_prefix: &str) -> Result<Experiment, StoreError> {
-        let all = self.experiments()?;
-        if let Some(e) = all.iter().find(|e| e.id == id_or_prefix) {
-            return Ok(e.clone());
-        }
-        let hits: Vec<_> = all
-            .into_iter()
-            .filter(|e| e.id.starts_with(id_or_prefix))
-            .collect();
-        match hits.len() {
-            0 => Err(StoreError::NotFound(id_or_prefix.into())),
-            1 => Ok(hits.into_iter().next().expect("one hit")),
-            _ => Err(StoreError::Ambiguous(
-                id_or_prefix.into(),
-                hits.iter()
-                    .map(|e| e.id.as_str())
-                    .collect::<Vec<_>>()
-                    .join(", "),
-            )),
-        }
+        by_id_or_prefix(self.experiments()?, id_or_prefix, |e| &e.id)?
+            .ok_or_else(|| StoreError::NotFound(id_or_prefix.into()))
     }
 
     /// All experiments, oldest first.
@@ -335,25 +318,7 @@ impl Store {
 
     /// A group by id or unique id prefix; None when nothing matches.
     pub fn find_group(&self, id_or_prefix: &str) -> Result<Option<Group>, StoreError> {
-        let all = self.groups()?;
-        if let Some(g) = all.iter().find(|g| g.id == id_or_prefix) {
-            return Ok(Some(g.clone()));
-        }
-        let mut hits: Vec<_> = all
-            .into_iter()
-            .filter(|g| g.id.starts_with(id_or_prefix))
-            .collect();
-        match hits.len() {
-            0 => Ok(None),
-            1 => Ok(hits.pop()),
-            _ => Err(StoreError::Ambiguous(
-                id_or_prefix.into(),
-                hits.iter()
-                    .map(|g| g.id.as_str())
-                    .collect::<Vec<_>>()
-                    .join(", "),
-            )),
-        }
+        by_id_or_prefix(self.groups()?, id_or_prefix, |g| &g.id)
     }
 
     pub fn put_summary(
@@ -432,6 +397,32 @@ fn decode<T: for<'de> Deserialize<'de>>(
         table,
         message: e.to_string(),
     })
+}
+
+/// The item whose id is `id_or_prefix`, else the one whose id starts with
+/// it; several such is an error listing them (experiments, groups and
+/// training runs resolve ids alike).
+pub(crate) fn by_id_or_prefix<T>(
+    all: Vec<T>,
+    id_or_prefix: &str,
+    id: impl Fn(&T) -> &str,
+) -> Result<Option<T>, StoreError> {
+    let mut hits: Vec<T> = Vec::new();
+    for item in all {
+        if id(&item) == id_or_prefix {
+            return Ok(Some(item));
+        }
+        if id(&item).starts_with(id_or_prefix) {
+            hits.push(item);
+        }
+    }
+    match hits.len() {
+        0 | 1 => Ok(hits.pop()),
+        _ => Err(StoreError::Ambiguous(
+            id_or_prefix.into(),
+            hits.iter().map(&id).collect::<Vec<_>>().join(", "),
+        )),
+    }
 }
 
 fn db_err(path: &Path, e: impl Into<redb::Error>) -> StoreError {

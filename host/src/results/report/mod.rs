@@ -40,6 +40,24 @@ fn fmt_ms(ms: f64) -> String {
     }
 }
 
+/// Column widths of a group's axes: the longest of the axis name and its
+/// cell labels, at most 28 characters.
+pub(crate) fn axis_widths(g: &crate::results::records::Group) -> Vec<usize> {
+    g.axes
+        .iter()
+        .enumerate()
+        .map(|(i, a)| {
+            g.members
+                .iter()
+                .map(|m| m.labels.get(i).map_or(0, |l| l.chars().count()))
+                .chain([a.chars().count()])
+                .max()
+                .unwrap_or(8)
+                .min(28)
+        })
+        .collect()
+}
+
 fn truncate(s: &str, n: usize) -> String {
     let one_line = s.replace(['\n', '\t'], " ");
     if one_line.chars().count() <= n {
@@ -439,20 +457,7 @@ pub fn group_table(g: &crate::results::records::Group, cells: &[(Experiment, Sum
         g.members.len(),
         g.axes.join(" × ")
     );
-    let widths: Vec<usize> = g
-        .axes
-        .iter()
-        .enumerate()
-        .map(|(i, a)| {
-            g.members
-                .iter()
-                .map(|m| m.labels.get(i).map_or(0, |l| l.chars().count()))
-                .chain([a.chars().count()])
-                .max()
-                .unwrap_or(8)
-                .min(28)
-        })
-        .collect();
+    let widths = axis_widths(g);
     for (a, w) in g.axes.iter().zip(&widths) {
         o += &format!("{:<w$}  ", truncate(a, *w));
     }

@@ -301,20 +301,7 @@ pub fn group_table(g: &Group, cells: &[Option<TrainingRun>]) -> String {
         g.members.len(),
         g.axes.join(" × ")
     );
-    let widths: Vec<usize> = g
-        .axes
-        .iter()
-        .enumerate()
-        .map(|(i, a)| {
-            g.members
-                .iter()
-                .map(|m| m.labels.get(i).map_or(0, |l| l.chars().count()))
-                .chain([a.chars().count()])
-                .max()
-                .unwrap_or(8)
-                .min(28)
-        })
-        .collect();
+    let widths = super::axis_widths(g);
     for (a, w) in g.axes.iter().zip(&widths) {
         o += &format!("{a:<w$}  ");
     }

@@ -113,22 +113,7 @@ impl super::Store {
         if let Some(run) = self.training_run(id_or_prefix)? {
             return Ok(Some(run));
         }
-        let mut hits: Vec<_> = self
-            .training_runs()?
-            .into_iter()
-            .filter(|r| r.id.starts_with(id_or_prefix))
-            .collect();
-        match hits.len() {
-            0 => Ok(None),
-            1 => Ok(hits.pop()),
-            _ => Err(StoreError::Ambiguous(
-                id_or_prefix.into(),
-                hits.iter()
-                    .map(|r| r.id.as_str())
-                    .collect::<Vec<_>>()
-                    .join(", "),
-            )),
-        }
+        super::by_id_or_prefix(self.training_runs()?, id_or_prefix, |r| &r.id)
     }
 
     /// A run's step rows in step order.
