@@ -133,8 +133,14 @@ mod component {
                     content: t.content,
                 })
                 .collect();
-            let scores = inference::score_chat(&messages, &replies)
-                .map_err(|e| PluginError::Unavailable(format!("inference.score-chat: {e:?}")))?;
+            let scores = inference::score_chat(&messages, &replies).map_err(|e| {
+                let why = match e {
+                    inference::InferenceError::InvalidParams(m) => format!("invalid params: {m}"),
+                    inference::InferenceError::ContextOverflow(m) => m,
+                    inference::InferenceError::Backend(m) => m,
+                };
+                PluginError::Unavailable(format!("inference.score-chat: {why}"))
+            })?;
             let v = super::verdict(&replies, &scores).map_err(PluginError::Failed)?;
             Ok(Answer {
                 text: v.winner().into(),
