@@ -141,7 +141,7 @@ fn stored_preference_scores_match_the_engine_and_compare_pairs_them() {
 }
 
 #[test]
-fn a_pair_missing_rejected_is_one_line_naming_file_line_and_field() {
+fn a_pair_missing_rejected_is_one_line_naming_file_line_and_field_and_an_empty_one_is_left_out() {
     let tmp = tempfile::tempdir().unwrap();
     let row = r#"{"id":"a","prompt":"\n\nHuman: hi\n\nAssistant:","chosen":" hello","rejected":" go away"}"#;
     let bad = r#"{"id":"b","prompt":"\n\nHuman: hi\n\nAssistant:","chosen":" hello"}"#;
