@@ -19,6 +19,7 @@ pub use crate::components::capabilities::http::HttpConfig;
 pub use crate::components::capabilities::inference::GenerationConfig;
 pub use crate::components::grants::Grants;
 use crate::components::grants::OutboundHosts;
+pub use crate::experiment::datasets::DatasetKind;
 
 /// A config error with its place.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -312,6 +313,9 @@ fn default_weights() -> String {
 pub struct DatasetConfig {
     /// JSONL file, relative to the config file.
     pub path: String,
+    /// What its rows are: `qa` (default) or `preference`.
+    #[serde(default)]
+    pub kind: DatasetKind,
     /// How many examples to draw (seeded); all when absent.
     pub sample: Option<usize>,
     /// Seed of the draw; the experiment seed when absent.

@@ -1,5 +1,10 @@
-//! QA datasets in JSONL (`{"id", "question", "answers", "context"?, "title"?, "meta"?}`),
-//! read with line-numbered errors, and seeded sampling.
+//! Datasets in JSONL, read with line-numbered errors, and seeded sampling.
+//! Two kinds (`[dataset] kind`): QA rows (`{"id", "question", "answers",
+//! "context"?, "title"?, "meta"?}`, the default) and preference pairs
+//! (`{"id", "prompt", "chosen", "rejected", "meta"?}`, read by
+//! [`preference`], the reader `train dpo` uses too).
+
+pub mod preference;
 
 use std::path::{Path, PathBuf};
 
@@ -8,7 +13,23 @@ use rand::rngs::StdRng;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-/// One row of a QA dataset.
+/// What a dataset's rows are (`[dataset] kind`). Chosen in the config, not
+/// guessed from the rows: a typo in a field name should be an error at its
+/// line, not a switch of kind.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DatasetKind {
+    /// `{id, question, answers, context?, title?, meta?}`.
+    #[default]
+    Qa,
+    /// `{id, prompt, chosen, rejected, meta?}`: an example's `question` is
+    /// the prompt as written, its `answers` are empty, and its metadata is
+    /// `{"chosen", "rejected", "messages", "meta"}`, `messages` being the
+    /// prompt split into chat turns as `train dpo` splits it.
+    Preference,
+}
+
+/// One row of a dataset (a QA row, or a preference pair as above).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Example {
     pub id: String,
@@ -64,6 +85,8 @@ pub enum DatasetError {
     },
     #[error("{path}: no examples")]
     Empty { path: PathBuf },
+    #[error(transparent)]
+    Preference(#[from] preference::DataError),
 }
 
 /// A dataset file in memory.
@@ -73,9 +96,63 @@ pub struct Dataset {
     /// sha256 of the file's bytes, recorded with experiments.
     pub sha256: String,
     pub examples: Vec<Example>,
+    /// Preference pairs left out because a side is empty after stripping.
+    pub skipped_empty: usize,
 }
 
 impl Dataset {
+    /// A dataset of the given kind.
+    pub fn load_as(path: &Path, kind: DatasetKind) -> Result<Self, DatasetError> {
+        match kind {
+            DatasetKind::Qa => Self::load(path),
+            DatasetKind::Preference => Self::load_preference(path),
+        }
+    }
+
+    /// Preference pairs as examples (see [`DatasetKind::Preference`]).
+    fn load_preference(path: &Path) -> Result<Self, DatasetError> {
+        let data = preference::PreferenceData::load(path)?;
+        let mut seen = std::collections::HashMap::new();
+        let mut examples = Vec::with_capacity(data.rows.len());
+        for row in data.rows {
+            let messages =
+                preference::split_transcript(&row.prompt).map_err(|message| DatasetError::Row {
+                    path: path.into(),
+                    line: row.line,
+                    field: "prompt".into(),
+                    message,
+                })?;
+            if let Some(first) = seen.insert(row.id.clone(), row.line) {
+                return Err(DatasetError::DuplicateId {
+                    path: path.into(),
+                    id: row.id,
+                    first,
+                    second: row.line,
+                });
+            }
+            examples.push(Example {
+                id: row.id,
+                question: row.prompt,
+                answers: vec![],
+                context: None,
+                title: None,
+                meta: serde_json::json!({
+                    "chosen": row.chosen,
+                    "rejected": row.rejected,
+                    "messages": messages,
+                    "meta": row.meta,
+                }),
+            });
+        }
+        Ok(Self {
+            path: path.into(),
+            sha256: data.sha256,
+            examples,
+            skipped_empty: data.skipped_empty,
+        })
+    }
+
+    /// A QA dataset.
     pub fn load(path: &Path) -> Result<Self, DatasetError> {
         let (sha256, text) = read_hashed(path).map_err(|error| DatasetError::Io {
             path: path.into(),
@@ -114,6 +191,7 @@ impl Dataset {
             path: path.into(),
             sha256,
             examples,
+            skipped_empty: 0,
         })
     }
 
@@ -177,6 +255,14 @@ fn parse_row(v: &serde_json::Value) -> Result<Example, (&'static str, String)> {
             Some(other) => Err((field, format!("expected a string or null, found {other}"))),
         }
     };
+    let question = string("question").map_err(|(field, message)| {
+        if obj.contains_key("chosen") && obj.contains_key("prompt") {
+            let hint = "(a preference pair? set [dataset] kind = \"preference\")";
+            (field, format!("{message} {hint}"))
+        } else {
+            (field, message)
+        }
+    })?;
     let answers = match obj.get("answers") {
         Some(serde_json::Value::Array(items)) => items
             .iter()
@@ -197,7 +283,7 @@ fn parse_row(v: &serde_json::Value) -> Result<Example, (&'static str, String)> {
     };
     Ok(Example {
         id: string("id")?,
-        question: string("question")?,
+        question,
         answers,
         context: opt_string("context")?,
         title: opt_string("title")?,
@@ -253,6 +339,63 @@ mod tests {
                 .unwrap_err()
                 .to_string()
                 .contains("lines 1 and 2")
+        );
+    }
+
+    #[test]
+    fn preference_rows_are_examples_with_their_pair_in_metadata() {
+        let (_d, p) = write(concat!(
+            "{\"id\":\"a\",\"prompt\":\"\\n\\nHuman: hi\\n\\nAssistant: yo\\n\\nHuman: so?\\n\\nAssistant:\",",
+            "\"chosen\":\" Fine.\",\"rejected\":\" No.\",\"meta\":{\"k\":1}}\n",
+            "{\"id\":\"b\",\"prompt\":\"x\",\"chosen\":\"\",\"rejected\":\"z\"}\n",
+        ));
+        let d = Dataset::load_as(&p, DatasetKind::Preference).unwrap();
+        assert_eq!((d.examples.len(), d.skipped_empty), (1, 1));
+        let e = &d.examples[0];
+        assert!(e.question.starts_with("\n\nHuman: hi") && e.answers.is_empty());
+        let meta: serde_json::Value = serde_json::from_str(&e.to_wit().metadata).unwrap();
+        assert_eq!(
+            meta,
+            serde_json::json!({
+                "chosen": " Fine.",
+                "rejected": " No.",
+                "messages": [
+                    {"role": "user", "content": "hi"},
+                    {"role": "assistant", "content": "yo"},
+                    {"role": "user", "content": "so?"},
+                ],
+                "meta": {"k": 1},
+            })
+        );
+        // A missing side, a transcript that cannot be split, a repeated id.
+        let (_d, p) = write("{\"id\":\"a\",\"prompt\":\"x\",\"chosen\":\"y\"}\n");
+        let e = Dataset::load_as(&p, DatasetKind::Preference).unwrap_err();
+        assert!(
+            e.to_string().ends_with("d.jsonl:1: rejected: missing"),
+            "{e}"
+        );
+        let (_d, p) = write(
+            "{\"id\":\"a\",\"prompt\":\"\\n\\nHuman: a\\n\\nAssistant: b\",\"chosen\":\"y\",\"rejected\":\"z\"}\n",
+        );
+        let e = Dataset::load_as(&p, DatasetKind::Preference).unwrap_err();
+        assert!(
+            e.to_string().ends_with(
+                "d.jsonl:1: prompt: the transcript does not end with an empty Assistant: turn"
+            ),
+            "{e}"
+        );
+        let row = "{\"id\":\"a\",\"prompt\":\"x\",\"chosen\":\"y\",\"rejected\":\"z\"}\n";
+        let (_d, p) = write(&format!("{row}\n{row}"));
+        let e = Dataset::load_as(&p, DatasetKind::Preference).unwrap_err();
+        assert!(e.to_string().contains("lines 1 and 3"), "{e}");
+        // Read as QA, a preference pair says which kind to set.
+        let (_d, p) = write(row);
+        let e = Dataset::load(&p).unwrap_err().to_string();
+        assert!(
+            e.ends_with(
+                "d.jsonl:1: question: missing (a preference pair? set [dataset] kind = \"preference\")"
+            ),
+            "{e}"
         );
     }
 

@@ -162,7 +162,7 @@ impl Plan {
             tools: tool_components,
         });
 
-        let dataset = Dataset::load(&config.resolve(&c.dataset.path))?;
+        let dataset = Dataset::load_as(&config.resolve(&c.dataset.path), c.dataset.kind)?;
         let mut indices =
             dataset.sample_indices(c.dataset.sample, c.dataset.seed.unwrap_or(c.seed));
         let mut warnings = Vec::new();
@@ -176,6 +176,15 @@ impl Plan {
                 c.dataset.path
             );
             warnings.push(config.error_at("dataset.sample", msg));
+        }
+        if dataset.skipped_empty > 0 {
+            let n = dataset.skipped_empty;
+            let pairs = if n == 1 { "pair" } else { "pairs" };
+            let msg = format!(
+                "{n} preference {pairs} of {} left out: chosen or rejected is empty",
+                c.dataset.path
+            );
+            warnings.push(config.error_at("dataset.path", msg));
         }
         if let Some(limit) = limit {
             indices.truncate(limit);

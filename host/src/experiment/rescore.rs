@@ -48,7 +48,7 @@ pub async fn rescore(
     // The stored config, so relative plugin paths and seeds mean what they meant.
     let config = ConfigFile::parse(Path::new(&source.config_path), &source.config_text)
         .with_context(|| format!("re-reading the config stored with {}", source.id))?;
-    let dataset = Dataset::load(Path::new(&source.dataset_path))
+    let dataset = Dataset::load_as(Path::new(&source.dataset_path), config.config.dataset.kind)
         .with_context(|| format!("re-reading the dataset of {}", source.id))?;
     anyhow::ensure!(
         dataset.sha256 == source.dataset_sha256,

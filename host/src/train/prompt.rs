@@ -13,9 +13,9 @@ use forge_train::PreferencePair;
 use tokenizers::Tokenizer;
 
 use super::data::{DataError, PreferenceData, PreferenceRow};
-use crate::engine::Message;
 use crate::engine::chat_template::ChatTemplate;
 use crate::engine::gguf_tokenizer::tokenizer_from_gguf;
+use crate::experiment::datasets::preference::split_transcript;
 
 /// The model's tokenizer, chat template and end-of-turn token.
 pub struct PromptFormat {
@@ -151,84 +151,5 @@ impl PromptFormat {
             out.push(e);
         }
         Ok((out, total))
-    }
-}
-
-/// `"\n\nHuman: …\n\nAssistant: …\n\nAssistant:"` → user/assistant turns,
-/// each stripped, the final empty assistant turn (the generation prompt)
-/// dropped. A prompt with no turn markers is one user turn.
-pub fn split_transcript(prompt: &str) -> Result<Vec<Message>, String> {
-    const MARKERS: [(&str, &str); 2] = [("\n\nHuman:", "user"), ("\n\nAssistant:", "assistant")];
-    // (start of marker, end of marker, role), left to right, non-overlapping.
-    let mut cuts = Vec::new();
-    let mut at = 0;
-    while let Some(off) = prompt[at..].find("\n\n") {
-        let start = at + off;
-        match MARKERS.iter().find(|(m, _)| prompt[start..].starts_with(m)) {
-            Some((m, role)) => {
-                cuts.push((start, start + m.len(), *role));
-                at = start + m.len();
-            }
-            None => at = start + 1,
-        }
-    }
-    if cuts.is_empty() {
-        return Ok(vec![message("user", prompt.trim())]);
-    }
-    if !prompt[..cuts[0].0].trim().is_empty() {
-        return Err("the transcript does not start with a Human:/Assistant: turn".into());
-    }
-    let mut messages: Vec<Message> = cuts
-        .iter()
-        .enumerate()
-        .map(|(i, &(_, end, role))| {
-            let next = cuts.get(i + 1).map_or(prompt.len(), |c| c.0);
-            message(role, prompt[end..next].trim())
-        })
-        .collect();
-    match messages.last() {
-        Some(m) if m.role == "assistant" && m.content.is_empty() => {
-            messages.pop();
-            Ok(messages)
-        }
-        _ => Err("the transcript does not end with an empty Assistant: turn".into()),
-    }
-}
-
-fn message(role: &str, content: &str) -> Message {
-    Message {
-        role: role.into(),
-        content: content.into(),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn transcript_turns() {
-        let m = split_transcript(
-            "\n\nHuman: hi there \n\nAssistant: hello\n\nHuman:  why?\n\nAssistant:",
-        )
-        .unwrap();
-        let got: Vec<(&str, &str)> = m
-            .iter()
-            .map(|m| (m.role.as_str(), m.content.as_str()))
-            .collect();
-        assert_eq!(
-            got,
-            [
-                ("user", "hi there"),
-                ("assistant", "hello"),
-                ("user", "why?")
-            ]
-        );
-        assert!(split_transcript("x\n\nHuman: a\n\nAssistant:").is_err());
-        assert!(split_transcript("\n\nHuman: a\n\nAssistant: b").is_err());
-        // Blank lines inside a turn stay in it.
-        let m = split_transcript("\n\nHuman: a\n\nb\n\nAssistant:").unwrap();
-        assert_eq!(m[0].content, "a\n\nb");
-        assert_eq!(split_transcript(" plain ").unwrap()[0].content, "plain");
     }
 }
