@@ -13,23 +13,24 @@ use crate::results::records::{Experiment, RunRecord};
 use crate::results::stats::Summary;
 
 /// Scores in [0, 1] are shown as percentages, as SQuAD and most papers do;
-/// counts (see [`is_count`]) as they are.
+/// unscaled ones (see [`is_unscaled`]) as they are.
 pub fn fmt_score(name: &str, v: f64) -> String {
-    if is_count(name) {
+    if is_unscaled(name) {
         format!("{v:.2}")
     } else {
         format!("{:.1}", v * 100.0)
     }
 }
 
-/// Scores that count things per example (claims judged, unparsed judge
-/// answers, tool calls) rather than rate them in [0, 1]. A metric names a
-/// count `claims`, `judge_unparsed` or with an `n_` prefix or `_count`
-/// suffix.
-pub fn is_count(name: &str) -> bool {
+/// Scores that are not rates in [0, 1], shown without the ×100: counts per
+/// example (claims judged, unparsed judge answers, tool calls: `claims`,
+/// `judge_unparsed`, an `n_` prefix or `_count` suffix) and log-probability
+/// margins in nats (a `_margin` suffix, e.g. `pref_margin`).
+pub fn is_unscaled(name: &str) -> bool {
     matches!(name, "claims" | "judge_unparsed" | "tool_calls")
         || name.starts_with("n_")
         || name.ends_with("_count")
+        || name.ends_with("_margin")
 }
 
 fn fmt_ms(ms: f64) -> String {
@@ -323,7 +324,7 @@ pub fn comparison_text(c: &crate::results::compare::Comparison, alpha: f64, rows
     for m in &c.metrics {
         let (f, unit): (fn(f64) -> String, &str) = if m.name == "latency_ms" {
             (|v| format!("{v:.0}"), " ms")
-        } else if is_count(&m.name) {
+        } else if is_unscaled(&m.name) {
             (|v| format!("{v:.2}"), "")
         } else {
             (|v| format!("{:.1}", v * 100.0), "")
@@ -502,4 +503,18 @@ pub fn group_table(g: &crate::results::records::Group, cells: &[(Experiment, Sum
     }
     o += "\nscores 0-100; `forge-host compare <group>` tests each cell against the first\n";
     o
+}
+
+#[cfg(test)]
+mod score_format_tests {
+    use super::*;
+
+    #[test]
+    fn rates_are_percentages_counts_and_margins_are_not() {
+        assert_eq!(fmt_score("f1", 0.4567), "45.7");
+        assert_eq!(fmt_score("pref_acc", 1.0), "100.0");
+        assert_eq!(fmt_score("n_claims", 3.0), "3.00");
+        assert_eq!(fmt_score("pref_margin", 60.08), "60.08");
+        assert_eq!(fmt_score("pref_margin", -1.5), "-1.50");
+    }
 }
