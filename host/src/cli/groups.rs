@@ -87,6 +87,14 @@ pub(super) fn targets(
     if let [one] = ids
         && let Some(g) = group_or_none(store, one)?
     {
+        if g.kind == GroupKind::Alignment {
+            anyhow::bail!(
+                "{} is an alignment group (forge-host align): its cells ran different datasets; see `forge-host show {}` and `forge-host report {}` for its table",
+                g.id,
+                g.id,
+                g.id
+            );
+        }
         if g.kind == GroupKind::Training {
             anyhow::bail!(
                 "{} is a sweep of training runs, not of experiments; see `forge-host show {}` and `forge-host report {}`",

@@ -49,6 +49,7 @@ pub fn list(paths: &Paths, json: bool) -> anyhow::Result<()> {
                 let kind = match g.kind {
                     GroupKind::Experiments => "",
                     GroupKind::Training => "  (training runs)",
+                    GroupKind::Alignment => "  (alignment: base vs tuned)",
                 };
                 println!(
                     "  {:<38}  {} cells ({} run)  axes: {}{kind}",

@@ -1,10 +1,12 @@
 //! The `forge-host` command line: the arguments, and one module per
 //! command that calls the rooms and prints what they return.
 
+mod align;
 mod compare;
 mod export;
 mod groups;
 pub mod index;
+mod judge;
 mod list;
 mod plugins;
 mod report;
@@ -95,6 +97,39 @@ enum Command {
         /// List at most this many differing examples
         #[arg(long, default_value_t = 10)]
         rows: usize,
+    },
+    /// Base vs tuned on every axis of an alignment config (preference
+    /// accuracy, factuality, verbosity, judged win rate): one group, one
+    /// table (see configs/alignment_compare.toml)
+    Align {
+        config: PathBuf,
+        /// Run only the first N examples of each axis
+        #[arg(long)]
+        limit: Option<usize>,
+    },
+    /// Judge two experiments' answers pairwise with an LLM (each pair in
+    /// both orders; disagreement = tie): win/tie/loss with CIs, position
+    /// bias, sign test, length-controlled win rate; stored as a judging run
+    Judge {
+        /// Experiment whose answers are A
+        a: String,
+        /// Experiment whose answers are B
+        b: String,
+        /// The judge: a judge config (.toml, like configs/judge.toml; a
+        /// served model via backend = "openai"), or a model for the
+        /// default one (packaged alias or .gguf path)
+        #[arg(long)]
+        judge: Option<String>,
+        /// What to judge: helpful (default), harmless, or a file with the
+        /// rubric's text
+        #[arg(long)]
+        rubric: Option<String>,
+        /// Judge only the first N shared examples
+        #[arg(long)]
+        limit: Option<usize>,
+        /// Start a new judging run even if an unfinished one has the same plan
+        #[arg(long)]
+        new: bool,
     },
     /// Score an experiment's stored answers again with other metric
     /// components (no model call); stored as a new experiment beside it
@@ -265,6 +300,25 @@ async fn dispatch(cli: Cli) -> anyhow::Result<()> {
         Command::Show { id, rows, trace } => show::show(&paths, &id, rows, trace, json),
         Command::Export { id, format, out } => export::export(&paths, &id, format, out),
         Command::Compare { ids, alpha, rows } => compare::compare(&paths, &ids, alpha, rows, json),
+        Command::Align { config, limit } => align::align(&paths, &config, limit, json).await,
+        Command::Judge {
+            a,
+            b,
+            judge: judge_with,
+            rubric,
+            limit,
+            new,
+        } => {
+            let req = crate::experiment::judge::JudgeRequest {
+                a: &a,
+                b: &b,
+                judge: judge_with.as_deref(),
+                rubric: rubric.as_deref(),
+                limit,
+                new,
+            };
+            judge::judge(&paths, req, json).await
+        }
         Command::Rescore { id, metrics } => rescore::rescore(&paths, &id, &metrics, json).await,
         Command::Report {
             ids,

@@ -35,6 +35,10 @@ pub fn report(
             Stored::Group(g) if g.kind == GroupKind::Training => {
                 Some(training_group(&store, &g, out, &command)?)
             }
+            Stored::Group(g) if g.kind == GroupKind::Alignment => {
+                let a = report::alignment::gather(&store, &g)?;
+                Some(report::alignment::write(out, &a, &command)?)
+            }
             _ => None,
         };
         if let Some(w) = written {

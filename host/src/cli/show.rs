@@ -39,6 +39,23 @@ pub fn show(
         }
         Stored::Group(g) => g,
     };
+    if g.kind == GroupKind::Alignment {
+        let a = report::alignment::gather(&store, &g)?;
+        if json {
+            let v = serde_json::json!({
+                "group": g,
+                "judge": a.judge.as_ref().map(|(e, p)| serde_json::json!({"experiment": e.id, "pairwise": p})),
+                "axes": a.axes.iter().map(|ax| serde_json::json!({
+                    "axis": ax.name, "base": ax.base.0.id, "tuned": ax.tuned.0.id,
+                    "comparison": ax.comparison, "verbosity": ax.verbosity,
+                })).collect::<Vec<_>>(),
+            });
+            println!("{}", serde_json::to_string_pretty(&v)?);
+        } else {
+            print!("{}", report::alignment::text(&a));
+        }
+        return Ok(());
+    }
     if g.kind == GroupKind::Training {
         let runs = training_members(&store, &g)?;
         if json {
@@ -108,7 +125,12 @@ fn show_experiment(
         }
     } else if json {
         let (runs, _) = store.runs_head(&e.id, rows)?;
-        let v = serde_json::json!({"experiment": e, "summary": s, "runs": runs});
+        let pairwise = match &e.judged {
+            Some(_) => Some(crate::results::pairwise::of_judging(store, &e)?),
+            None => None,
+        };
+        let v =
+            serde_json::json!({"experiment": e, "summary": s, "pairwise": pairwise, "runs": runs});
         println!("{}", serde_json::to_string_pretty(&v)?);
     } else {
         let (shown, total) = store.runs_head(&e.id, rows)?;
@@ -121,6 +143,10 @@ fn show_experiment(
                 total,
                 e.example_ids.len()
             ),
+        }
+        if let (Some(pair), Some(_)) = (&e.judged, &s) {
+            let p = crate::results::pairwise::of_judging(store, &e)?;
+            println!("{}", report::pairwise::pairwise_text(&pair.a, &pair.b, &p));
         }
         print!("{}", report::runs_table(&shown, &e.score_names));
         if total > shown.len() {

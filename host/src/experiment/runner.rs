@@ -388,5 +388,6 @@ fn new_experiment(plan: &Plan) -> Experiment {
         score_names: plan.score_names.clone(),
         error: None,
         rescored_from: None,
+        judged: None,
     }
 }

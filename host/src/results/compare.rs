@@ -67,7 +67,7 @@ pub struct Comparison {
 }
 
 /// The seed an experiment ran with, from its stored config.
-fn seed(e: &Experiment) -> u64 {
+pub(crate) fn seed(e: &Experiment) -> u64 {
     toml::from_str::<toml::Table>(&e.config_text)
         .ok()
         .and_then(|t| t.get("seed").and_then(|v| v.as_integer()))
@@ -184,7 +184,9 @@ pub fn compare_with_baseline(
     Ok(out)
 }
 
-fn compare_values(name: &str, a: &[f64], b: &[f64], seed: u64) -> MetricComparison {
+/// One paired comparison of per-example values (B − A): exact McNemar for
+/// 0/1 values, else a sign-flip permutation test; a paired-bootstrap CI.
+pub fn compare_values(name: &str, a: &[f64], b: &[f64], seed: u64) -> MetricComparison {
     let diffs: Vec<f64> = a.iter().zip(b).map(|(x, y)| y - x).collect();
     let binary = a.iter().chain(b).all(|v| *v == 0.0 || *v == 1.0);
     let (test, p_value, discordant) = if binary {

@@ -88,6 +88,17 @@ pub struct Experiment {
     /// whose stored outputs it scored again (no model call was made).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rescored_from: Option<String>,
+    /// Set on an experiment made by `forge-host judge`: the two experiments
+    /// whose answers its judge compared (each example one pair of them).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub judged: Option<JudgedPair>,
+}
+
+/// The experiments a judging run compared: answer A from `a`, B from `b`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct JudgedPair {
+    pub a: String,
+    pub b: String,
 }
 
 /// A sweep: the experiments (or training runs) one config's `[sweep]`
@@ -129,6 +140,9 @@ pub enum GroupKind {
     Experiments,
     /// `train dpo` on a config with `[sweep]`: each cell a training run.
     Training,
+    /// `forge-host align`: each axis run with the base and the tuned model
+    /// (labels `[axis, base|tuned]`), and the judging run (`[judge, …]`).
+    Alignment,
 }
 
 impl GroupKind {

@@ -71,6 +71,52 @@ pub struct Summary {
     pub agent: Option<AgentSummary>,
     #[serde(default = "default_iterations")]
     pub bootstrap_iterations: usize,
+    /// How long the answers are (None when no example answered).
+    #[serde(default)]
+    pub verbosity: Option<Verbosity>,
+}
+
+/// Completion tokens per answered example (every generate call the method
+/// made for it), with seeded 95 % bootstrap intervals of the mean, the
+/// median and the 95th percentile: the verbosity axis of an alignment
+/// comparison ("answers got 30 % longer").
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Verbosity {
+    pub n: usize,
+    pub mean: f64,
+    pub mean_ci: (f64, f64),
+    pub median: f64,
+    pub median_ci: (f64, f64),
+    pub p95: f64,
+    pub p95_ci: (f64, f64),
+}
+
+/// [`Verbosity`] of the runs that answered.
+pub fn verbosity(runs: &[RunScores], iterations: usize, seed: u64) -> Option<Verbosity> {
+    let tokens: Vec<f64> = runs
+        .iter()
+        .filter(|r| r.answer.is_some() && r.error.is_none())
+        .map(|r| r.completion_tokens as f64)
+        .collect();
+    if tokens.is_empty() {
+        return None;
+    }
+    let pct = |p: f64| {
+        move |xs: &[f64]| {
+            let mut s = xs.to_vec();
+            s.sort_by(f64::total_cmp);
+            percentile(&s, p)
+        }
+    };
+    Some(Verbosity {
+        n: tokens.len(),
+        mean: mean(&tokens),
+        mean_ci: bootstrap_ci(&tokens, iterations, seed ^ 0x7e),
+        median: pct(50.0)(&tokens),
+        median_ci: bootstrap_ci_of(&tokens, iterations, seed ^ 0x7f, pct(50.0)),
+        p95: pct(95.0)(&tokens),
+        p95_ci: bootstrap_ci_of(&tokens, iterations, seed ^ 0x80, pct(95.0)),
+    })
 }
 
 fn default_iterations() -> usize {
@@ -186,6 +232,7 @@ pub fn summarise(
         }),
         agent: agent_summary(runs),
         bootstrap_iterations: iterations,
+        verbosity: verbosity(runs, iterations, seed),
     }
 }
 
@@ -285,6 +332,31 @@ pub fn percentile(sorted: &[f64], p: f64) -> f64 {
             }
         }
     }
+}
+
+/// 95 % percentile bootstrap interval of any statistic of `xs`, seeded.
+pub fn bootstrap_ci_of(
+    xs: &[f64],
+    iterations: usize,
+    seed: u64,
+    stat: impl Fn(&[f64]) -> f64,
+) -> (f64, f64) {
+    if xs.len() < 2 {
+        let v = stat(xs);
+        return (v, v);
+    }
+    let mut rng = SmallRng::seed_from_u64(seed);
+    let mut sample = vec![0.0; xs.len()];
+    let mut values: Vec<f64> = (0..iterations.max(1))
+        .map(|_| {
+            for v in sample.iter_mut() {
+                *v = xs[rng.random_range(0..xs.len())];
+            }
+            stat(&sample)
+        })
+        .collect();
+    values.sort_by(f64::total_cmp);
+    (percentile(&values, 2.5), percentile(&values, 97.5))
 }
 
 /// 95 % percentile bootstrap interval of the mean, seeded.
@@ -404,6 +476,36 @@ mod tests {
         );
         let none = summarise(&[], &["f1".into()], 7, 200);
         assert_eq!((none.metrics["f1"].n, none.metrics["f1"].mean), (0, 0.0));
+    }
+
+    #[test]
+    fn verbosity_counts_answered_runs_only() {
+        // 1..=20 tokens answered (numpy: median 10.5, percentile 95 = 19.05),
+        // plus a failed run that must not count.
+        let mut runs: Vec<RunScores> = (1..=20u64)
+            .map(|t| RunScores {
+                answer: Some("x".into()),
+                completion_tokens: t,
+                ..RunScores::default()
+            })
+            .collect();
+        runs.push(scored(99, None, true));
+        let v = verbosity(&runs, 300, 3).unwrap();
+        assert_eq!(v.n, 20);
+        assert!((v.mean - 10.5).abs() < 1e-12 && (v.median - 10.5).abs() < 1e-12);
+        assert!((v.p95 - 19.05).abs() < 1e-9, "{}", v.p95);
+        for (lo, x, hi) in [
+            (v.mean_ci.0, v.mean, v.mean_ci.1),
+            (v.median_ci.0, v.median, v.median_ci.1),
+            (v.p95_ci.0, v.p95, v.p95_ci.1),
+        ] {
+            assert!(lo < x && x <= hi, "{lo} {x} {hi}");
+        }
+        assert_eq!(
+            verbosity(&runs[20..], 300, 3),
+            None,
+            "no answer, no verbosity"
+        );
     }
 
     #[test]

@@ -494,6 +494,7 @@ pub(crate) mod tests {
             score_names: vec![],
             error: None,
             rescored_from: None,
+            judged: None,
         }
     }
 

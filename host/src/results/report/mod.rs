@@ -2,9 +2,11 @@
 //! charts and pages in [`page`], files in [`export`]); of training runs in
 //! [`training`]. Views only read.
 
+pub mod alignment;
 pub mod charts;
 pub mod export;
 pub mod page;
+pub mod pairwise;
 pub mod training;
 
 pub use export::{ExportFormat, export};
@@ -76,6 +78,23 @@ fn meaning(name: &str) -> Option<&'static str> {
         "contains" => "a reference appears inside the answer (lenient; fair to chatty models)",
         _ => return None,
     })
+}
+
+/// Answer lengths: completion tokens per answered example, with CIs.
+pub fn verbosity_line(v: &crate::results::stats::Verbosity) -> String {
+    format!(
+        "verbosity   {:.1} tokens per answer [{:.1}, {:.1}]   median {:.0} [{:.0}, {:.0}]   p95 {:.0} [{:.0}, {:.0}]   (n {})\n",
+        v.mean,
+        v.mean_ci.0,
+        v.mean_ci.1,
+        v.median,
+        v.median_ci.0,
+        v.median_ci.1,
+        v.p95,
+        v.p95_ci.0,
+        v.p95_ci.1,
+        v.n
+    )
 }
 
 pub fn summary_text(e: &Experiment, s: &Summary) -> String {
@@ -175,6 +194,9 @@ pub fn summary_text(e: &Experiment, s: &Summary) -> String {
         per(s.completion_tokens),
         s.llm_calls
     );
+    if let Some(v) = &s.verbosity {
+        o += &verbosity_line(v);
+    }
     o += &format!(
         "throughput  {:.2} examples/s   {:.1} generated tokens/s   (wall {:.1} s this session)\n",
         s.examples_per_s, s.tokens_per_s, s.wall_s
