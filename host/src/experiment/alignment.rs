@@ -4,6 +4,7 @@
 //!
 //! ```toml
 //! name = "alignment-smollm2-dpo"
+//! beta = 0.1                 # DPO's β for the implicit reward margin (optional)
 //! [base]                      # a [model] table, as in any config
 //! source = "smollm2-135m-instruct"
 //! [tuned]
@@ -29,7 +30,6 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use anyhow::Context;
 use serde::Deserialize;
 
 use crate::experiment::config::{ConfigFile, ModelConfig, read_config_text};
@@ -56,10 +56,18 @@ pub struct AlignmentConfig {
     pub description: String,
     pub base: ModelConfig,
     pub tuned: ModelConfig,
+    /// DPO's β for the implicit reward margin in the table (TRL's default).
+    #[serde(default = "default_beta")]
+    #[allow(dead_code)]
+    pub beta: f64,
     /// Axis name → experiment config path (relative to this file), in
     /// the file's order.
     pub axes: toml::Table,
     pub judge: Option<JudgeSection>,
+}
+
+fn default_beta() -> f64 {
+    0.1
 }
 
 #[derive(Debug, Deserialize)]
@@ -160,18 +168,22 @@ pub async fn align(
         model_table(&l.config.base, &dir)?,
         model_table(&l.config.tuned, &dir)?,
     ];
-    let mut members = Vec::new();
-    let mut axis_experiments = std::collections::BTreeMap::new();
+    // Every axis config is read and checked, and every cell built, before
+    // anything runs: a typo in the last axis must not cost the first ones.
+    let mut cells = Vec::new();
     for (axis, rel) in &l.config.axes {
         let axis_path = dir.join(rel.as_str().expect("checked at load"));
-        let axis_text = read_config_text(&axis_path)
-            .with_context(|| format!("{}: axes.{axis}", l.path.display()))?;
+        let axis_text = std::fs::read_to_string(&axis_path).map_err(|e| {
+            ConfigFile::error_in(
+                &l.path,
+                &l.text,
+                &format!("axes.{axis}"),
+                format!("cannot read {}: {e}", axis_path.display()),
+            )
+        })?;
         // Checked as written first, so its errors name its own lines.
         ConfigFile::parse(&axis_path, &axis_text)?;
-        let mut ids = Vec::new();
         for (label, model) in MODELS.iter().zip(&models) {
-            let labels = vec![axis.clone(), label.to_string()];
-            on_cell(&labels);
             let mut table: toml::Table = toml::from_str(&axis_text)?;
             table.insert("model".into(), model.clone());
             table.insert(
@@ -189,22 +201,43 @@ pub async fn align(
                     l.path.display()
                 )
             })?;
-            let plan = Arc::new(Plan::from_config(cell, paths, limit).await?);
-            for w in &plan.warnings {
-                progress.warning(&w.to_string());
-            }
-            let e = match completed_with_plan(store, &plan.plan_sha256)? {
-                Some(done) => done,
-                None => runner::run(plan, store, false, progress).await?.experiment,
-            };
-            ids.push(e.id.clone());
-            members.push(GroupMember {
-                labels,
-                experiment_id: Some(e.id),
-                training_run: None,
-            });
+            cells.push((vec![axis.clone(), label.to_string()], cell));
         }
-        axis_experiments.insert(axis.clone(), ids);
+    }
+    if let Some(c) = l.config.judge.as_ref().and_then(|j| j.config.as_deref())
+        && !dir.join(c).is_file()
+    {
+        return Err(ConfigFile::error_in(
+            &l.path,
+            &l.text,
+            "judge.config",
+            format!("{} is not a file", dir.join(c).display()),
+        )
+        .into());
+    }
+
+    let mut members = Vec::new();
+    let mut axis_experiments: std::collections::BTreeMap<String, Vec<String>> =
+        std::collections::BTreeMap::new();
+    for (labels, cell) in cells {
+        on_cell(&labels);
+        let plan = Arc::new(Plan::from_config(cell, paths, limit).await?);
+        for w in &plan.warnings {
+            progress.warning(&w.to_string());
+        }
+        let e = match completed_with_plan(store, &plan.plan_sha256)? {
+            Some(done) => done,
+            None => runner::run(plan, store, false, progress).await?.experiment,
+        };
+        axis_experiments
+            .entry(labels[0].clone())
+            .or_default()
+            .push(e.id.clone());
+        members.push(GroupMember {
+            labels,
+            experiment_id: Some(e.id),
+            training_run: None,
+        });
     }
     if let Some(j) = &l.config.judge {
         let ids = &axis_experiments[&j.on];

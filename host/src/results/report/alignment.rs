@@ -10,9 +10,12 @@ use std::path::Path;
 use super::charts::{self, Series};
 use super::fmt_score;
 use super::page::{Chart, Page, Section, Written, write_page};
-use crate::results::compare::{Comparison, MetricComparison, compare, compare_values, seed};
+use crate::results::compare::{
+    Comparison, MetricComparison, compare, compare_values, mcnemar_exact, seed,
+};
 use crate::results::pairwise::{PairwiseSummary, of_judging};
 use crate::results::records::{Experiment, Group, GroupKind};
+use crate::results::stats::{BOOTSTRAP_ITERATIONS, bootstrap_ci, mean};
 use crate::results::store::Store;
 
 /// One axis: the two experiments and their paired comparison.
@@ -23,6 +26,63 @@ pub struct Axis {
     pub comparison: Comparison,
     /// Completion tokens per answer, paired (None when neither generates).
     pub verbosity: Option<MetricComparison>,
+    /// On a preference axis (both runs scored `pref_margin`): DPO's
+    /// implicit reward of the tuned model against the base as reference.
+    pub implicit_reward: Option<ImplicitReward>,
+}
+
+/// DPO's implicit reward on held-out pairs, with the base model as the
+/// reference: `r(x, y) = β·(log π_tuned(y|x) − log π_base(y|x))`. Per pair
+/// the reward margin `r(chosen) − r(rejected)` is `β·(margin_tuned −
+/// margin_base)` of the stored `pref_margin` scores (chosen − rejected
+/// log-probability); accuracy counts margins > 0, as TRL's
+/// `rewards/accuracies`.
+pub struct ImplicitReward {
+    pub beta: f64,
+    pub n: usize,
+    pub accuracy: (f64, f64, f64),
+    pub margin: (f64, f64, f64),
+    /// Exact two-sided sign test of positive against negative margins.
+    pub sign_test_p: f64,
+}
+
+fn implicit_reward(base: &Series, tuned: &Series, beta: f64, seed: u64) -> Option<ImplicitReward> {
+    let margins = |s: &Series| -> std::collections::BTreeMap<String, f64> {
+        s.runs
+            .iter()
+            .filter_map(|r| Some((r.example_id.clone(), *r.scores.get("pref_margin")?)))
+            .collect()
+    };
+    let (mb, mt) = (margins(base), margins(tuned));
+    let rewards: Vec<f64> = mb
+        .iter()
+        .filter_map(|(id, b)| Some(beta * (mt.get(id)? - b)))
+        .collect();
+    if rewards.is_empty() {
+        return None;
+    }
+    let acc: Vec<f64> = rewards.iter().map(|&r| f64::from(r > 0.0)).collect();
+    let with_ci = |xs: &[f64]| {
+        let (lo, hi) = bootstrap_ci(xs, BOOTSTRAP_ITERATIONS, seed);
+        (mean(xs), lo, hi)
+    };
+    let up = rewards.iter().filter(|&&r| r > 0.0).count();
+    let down = rewards.iter().filter(|&&r| r < 0.0).count();
+    Some(ImplicitReward {
+        beta,
+        n: rewards.len(),
+        accuracy: with_ci(&acc),
+        margin: with_ci(&rewards),
+        sign_test_p: mcnemar_exact(up, down),
+    })
+}
+
+/// `beta` of the alignment config (TRL's default 0.1 when absent).
+fn beta_of(group: &Group) -> f64 {
+    toml::from_str::<toml::Table>(&group.config_text)
+        .ok()
+        .and_then(|t| t.get("beta").and_then(|v| v.as_float()))
+        .unwrap_or(0.1)
 }
 
 pub struct Alignment {
@@ -74,13 +134,8 @@ pub fn gather(store: &Store, group: &Group) -> anyhow::Result<Alignment> {
             anyhow::anyhow!("group {}: axis {:?} has one model only", group.id, m.labels)
         })?;
         let (base, tuned) = (experiment(m)?, experiment(next)?);
-        let comparison = compare(
-            &base.0,
-            &base.1.runs,
-            &tuned.0,
-            &tuned.1.runs,
-            seed(&base.0),
-        )?;
+        // Seed 0, as `forge-host compare`: the table repeats its numbers.
+        let comparison = compare(&base.0, &base.1.runs, &tuned.0, &tuned.1.runs, 0)?;
         let lengths = |s: &Series| -> std::collections::BTreeMap<String, f64> {
             s.runs
                 .iter()
@@ -94,7 +149,9 @@ pub fn gather(store: &Store, group: &Group) -> anyhow::Result<Alignment> {
             .filter_map(|(id, b)| Some((*b, *lt.get(id)?)))
             .unzip();
         let generates = xb.iter().chain(&xt).any(|&t| t > 0.0);
+        let implicit_reward = implicit_reward(&base.1, &tuned.1, beta_of(group), seed(&base.0));
         axes.push(Axis {
+            implicit_reward,
             name: m.labels[0].clone(),
             verbosity: generates
                 .then(|| compare_values("completion_tokens", &xb, &xt, seed(&base.0))),
@@ -148,6 +205,22 @@ pub fn table(a: &Alignment) -> String {
                 ci(&m.name, mt.mean, mt.ci_low, mt.ci_high),
                 ci(&m.name, m.delta, m.delta_ci.0, m.delta_ci.1),
                 p(m)
+            );
+        }
+        if let Some(r) = &ax.implicit_reward {
+            o += &format!(
+                "| {} | DPO implicit reward accuracy (tuned vs base as reference) | — | {:.1} [{:.1}, {:.1}] | vs 50: {:+.1} | sign test p={:.3} (n {}) |\n",
+                ax.name,
+                100.0 * r.accuracy.0,
+                100.0 * r.accuracy.1,
+                100.0 * r.accuracy.2,
+                100.0 * r.accuracy.0 - 50.0,
+                r.sign_test_p,
+                r.n
+            );
+            o += &format!(
+                "| {} | DPO implicit reward margin (β = {}) | — | {:.4} [{:.4}, {:.4}] | | |\n",
+                ax.name, r.beta, r.margin.0, r.margin.1, r.margin.2
             );
         }
         if let (Some(v), Some(vb), Some(vt)) = (
@@ -230,7 +303,7 @@ pub fn table(a: &Alignment) -> String {
     o
 }
 
-const NOTE: &str = "Scores ×100 except log-prob margins (nats) and token counts. Δ is the paired difference over the examples both models ran; 0/1 scores use exact McNemar, others a sign-flip permutation test; CIs are seeded bootstrap intervals. The judge compared each pair in both orders (disagreement = tie); its win rate is tuned over base, 50 = no preference; the length-controlled rate is the judge's preference at equal answer length (AlpacaEval 2's regression). Parse failures are left out of the judge's rates and counted here.";
+const NOTE: &str = "Scores ×100 except log-prob margins (nats) and token counts. Δ is the paired difference over the examples both models ran; 0/1 scores use exact McNemar, others a sign-flip permutation test; CIs are seeded bootstrap intervals. The judge compared each pair in both orders (disagreement = tie); its win rate is tuned over base, 50 = no preference; the length-controlled rate is the judge's preference at equal answer length (AlpacaEval 2's regression). Parse failures are left out of the judge's rates and counted here. DPO's implicit reward takes the base model as the reference policy: β·(log π_tuned − log π_base) of each reply; its accuracy is the share of held-out pairs where the chosen reply's reward beats the rejected one's (TRL's rewards/accuracies).";
 
 /// `report.md`, `report.html` and a chart per axis under `dir`.
 pub fn write(dir: &Path, a: &Alignment, command: &str) -> anyhow::Result<Written> {
