@@ -9,6 +9,7 @@
 //! `results::pairwise`.
 
 mod common;
+use common::served::{MODEL, Server};
 use common::*;
 
 use judge_eval::{Position, parse_verdict};
@@ -88,7 +89,18 @@ fn check_runs(
         assert!(r["error"].is_null(), "{r}");
         let calls = r["calls"].as_array().unwrap();
         assert_eq!(calls.len(), 2, "both orders asked: {r}");
-        let prompt = |i: usize| calls[i]["prompt"].as_str().unwrap().to_string();
+        // As templated by the engine, or the messages a server was sent.
+        let prompt = |i: usize| {
+            let p = calls[i]["prompt"].as_str().unwrap();
+            match serde_json::from_str::<Vec<Value>>(p) {
+                Ok(messages) => messages
+                    .iter()
+                    .map(|m| m["content"].as_str().unwrap().to_string())
+                    .collect::<Vec<_>>()
+                    .join("\n"),
+                Err(_) => p.to_string(),
+            }
+        };
         let (p0, p1) = (prompt(0), prompt(1));
         // Call 0 shows A in the first slot, call 1 shows B there.
         if default_template {
@@ -285,4 +297,57 @@ fn bad_judge_configs_are_errors_at_their_line_and_store_nothing() {
         fail(&[&a, &b, "--rubric", "no-such-rubric.txt"]).contains("--rubric no-such-rubric.txt")
     );
     assert_eq!(listed(), before, "a refused judge stores nothing");
+}
+
+/// The judge as a served model (what users point at a big model): the
+/// same judging run through the `openai` backend against
+/// `forge-host serve --openai`, every call recorded with the server's
+/// outputs, the same rule applied to them.
+#[test]
+fn a_served_model_judges_through_the_openai_backend() {
+    if default_model().is_none() {
+        return;
+    }
+    let server = Server::start();
+    let tmp = tempfile::tempdir().unwrap();
+    let home = tmp.path().join("home");
+    let (a, b) = two_experiments(tmp.path(), &home);
+    let answers: Vec<(String, String)> = exported(&home, &a)
+        .iter()
+        .zip(exported(&home, &b))
+        .map(|(x, y)| {
+            (
+                x["answer"].as_str().unwrap().trim().to_string(),
+                y["answer"].as_str().unwrap().trim().to_string(),
+            )
+        })
+        .collect();
+    let local = judge_eval_config(
+        "max_tokens = 4",
+        r#"system = "You are a judge. Reply with one letter: A or B.""#,
+    );
+    let served = local.replace(
+        "source = \"smollm2-135m-instruct\"\nthreads = 2\n",
+        &format!(
+            "backend = \"openai\"\nbase_url = \"{}\"\nmodel = \"{MODEL}\"\ntimeout_ms = 60000\n",
+            server.url
+        ),
+    );
+    assert_ne!(local, served);
+    let cfg = write(tmp.path(), "served.toml", &served);
+    let judged = judge(&home, &a, &b, &["--judge", cfg.to_str().unwrap()]);
+    check_runs(&home, &judged, &answers, true);
+    let shown: Value = serde_json::from_slice(
+        &run_ok(forge(&home).args([
+            "--json",
+            "show",
+            judged["experiment"].as_str().unwrap(),
+            "--rows",
+            "0",
+        ]))
+        .stdout,
+    )
+    .unwrap();
+    assert_eq!(shown["experiment"]["model"]["backend"], "openai", "{shown}");
+    assert!(shown["pairwise"]["pairs"] == SAMPLE, "{shown}");
 }
