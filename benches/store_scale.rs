@@ -55,6 +55,7 @@ fn experiment(id: &str, n: usize) -> Experiment {
         score_names: vec!["exact_match".into(), "f1".into()],
         error: None,
         rescored_from: None,
+        judged: None,
     }
 }
 

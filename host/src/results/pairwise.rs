@@ -280,15 +280,8 @@ mod tests {
                 (50.0, 50.0 + gap)
             };
             // one in each group goes against length, so the fit is finite
-            let win = if i % 10 == 3 {
-                0.0
-            } else if i % 10 == 4 {
-                1.0
-            } else if longer {
-                1.0
-            } else {
-                0.0
-            };
+            let against_length = i % 10 == 3 || i % 10 == 4;
+            let win = if longer != against_length { 1.0 } else { 0.0 };
             judged.push(j(win, la, lb));
         }
         let raw = mean(&judged.iter().map(|j| j.win.unwrap()).collect::<Vec<_>>());
