@@ -25,14 +25,6 @@ max_tokens = 12
     )
 }
 
-fn run_id(home: &std::path::Path, cfg: &std::path::Path) -> String {
-    let ev = events(&run_ok(forge(home).args(["--json", "run"]).arg(cfg)).stdout);
-    ev.last().unwrap()["experiment"]
-        .as_str()
-        .unwrap()
-        .to_string()
-}
-
 #[test]
 fn compare_pairs_examples_tests_and_refuses_unpaired_runs() {
     let tmp = tempfile::tempdir().unwrap();

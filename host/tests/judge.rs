@@ -17,14 +17,6 @@ use serde_json::Value;
 
 const SAMPLE: usize = 6;
 
-fn run_id(home: &std::path::Path, cfg: &std::path::Path) -> String {
-    let ev = events(&run_ok(forge(home).args(["--json", "run"]).arg(cfg)).stdout);
-    ev.last().unwrap()["experiment"]
-        .as_str()
-        .unwrap()
-        .to_string()
-}
-
 fn exported(home: &std::path::Path, id: &str) -> Vec<Value> {
     let out = run_ok(forge(home).args(["export", id, "--format", "jsonl"]));
     String::from_utf8_lossy(&out.stdout)
@@ -49,6 +41,22 @@ fn two_experiments(tmp: &std::path::Path, home: &std::path::Path) -> (String, St
         ),
     );
     (a, b)
+}
+
+/// (A's answer, B's answer) per shared example, trimmed as the judge
+/// method trims them.
+fn paired_answers(home: &std::path::Path, a: &str, b: &str) -> Vec<(String, String)> {
+    exported(home, a)
+        .iter()
+        .zip(exported(home, b))
+        .map(|(x, y)| {
+            assert_eq!(x["example_id"], y["example_id"]);
+            (
+                x["answer"].as_str().unwrap().trim().to_string(),
+                y["answer"].as_str().unwrap().trim().to_string(),
+            )
+        })
+        .collect()
 }
 
 /// The verdict of one order, mapped back to the answers ("A", "B", "tie").
@@ -170,17 +178,7 @@ fn judge_runs_both_orders_maps_disagreement_to_ties_and_counts_parse_failures() 
     let tmp = tempfile::tempdir().unwrap();
     let home = tmp.path().join("home");
     let (a, b) = two_experiments(tmp.path(), &home);
-    let answers: Vec<(String, String)> = exported(&home, &a)
-        .iter()
-        .zip(exported(&home, &b))
-        .map(|(x, y)| {
-            assert_eq!(x["example_id"], y["example_id"]);
-            (
-                x["answer"].as_str().unwrap().trim().to_string(),
-                y["answer"].as_str().unwrap().trim().to_string(),
-            )
-        })
-        .collect();
+    let answers = paired_answers(&home, &a, &b);
 
     // The embedded model as judge, told to answer with a letter (as
     // configs/judge.toml does) so that some of its verdicts parse.
@@ -312,16 +310,7 @@ fn a_served_model_judges_through_the_openai_backend() {
     let tmp = tempfile::tempdir().unwrap();
     let home = tmp.path().join("home");
     let (a, b) = two_experiments(tmp.path(), &home);
-    let answers: Vec<(String, String)> = exported(&home, &a)
-        .iter()
-        .zip(exported(&home, &b))
-        .map(|(x, y)| {
-            (
-                x["answer"].as_str().unwrap().trim().to_string(),
-                y["answer"].as_str().unwrap().trim().to_string(),
-            )
-        })
-        .collect();
+    let answers = paired_answers(&home, &a, &b);
     let local = judge_eval_config(
         "max_tokens = 4",
         r#"system = "You are a judge. Reply with one letter: A or B.""#,

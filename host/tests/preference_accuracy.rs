@@ -34,14 +34,6 @@ plugin = "preference_accuracy"
     )
 }
 
-fn run_id(home: &std::path::Path, cfg: &std::path::Path) -> String {
-    let ev = events(&run_ok(forge(home).args(["--json", "run"]).arg(cfg)).stdout);
-    ev.last().unwrap()["experiment"]
-        .as_str()
-        .unwrap()
-        .to_string()
-}
-
 /// `(example id, scores)` of every stored run.
 fn exported(home: &std::path::Path, id: &str) -> Vec<(String, serde_json::Value)> {
     let out = run_ok(forge(home).args(["export", id, "--format", "jsonl"]));

@@ -186,6 +186,15 @@ pub fn events(stdout: &[u8]) -> Vec<serde_json::Value> {
         .collect()
 }
 
+/// Runs `config` with `run --json` and returns the experiment's id.
+pub fn run_id(home: &Path, config: &Path) -> String {
+    let ev = events(&run_ok(forge(home).args(["--json", "run"]).arg(config)).stdout);
+    ev.last().unwrap()["experiment"]
+        .as_str()
+        .unwrap()
+        .to_string()
+}
+
 pub fn write(dir: &Path, name: &str, body: &str) -> PathBuf {
     let p = dir.join(name);
     std::fs::write(&p, body).unwrap();
