@@ -79,9 +79,22 @@ fn stored_preference_scores_match_the_engine_and_compare_pairs_them() {
             ex.meta["chosen"].as_str().unwrap().trim().to_string(),
             ex.meta["rejected"].as_str().unwrap().trim().to_string(),
         ];
-        let lp = engine
-            .score_continuations(&Prompt::Chat(messages), &replies)
-            .unwrap();
+        let prompt = Prompt::Chat(messages);
+        let lp = engine.score_continuations(&prompt, &replies).unwrap();
+        // Per token: the counts the engine scored (score-chat-ext), which
+        // are the replies' own tokenisations give or take a merge at the
+        // boundary with the prompt.
+        let tokens = engine.continuation_tokens(&prompt, &replies).unwrap();
+        for (reply, &n) in replies.iter().zip(&tokens) {
+            let alone = engine.tokenize(reply).unwrap().len() as i64;
+            assert!((i64::from(n) - alone).abs() <= 1, "{id}: {n} vs {alone}");
+        }
+        let per_token = |i: usize| lp[i] / f64::from(tokens[i]);
+        assert_eq!(
+            scores["pref_acc_token"].as_f64(),
+            Some(f64::from(u8::from(per_token(0) > per_token(1)))),
+            "{id}: {scores}"
+        );
         let margin = lp[0] - lp[1];
         let per_char = |i: usize| lp[i] / replies[i].chars().count() as f64;
         let acc = f64::from(u8::from(lp[0] > lp[1]));

@@ -331,7 +331,7 @@ fn contract_0_1_0_components_still_load_beside_the_0_1_1_tool() {
         .load_as(&plugin("wikipedia_search"), World::Tool)
         .unwrap();
     assert_eq!(w.contract.version.to_string(), "0.1.1");
-    // The newest contract's guest links beside them.
+    // A 0.1.4 guest (budget) links beside them.
     let h = host.load_as(&plugin("hostile"), World::Method).unwrap();
     assert_eq!(h.contract.version.to_string(), "0.1.4");
     for import in [

@@ -13,7 +13,7 @@ pub const PACKAGE: &str = "forge:plugin";
 pub const HOST_VERSION: Version = Version {
     major: 0,
     minor: 1,
-    patch: 4,
+    patch: 5,
 };
 
 /// The host interfaces a plugin may import, with the contract version that
@@ -50,7 +50,11 @@ const V0_1_3: Version = Version {
     minor: 1,
     patch: 3,
 };
-const V0_1_4: Version = HOST_VERSION;
+const V0_1_4: Version = Version {
+    major: 0,
+    minor: 1,
+    patch: 4,
+};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
 pub struct Version {
@@ -270,18 +274,20 @@ mod tests {
         };
         let s = e.to_string();
         assert!(
-            s.contains("forge:plugin@0.2.0") && s.contains("forge:plugin@0.1.4"),
+            s.contains("forge:plugin@0.2.0") && s.contains("forge:plugin@0.1.5"),
             "{s}"
         );
     }
 
     #[test]
-    fn the_host_speaks_0_1_4_and_accepts_0_1_0_to_0_1_3() {
-        assert_eq!(HOST_VERSION.to_string(), "0.1.4");
-        for older in ["0.1.0", "0.1.1", "0.1.2", "0.1.3"] {
+    fn the_host_speaks_0_1_5_and_accepts_0_1_0_to_0_1_4() {
+        // 0.1.5 added functions to `inference` (score-ext, score-chat-ext),
+        // no interface: INTERFACES is unchanged.
+        assert_eq!(HOST_VERSION.to_string(), "0.1.5");
+        for older in ["0.1.0", "0.1.1", "0.1.2", "0.1.3", "0.1.4"] {
             assert!(Version::parse(older).unwrap().accepted_by(HOST_VERSION));
         }
-        assert!(!Version::parse("0.1.5").unwrap().accepted_by(HOST_VERSION));
+        assert!(!Version::parse("0.1.6").unwrap().accepted_by(HOST_VERSION));
         let since = |i: &str| INTERFACES.iter().find(|(n, _)| *n == i).unwrap().1;
         assert_eq!(since("log"), V0_1_0);
         assert_eq!(since("http"), V0_1_1);

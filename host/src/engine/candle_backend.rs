@@ -743,6 +743,25 @@ impl Backend for CandleBackend {
         }
     }
 
+    fn continuation_tokens(
+        &mut self,
+        prompt: &Prompt,
+        continuations: &[String],
+    ) -> Result<Vec<u32>, EngineError> {
+        let prompt_text = self.prompt_text(prompt)?;
+        let prompt_ids = self.prompt_ids(&prompt_text)?;
+        continuations
+            .iter()
+            .map(|c| {
+                if c.is_empty() {
+                    Ok(0)
+                } else {
+                    Ok(self.continuation_ids(&prompt_text, &prompt_ids, c)?.len() as u32)
+                }
+            })
+            .collect()
+    }
+
     /// The prompt is prefilled once (through the prefix cache); each
     /// continuation then runs in one forward from the prompt's KV state,
     /// which is truncated back to the prompt before the next.

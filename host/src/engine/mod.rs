@@ -233,6 +233,21 @@ pub trait Backend: Send {
         )))
     }
 
+    /// How many tokens each continuation is after the prompt, as
+    /// [`Backend::score_continuations`] tokenises it (per-token
+    /// normalisation of those scores); no forward pass.
+    fn continuation_tokens(
+        &mut self,
+        prompt: &Prompt,
+        continuations: &[String],
+    ) -> Result<Vec<u32>, EngineError> {
+        let _ = (prompt, continuations);
+        Err(EngineError::Backend(format!(
+            "backend {} cannot count continuation tokens",
+            self.info().backend
+        )))
+    }
+
     /// The backend's continuous-batching interface, if it has one; the
     /// engine thread then decodes concurrent requests together.
     fn batching(&mut self) -> Option<&mut dyn BatchingBackend> {

@@ -32,6 +32,11 @@ pub(super) enum Job {
         continuations: Vec<String>,
         reply: oneshot::Sender<Result<Vec<f64>, EngineError>>,
     },
+    CountTokens {
+        prompt: Prompt,
+        continuations: Vec<String>,
+        reply: oneshot::Sender<Result<Vec<u32>, EngineError>>,
+    },
 }
 
 /// A running request's way back to its caller.
@@ -107,6 +112,13 @@ pub(super) fn serve(mut backend: Box<dyn Backend>, rx: mpsc::Receiver<Job>, max_
                 } => {
                     let _span = tracing::debug_span!("score", n = continuations.len()).entered();
                     let _ = reply.send(backend.score_continuations(&prompt, &continuations));
+                }
+                Job::CountTokens {
+                    prompt,
+                    continuations,
+                    reply,
+                } => {
+                    let _ = reply.send(backend.continuation_tokens(&prompt, &continuations));
                 }
             }
         }

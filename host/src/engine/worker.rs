@@ -124,6 +124,28 @@ impl EngineHandle {
         rx.await.map_err(|_| dropped())?
     }
 
+    /// How many tokens each continuation is after `prompt` (see
+    /// [`Backend::continuation_tokens`]).
+    pub async fn continuation_tokens(
+        &self,
+        prompt: Prompt,
+        continuations: Vec<String>,
+    ) -> Result<Vec<u32>, EngineError> {
+        if self.concurrent.is_some() {
+            return Err(EngineError::Backend(format!(
+                "backend {} cannot count continuation tokens",
+                self.info.backend
+            )));
+        }
+        let (reply, rx) = oneshot::channel();
+        self.submit(Job::CountTokens {
+            prompt,
+            continuations,
+            reply,
+        })?;
+        rx.await.map_err(|_| dropped())?
+    }
+
     fn submit(&self, job: Job) -> Result<(), EngineError> {
         self.tx
             .send(job)

@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use super::CapabilityState;
 use crate::components::bindings::inference::{
     FinishReason, GenerateOptions, GenerateParams, Generation, GenerationExt, Host, InferenceError,
-    Message, TokenLogprob, TopLogprob,
+    Message, Scored, TokenLogprob, TopLogprob,
 };
 use crate::components::budget::Ask;
 use crate::components::seed::derive_seed;
@@ -401,5 +401,60 @@ impl Host for CapabilityState {
     ) -> wasmtime::Result<Result<Vec<f64>, InferenceError>> {
         let prompt = Prompt::Chat(to_engine_messages(messages));
         CapabilityState::score(self, "inference.score-chat", prompt, continuations).await
+    }
+
+    async fn score_ext(
+        &mut self,
+        prompt: String,
+        continuations: Vec<String>,
+    ) -> wasmtime::Result<Result<Vec<Scored>, InferenceError>> {
+        self.score_with_tokens("inference.score-ext", Prompt::Raw(prompt), continuations)
+            .await
+    }
+
+    async fn score_chat_ext(
+        &mut self,
+        messages: Vec<Message>,
+        continuations: Vec<String>,
+    ) -> wasmtime::Result<Result<Vec<Scored>, InferenceError>> {
+        let prompt = Prompt::Chat(to_engine_messages(messages));
+        self.score_with_tokens("inference.score-chat-ext", prompt, continuations)
+            .await
+    }
+}
+
+impl CapabilityState {
+    /// A score call (admitted, cached and recorded as any), then each
+    /// continuation's token count from the engine's tokenizer (no forward).
+    async fn score_with_tokens(
+        &mut self,
+        what: &'static str,
+        prompt: Prompt,
+        continuations: Vec<String>,
+    ) -> wasmtime::Result<Result<Vec<Scored>, InferenceError>> {
+        let scores = match CapabilityState::score(self, what, prompt.clone(), continuations.clone())
+            .await?
+        {
+            Ok(s) => s,
+            Err(e) => return Ok(Err(e)),
+        };
+        let engine = self
+            .ctx
+            .caps
+            .engine
+            .clone()
+            .expect("score succeeded, so there is an engine");
+        let tokens = match engine.continuation_tokens(prompt, continuations).await {
+            Ok(t) => t,
+            Err(e) => return Ok(Err(to_guest_error(e))),
+        };
+        if let Some(call) = self.ctx.calls.last_mut() {
+            call.params["tokens"] = serde_json::json!(tokens);
+        }
+        Ok(Ok(scores
+            .into_iter()
+            .zip(tokens)
+            .map(|(logprob, tokens)| Scored { logprob, tokens })
+            .collect()))
     }
 }

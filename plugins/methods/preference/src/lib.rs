@@ -3,13 +3,13 @@
 //! examples carry `{"chosen", "rejected", "messages"}` in their metadata
 //! (`messages`: the prompt split into chat turns, an HH transcript
 //! `"\n\nHuman: …\n\nAssistant:"` as user/assistant turns, as `train dpo`
-//! splits it). One `inference.score-chat` call scores both replies after
+//! splits it). One `inference.score-chat-ext` call (contract 0.1.5) scores both replies after
 //! the messages rendered with the model's chat template (generation prompt
 //! appended): the total natural-log probability of each.
 //!
 //! The answer's text is `chosen`, `rejected` or `tie` (by total
 //! log-probability); the trace holds one note
-//! `preference: {"chosen_logprob":..,"rejected_logprob":..,"chosen_chars":..,"rejected_chars":..}`,
+//! `preference: {"chosen_logprob":..,"rejected_logprob":..,"chosen_chars":..,"rejected_chars":..,"chosen_tokens":..,"rejected_tokens":..}`,
 //! which the `preference_accuracy` metric scores.
 //!
 //! Params (JSON, all optional):
@@ -95,14 +95,20 @@ pub fn request(
     Ok((turns, [reply(&pair.chosen), reply(&pair.rejected)]))
 }
 
-/// The verdict from the host's two scores.
-pub fn verdict(continuations: &[String; 2], scores: &[f64]) -> Result<pref_eval::Verdict, String> {
+/// The verdict from the host's two scores: `(log-probability, tokens)` of
+/// the chosen and the rejected reply.
+pub fn verdict(
+    continuations: &[String; 2],
+    scores: &[(f64, u32)],
+) -> Result<pref_eval::Verdict, String> {
     match scores {
-        [c, r] => Ok(pref_eval::Verdict {
+        [(c, ct), (r, rt)] => Ok(pref_eval::Verdict {
             chosen_logprob: *c,
             rejected_logprob: *r,
             chosen_chars: continuations[0].chars().count() as u64,
             rejected_chars: continuations[1].chars().count() as u64,
+            chosen_tokens: Some(u64::from(*ct)),
+            rejected_tokens: Some(u64::from(*rt)),
         }),
         other => Err(format!(
             "score-chat returned {} scores for 2 replies",
@@ -113,7 +119,7 @@ pub fn verdict(continuations: &[String; 2], scores: &[f64]) -> Result<pref_eval:
 
 #[cfg(target_arch = "wasm32")]
 mod component {
-    wit_bindgen::generate!({ path: "../../../wit/v0.1.4", world: "method" });
+    wit_bindgen::generate!({ path: "../../../wit/v0.1.5", world: "method" });
 
     use exports::forge::plugin::solver::Guest;
     use forge::plugin::inference::{self, Message};
@@ -133,14 +139,15 @@ mod component {
                     content: t.content,
                 })
                 .collect();
-            let scores = inference::score_chat(&messages, &replies).map_err(|e| {
+            let scores = inference::score_chat_ext(&messages, &replies).map_err(|e| {
                 let why = match e {
                     inference::InferenceError::InvalidParams(m) => format!("invalid params: {m}"),
                     inference::InferenceError::ContextOverflow(m) => m,
                     inference::InferenceError::Backend(m) => m,
                 };
-                PluginError::Unavailable(format!("inference.score-chat: {why}"))
+                PluginError::Unavailable(format!("inference.score-chat-ext: {why}"))
             })?;
+            let scores: Vec<(f64, u32)> = scores.iter().map(|s| (s.logprob, s.tokens)).collect();
             let v = super::verdict(&replies, &scores).map_err(PluginError::Failed)?;
             Ok(Answer {
                 text: v.winner().into(),
@@ -200,9 +207,10 @@ mod tests {
     #[test]
     fn verdict_counts_characters_as_scored() {
         let replies = ["héllo".to_string(), "no".to_string()];
-        let v = verdict(&replies, &[-2.0, -1.0]).unwrap();
+        let v = verdict(&replies, &[(-2.0, 3), (-1.0, 1)]).unwrap();
         assert_eq!((v.chosen_chars, v.rejected_chars), (5, 2));
+        assert_eq!((v.chosen_tokens, v.rejected_tokens), (Some(3), Some(1)));
         assert_eq!(v.winner(), "rejected");
-        assert!(verdict(&replies, &[-1.0]).is_err());
+        assert!(verdict(&replies, &[(-1.0, 1)]).is_err());
     }
 }

@@ -12,7 +12,10 @@
 //! - `pref_acc_norm`: the same comparison of log-probability per character
 //!   (lm-evaluation-harness's `acc_norm`), which removes the bias of totals
 //!   towards shorter replies;
-//! - `pref_margin`: chosen minus rejected total log-probability (nats).
+//! - `pref_margin`: chosen minus rejected total log-probability (nats);
+//! - `pref_acc_token`: the comparison of log-probability per token, with
+//!   the token counts the host reports (`score-chat-ext`, contract 0.1.5);
+//!   left out for notes written before the method recorded them.
 
 use serde::{Deserialize, Serialize};
 
@@ -20,7 +23,7 @@ use serde::{Deserialize, Serialize};
 pub const PREFIX: &str = "preference: ";
 
 /// The scores, in the order [`Verdict::scores`] returns them.
-pub const NAMES: [&str; 3] = ["pref_acc", "pref_acc_norm", "pref_margin"];
+pub const NAMES: [&str; 4] = ["pref_acc", "pref_acc_norm", "pref_margin", "pref_acc_token"];
 
 /// What the method measured for one pair.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -30,6 +33,12 @@ pub struct Verdict {
     pub rejected_logprob: f64,
     pub chosen_chars: u64,
     pub rejected_chars: u64,
+    /// Tokens of each reply as the model scored it (None in notes written
+    /// before contract 0.1.5).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub chosen_tokens: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rejected_tokens: Option<u64>,
 }
 
 impl Verdict {
@@ -56,7 +65,8 @@ impl Verdict {
         serde_json::from_str(last).map_err(|e| format!("the `{}` note: {e}", PREFIX.trim_end()))
     }
 
-    /// Log-probability per character; a reply scored empty counts as 0.
+    /// Log-probability per unit (character or token); a reply scored
+    /// empty counts as 0.
     fn per_char(logprob: f64, chars: u64) -> f64 {
         if chars == 0 {
             0.0
@@ -87,11 +97,17 @@ impl Verdict {
             f64::from(u8::from(norm)),
             self.chosen_logprob - self.rejected_logprob,
         ];
-        NAMES
+        let mut out: Vec<(String, f64)> = NAMES
             .iter()
             .zip(values)
             .map(|(n, v)| (n.to_string(), v))
-            .collect()
+            .collect();
+        if let (Some(ct), Some(rt)) = (self.chosen_tokens, self.rejected_tokens) {
+            let token =
+                Self::per_char(self.chosen_logprob, ct) > Self::per_char(self.rejected_logprob, rt);
+            out.push((NAMES[3].to_string(), f64::from(u8::from(token))));
+        }
+        out
     }
 }
 
@@ -105,6 +121,8 @@ mod tests {
             rejected_logprob: r,
             chosen_chars: cc,
             rejected_chars: rc,
+            chosen_tokens: None,
+            rejected_tokens: None,
         }
     }
 
@@ -144,5 +162,19 @@ mod tests {
         assert_eq!((s[0].1, s[1].1, s[2].1), (0.0, 0.0, 0.0));
         assert_eq!(v(-5.0, -5.0, 5, 5).winner(), "tie");
         assert_eq!(v(-1.0, -5.0, 5, 5).winner(), "chosen");
+    }
+
+    #[test]
+    fn per_token_accuracy_needs_the_token_counts() {
+        // Chosen: -30 over 10 tokens (-3.0 each); rejected: -12 over 3 (-4.0).
+        let mut x = v(-30.0, -12.0, 60, 12);
+        assert_eq!(x.scores().len(), 3, "an old note has no per-token score");
+        x.chosen_tokens = Some(10);
+        x.rejected_tokens = Some(3);
+        let s = x.scores();
+        assert_eq!(s[3], ("pref_acc_token".to_string(), 1.0));
+        assert_eq!(Verdict::from_notes([x.note().as_str()]).unwrap(), x);
+        x.rejected_tokens = Some(6); // -2.0 per token: rejected wins
+        assert_eq!(x.scores()[3].1, 0.0);
     }
 }

@@ -70,9 +70,11 @@ mod tests {
         let note = pref_eval::Verdict {
             chosen_logprob: -3.5,
             rejected_logprob: -4.0,
-            // Per character: -1.75 against -0.4.
+            // Per character: -1.75 against -0.4; per token -3.5 against -1.33.
             chosen_chars: 2,
             rejected_chars: 10,
+            chosen_tokens: Some(1),
+            rejected_tokens: Some(3),
         }
         .note();
         let s = evaluate("", ["status: x", note.as_str()]).unwrap();
@@ -81,7 +83,8 @@ mod tests {
             [
                 ("pref_acc".to_string(), 1.0),
                 ("pref_acc_norm".to_string(), 0.0),
-                ("pref_margin".to_string(), 0.5)
+                ("pref_margin".to_string(), 0.5),
+                ("pref_acc_token".to_string(), 0.0)
             ]
         );
         assert!(evaluate("{}", ["nothing"]).is_err());
