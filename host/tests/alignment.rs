@@ -227,6 +227,38 @@ fn bad_alignment_configs_fail_at_their_line() {
         err.contains("missing.toml") && err.contains("axes.generations"),
         "{err}"
     );
+    // The shipped config before `train dpo` has written its adapter.
+    let shipped = repo().join("configs/alignment_compare.toml");
+    let text = std::fs::read_to_string(&shipped)
+        .unwrap()
+        .replace(
+            "../runs/dpo_hh/adapter",
+            &tmp.path().join("no-adapter").display().to_string(),
+        )
+        .replace(
+            "\"hh_",
+            &format!("\"{}/hh_", repo().join("configs").display()),
+        )
+        .replace(
+            "\"nq_",
+            &format!("\"{}/nq_", repo().join("configs").display()),
+        );
+    let line = text
+        .lines()
+        .position(|l| l.starts_with("adapter ="))
+        .unwrap()
+        + 1;
+    let cfg = write(tmp.path(), "shipped.toml", &text);
+    let err = fail(&cfg);
+    assert!(
+        err.contains(&format!("shipped.toml:{line}:"))
+            && err.contains("tuned.adapter")
+            && err.contains("train dpo"),
+        "{err}"
+    );
     let listed = String::from_utf8_lossy(&run_ok(forge(&home).arg("list")).stdout).to_string();
-    assert!(!listed.contains("align-test"), "{listed}");
+    assert!(
+        !listed.contains("align-test") && !listed.contains("alignment-"),
+        "{listed}"
+    );
 }

@@ -103,6 +103,23 @@ fn load(path: &Path) -> anyhow::Result<Loaded> {
             .into());
         }
     }
+    // A missing adapter is caught here, before the other model's axes run
+    // (usually: `train dpo` has not written it yet).
+    let dir = path.parent().unwrap_or(Path::new("."));
+    for (name, m) in [("base", &config.base), ("tuned", &config.tuned)] {
+        if let Some(a) = &m.adapter
+            && !dir.join(a).join("adapter_config.json").is_file()
+        {
+            return Err(at(
+                &format!("{name}.adapter"),
+                format!(
+                    "{} has no adapter_config.json: train it first (`forge-host train dpo configs/dpo_hh.toml` writes runs/dpo_hh/adapter), or point this at a PEFT LoRA directory",
+                    dir.join(a).display()
+                ),
+            )
+            .into());
+        }
+    }
     if let Some(j) = &config.judge
         && !config.axes.contains_key(&j.on)
     {
