@@ -109,19 +109,12 @@ impl EngineHandle {
         prompt: Prompt,
         continuations: Vec<String>,
     ) -> Result<Vec<f64>, EngineError> {
-        if self.concurrent.is_some() {
-            return Err(EngineError::Backend(format!(
-                "backend {} cannot score continuations",
-                self.info.backend
-            )));
-        }
-        let (reply, rx) = oneshot::channel();
-        self.submit(Job::Score {
+        self.on_engine_thread("score continuations", |reply| Job::Score {
             prompt,
             continuations,
             reply,
-        })?;
-        rx.await.map_err(|_| dropped())?
+        })
+        .await
     }
 
     /// How many tokens each continuation is after `prompt` (see
@@ -131,18 +124,29 @@ impl EngineHandle {
         prompt: Prompt,
         continuations: Vec<String>,
     ) -> Result<Vec<u32>, EngineError> {
+        self.on_engine_thread("count continuation tokens", |reply| Job::CountTokens {
+            prompt,
+            continuations,
+            reply,
+        })
+        .await
+    }
+
+    /// A job only the embedded engine's thread can answer (a remote,
+    /// concurrent backend cannot `what`).
+    async fn on_engine_thread<T>(
+        &self,
+        what: &str,
+        job: impl FnOnce(oneshot::Sender<Result<T, EngineError>>) -> Job,
+    ) -> Result<T, EngineError> {
         if self.concurrent.is_some() {
             return Err(EngineError::Backend(format!(
-                "backend {} cannot count continuation tokens",
+                "backend {} cannot {what}",
                 self.info.backend
             )));
         }
         let (reply, rx) = oneshot::channel();
-        self.submit(Job::CountTokens {
-            prompt,
-            continuations,
-            reply,
-        })?;
+        self.submit(job(reply))?;
         rx.await.map_err(|_| dropped())?
     }
 
