@@ -21,7 +21,7 @@ use std::collections::BTreeMap;
 
 use crate::results::compare::mcnemar_exact;
 use crate::results::records::Experiment;
-use crate::results::stats::{BOOTSTRAP_ITERATIONS, bootstrap_ci, mean};
+use crate::results::stats::{BOOTSTRAP_ITERATIONS, bootstrap_ci, bootstrap_ci_by_index, mean};
 use crate::results::store::Store;
 
 /// One judged pair.
@@ -100,11 +100,12 @@ pub fn summarise(judged: &[Judgement], iterations: usize, seed: u64) -> Pairwise
     let diffs: Vec<f64> = parsed.iter().map(|j| j.len_a - j.len_b).collect();
     let length_controlled = (parsed.len() >= 2).then(|| {
         let value = length_controlled_win_rate(&diffs, &wins);
-        let (ci_low, ci_high) = bootstrap_statistic(parsed.len(), iterations, seed ^ 0x1c, |idx| {
-            let d: Vec<f64> = idx.iter().map(|&i| diffs[i]).collect();
-            let w: Vec<f64> = idx.iter().map(|&i| wins[i]).collect();
-            length_controlled_win_rate(&d, &w)
-        });
+        let (ci_low, ci_high) =
+            bootstrap_ci_by_index(parsed.len(), iterations, seed ^ 0x1c, |idx| {
+                let d: Vec<f64> = idx.iter().map(|&i| diffs[i]).collect();
+                let w: Vec<f64> = idx.iter().map(|&i| wins[i]).collect();
+                length_controlled_win_rate(&d, &w)
+            });
         Rate {
             value,
             ci_low,
@@ -162,30 +163,6 @@ pub fn of_judging(store: &Store, judging: &Experiment) -> anyhow::Result<Pairwis
         iterations,
         crate::results::compare::seed(judging),
     ))
-}
-
-/// 95 % percentile-bootstrap interval of any statistic of `n` items (the
-/// closure gets the resampled indices).
-fn bootstrap_statistic(
-    n: usize,
-    iterations: usize,
-    seed: u64,
-    stat: impl Fn(&[usize]) -> f64,
-) -> (f64, f64) {
-    use rand::rngs::SmallRng;
-    use rand::{Rng, SeedableRng};
-    let mut rng = SmallRng::seed_from_u64(seed);
-    let mut values: Vec<f64> = (0..iterations.max(1))
-        .map(|_| {
-            let idx: Vec<usize> = (0..n).map(|_| rng.random_range(0..n)).collect();
-            stat(&idx)
-        })
-        .collect();
-    values.sort_by(f64::total_cmp);
-    (
-        crate::results::stats::percentile(&values, 2.5),
-        crate::results::stats::percentile(&values, 97.5),
-    )
 }
 
 /// `σ(θ̂)` of the logistic fit `P(A preferred) = σ(θ + φ·tanh(Δ/s))`, `s`

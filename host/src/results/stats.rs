@@ -345,14 +345,32 @@ pub fn bootstrap_ci_of(
         let v = stat(xs);
         return (v, v);
     }
-    let mut rng = SmallRng::seed_from_u64(seed);
     let mut sample = vec![0.0; xs.len()];
+    bootstrap_ci_by_index(xs.len(), iterations, seed, |idx| {
+        for (v, &i) in sample.iter_mut().zip(idx) {
+            *v = xs[i];
+        }
+        stat(&sample)
+    })
+}
+
+/// 95 % percentile bootstrap interval of a statistic of `n` items that
+/// resamples them by index (paired data: the closure reads every column
+/// at the same indices), seeded.
+pub fn bootstrap_ci_by_index(
+    n: usize,
+    iterations: usize,
+    seed: u64,
+    mut stat: impl FnMut(&[usize]) -> f64,
+) -> (f64, f64) {
+    let mut rng = SmallRng::seed_from_u64(seed);
+    let mut idx = vec![0; n];
     let mut values: Vec<f64> = (0..iterations.max(1))
         .map(|_| {
-            for v in sample.iter_mut() {
-                *v = xs[rng.random_range(0..xs.len())];
+            for i in idx.iter_mut() {
+                *i = rng.random_range(0..n);
             }
-            stat(&sample)
+            stat(&idx)
         })
         .collect();
     values.sort_by(f64::total_cmp);
@@ -365,17 +383,9 @@ pub fn bootstrap_ci(xs: &[f64], iterations: usize, seed: u64) -> (f64, f64) {
         let m = mean(xs);
         return (m, m);
     }
-    let mut rng = SmallRng::seed_from_u64(seed);
-    let mut means: Vec<f64> = (0..iterations)
-        .map(|_| {
-            let picks: Vec<usize> = (0..xs.len())
-                .map(|_| rng.random_range(0..xs.len()))
-                .collect();
-            mean_of(picks.len(), || picks.iter().map(|&i| xs[i]))
-        })
-        .collect();
-    means.sort_by(f64::total_cmp);
-    (percentile(&means, 2.5), percentile(&means, 97.5))
+    bootstrap_ci_by_index(xs.len(), iterations, seed, |picks| {
+        mean_of(picks.len(), || picks.iter().map(|&i| xs[i]))
+    })
 }
 
 #[cfg(test)]
