@@ -1,9 +1,9 @@
 //! Host bindings of the contract, one module per world, generated from the
-//! newest contract this host speaks (`wit/v0.1.5`). The shared interfaces
+//! newest contract this host speaks (`wit/v0.1.6`). The shared interfaces
 //! (types, inference, embeddings, nli, retrieval, http, budget, log) are generated once, in `method`,
-//! and reused by the other worlds so one host implementation serves all three.
+//! and reused by the other worlds so one host implementation serves all four.
 //!
-//! Older guests need no bindings of their own: 0.1.1 to 0.1.5 only added
+//! Older guests need no bindings of their own: 0.1.1 to 0.1.6 only added
 //! interfaces, functions and records, and wasmtime resolves imports and exports semver-compatibly (a guest's
 //! `forge:plugin/log@0.1.0` links to the host's `log@0.1.1`, its
 //! `solver@0.1.0` export is found as `solver@0.1.1`), then type-checks them
@@ -17,7 +17,7 @@
 
 pub mod method {
     wasmtime::component::bindgen!({
-        path: "../wit/v0.1.5",
+        path: "../wit/v0.1.6",
         world: "method",
         imports: { default: async | trappable | tracing },
         exports: { default: async },
@@ -26,7 +26,7 @@ pub mod method {
 
 pub mod metric {
     wasmtime::component::bindgen!({
-        path: "../wit/v0.1.5",
+        path: "../wit/v0.1.6",
         world: "metric",
         imports: { default: async | trappable | tracing },
         exports: { default: async },
@@ -43,7 +43,7 @@ pub mod metric {
 
 pub mod tool {
     wasmtime::component::bindgen!({
-        path: "../wit/v0.1.5",
+        path: "../wit/v0.1.6",
         world: "tool",
         imports: { default: async | trappable | tracing },
         exports: { default: async },
@@ -57,6 +57,22 @@ pub mod tool {
     });
 }
 
+pub mod optimizer {
+    wasmtime::component::bindgen!({
+        path: "../wit/v0.1.6",
+        world: "optimizer",
+        imports: { default: async | trappable | tracing },
+        exports: { default: async },
+        with: {
+            "forge:plugin/types": super::method::forge::plugin::types,
+            "forge:plugin/inference": super::method::forge::plugin::inference,
+            "forge:plugin/budget": super::method::forge::plugin::budget,
+            "forge:plugin/log": super::method::forge::plugin::log,
+        },
+    });
+}
+
 pub use method::forge::plugin::{
     budget, embeddings, http, inference, log, nli, retrieval, tools, types,
 };
+pub use optimizer::exports::forge::plugin::proposer;

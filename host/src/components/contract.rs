@@ -13,7 +13,7 @@ pub const PACKAGE: &str = "forge:plugin";
 pub const HOST_VERSION: Version = Version {
     major: 0,
     minor: 1,
-    patch: 5,
+    patch: 6,
 };
 
 /// The host interfaces a plugin may import, with the contract version that
@@ -93,10 +93,12 @@ pub enum World {
     Method,
     Metric,
     Tool,
+    /// Since 0.1.6: proposes prompts for `forge-host optimize`.
+    Optimizer,
 }
 
 impl World {
-    pub const ALL: [World; 3] = [World::Method, World::Metric, World::Tool];
+    pub const ALL: [World; 4] = [World::Method, World::Metric, World::Tool, World::Optimizer];
 
     /// The interface a component of this world exports.
     pub fn export(self) -> &'static str {
@@ -104,6 +106,7 @@ impl World {
             World::Method => "solver",
             World::Metric => "scorer",
             World::Tool => "tool-provider",
+            World::Optimizer => "proposer",
         }
     }
 }
@@ -114,6 +117,7 @@ impl fmt::Display for World {
             World::Method => "method",
             World::Metric => "metric",
             World::Tool => "tool",
+            World::Optimizer => "optimizer",
         })
     }
 }
@@ -130,7 +134,7 @@ pub struct Contract {
 #[derive(Debug, thiserror::Error)]
 pub enum ContractError {
     #[error(
-        "not a forge plugin: it exports none of {PACKAGE}/{{solver,scorer,tool-provider}} (its exports: {})",
+        "not a forge plugin: it exports none of {PACKAGE}/{{solver,scorer,tool-provider,proposer}} (its exports: {})",
         list(.exports)
     )]
     NotAPlugin { exports: Vec<String> },
@@ -274,20 +278,21 @@ mod tests {
         };
         let s = e.to_string();
         assert!(
-            s.contains("forge:plugin@0.2.0") && s.contains("forge:plugin@0.1.5"),
+            s.contains("forge:plugin@0.2.0") && s.contains("forge:plugin@0.1.6"),
             "{s}"
         );
     }
 
     #[test]
-    fn the_host_speaks_0_1_5_and_accepts_0_1_0_to_0_1_4() {
-        // 0.1.5 added functions to `inference` (score-ext, score-chat-ext),
-        // no interface: INTERFACES is unchanged.
-        assert_eq!(HOST_VERSION.to_string(), "0.1.5");
-        for older in ["0.1.0", "0.1.1", "0.1.2", "0.1.3", "0.1.4"] {
+    fn the_host_speaks_0_1_6_and_accepts_0_1_0_to_0_1_5() {
+        // 0.1.5 added functions to `inference` (score-ext, score-chat-ext);
+        // 0.1.6 a world (optimizer) whose export is new: no import was
+        // added, so INTERFACES is unchanged.
+        assert_eq!(HOST_VERSION.to_string(), "0.1.6");
+        for older in ["0.1.0", "0.1.1", "0.1.2", "0.1.3", "0.1.4", "0.1.5"] {
             assert!(Version::parse(older).unwrap().accepted_by(HOST_VERSION));
         }
-        assert!(!Version::parse("0.1.6").unwrap().accepted_by(HOST_VERSION));
+        assert!(!Version::parse("0.1.7").unwrap().accepted_by(HOST_VERSION));
         let since = |i: &str| INTERFACES.iter().find(|(n, _)| *n == i).unwrap().1;
         assert_eq!(since("log"), V0_1_0);
         assert_eq!(since("http"), V0_1_1);

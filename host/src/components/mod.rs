@@ -27,8 +27,8 @@ pub use budget::OutputCaps;
 pub use contract::{Contract, World};
 pub use failure::{Failure, FailureKind};
 pub use plugin::{
-    Configured, ConfiguredMethod, ConfiguredMetric, ConfiguredTool, MethodWorld, MetricWorld,
-    Plugin, ToolWorld, WorldKind,
+    Configured, ConfiguredMethod, ConfiguredMetric, ConfiguredOptimizer, ConfiguredTool,
+    MethodWorld, MetricWorld, OptimizerWorld, Plugin, ToolWorld, WorldKind,
 };
 pub use sandbox::{Sandbox, State};
 
@@ -185,6 +185,9 @@ impl PluginHost {
             World::Method => Pre::Method(bindings::method::MethodPre::new(pre).map_err(link_err)?),
             World::Metric => Pre::Metric(bindings::metric::MetricPre::new(pre).map_err(link_err)?),
             World::Tool => Pre::Tool(bindings::tool::ToolPre::new(pre).map_err(link_err)?),
+            World::Optimizer => {
+                Pre::Optimizer(bindings::optimizer::OptimizerPre::new(pre).map_err(link_err)?)
+            }
         };
         let name = path
             .file_stem()
@@ -349,6 +352,25 @@ impl PluginHost {
             let t = tool.pre.instantiate_async(&mut *store).await?;
             t.forge_plugin_tool_provider()
                 .call_call(&mut *store, input, params)
+                .await
+        })
+        .await
+    }
+
+    /// Asks an optimizer for candidates. `ctx` carries the interviewer's
+    /// capabilities (its model); its calls are recorded there.
+    pub async fn propose(
+        &self,
+        c: &ConfiguredOptimizer,
+        seed: u64,
+        ctx: CallContext,
+        state: &bindings::proposer::State,
+    ) -> (CallOutcome<Vec<bindings::proposer::Candidate>>, CallContext) {
+        let params = c.params.as_str();
+        self.call(&c.sandbox, seed, ctx, async |store| {
+            let o = c.pre.instantiate_async(&mut *store).await?;
+            o.forge_plugin_proposer()
+                .call_propose(&mut *store, state, params)
                 .await
         })
         .await

@@ -1,13 +1,15 @@
 //! A loaded plugin, and a plugin configured for an experiment as a handle
 //! of its world: a method handle only solves, a metric handle only scores,
-//! a tool handle only answers tool calls. The world is checked once, when
+//! a tool handle only answers tool calls, an optimizer handle only proposes. The world is checked once, when
 //! the handle is made; no call can meet a component of another world.
 
 use std::marker::PhantomData;
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use super::bindings::{method::MethodPre, metric::MetricPre, tool::ToolPre};
+use super::bindings::{
+    method::MethodPre, metric::MetricPre, optimizer::OptimizerPre, tool::ToolPre,
+};
 use super::contract::{Contract, ContractError, World};
 use super::{LoadError, Sandbox, State};
 
@@ -29,6 +31,7 @@ pub(super) enum Pre {
     Method(MethodPre<State>),
     Metric(MetricPre<State>),
     Tool(ToolPre<State>),
+    Optimizer(OptimizerPre<State>),
 }
 
 /// A world as a type: which prepared instance a configured plugin of it holds.
@@ -44,11 +47,13 @@ mod sealed {
     impl Sealed for super::MethodWorld {}
     impl Sealed for super::MetricWorld {}
     impl Sealed for super::ToolWorld {}
+    impl Sealed for super::OptimizerWorld {}
 }
 
 pub enum MethodWorld {}
 pub enum MetricWorld {}
 pub enum ToolWorld {}
+pub enum OptimizerWorld {}
 
 /// Each world's kind: its prepared-instance type and the `Pre` variant
 /// that holds one.
@@ -70,6 +75,7 @@ macro_rules! world_kind {
 world_kind!(MethodWorld, MethodPre, Method, World::Method);
 world_kind!(MetricWorld, MetricPre, Metric, World::Metric);
 world_kind!(ToolWorld, ToolPre, Tool, World::Tool);
+world_kind!(OptimizerWorld, OptimizerPre, Optimizer, World::Optimizer);
 
 /// A loaded plugin with the sandbox and params an experiment gives it.
 pub struct Configured<K: WorldKind> {
@@ -86,6 +92,7 @@ pub struct Configured<K: WorldKind> {
 pub type ConfiguredMethod = Configured<MethodWorld>;
 pub type ConfiguredMetric = Configured<MetricWorld>;
 pub type ConfiguredTool = Configured<ToolWorld>;
+pub type ConfiguredOptimizer = Configured<OptimizerWorld>;
 
 impl<K: WorldKind> Configured<K> {
     /// A handle of world `K`; a plugin of another world is the contract
