@@ -14,6 +14,7 @@ use serde::{Deserialize, Serialize};
 
 pub use super::records::*;
 
+mod optimization;
 mod training;
 
 const EXPERIMENTS: TableDefinition<&str, &[u8]> = TableDefinition::new("experiments");
@@ -75,6 +76,7 @@ impl Store {
             txn.open_table(SUMMARIES)?;
             txn.open_table(GROUPS)?;
             training::create_tables(txn)?;
+            optimization::create_tables(txn)?;
             Ok(())
         })?;
         Ok(store)
