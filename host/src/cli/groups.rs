@@ -1,7 +1,9 @@
 //! What an id on the command line names: an experiment, a sweep group (of
-//! experiments or of training runs) or a training run; and sweep groups
+//! experiments or of training runs), a training run or an optimization
+//! run; and sweep groups
 //! as targets of the views (a group id stands for its cells).
 
+use crate::results::optimization::OptimizationRun;
 use crate::results::records::{Experiment, Group, GroupKind};
 use crate::results::store::{Store, StoreError};
 use crate::results::training::TrainingRun;
@@ -11,6 +13,7 @@ pub(super) enum Stored {
     Experiment(Box<Experiment>),
     Group(Group),
     Training(Box<TrainingRun>),
+    Optimization(Box<OptimizationRun>),
 }
 
 /// Resolves `id`: an exact experiment or training run id first, then a
@@ -23,8 +26,17 @@ pub(super) fn resolve(store: &Store, id: &str) -> anyhow::Result<Stored> {
     if let Some(t) = store.training_run(id)? {
         return Ok(Stored::Training(Box::new(t)));
     }
+    if let Some(o) = store.optimization(id)? {
+        return Ok(Stored::Optimization(Box::new(o)));
+    }
     if let Some(g) = store.find_group(id)? {
         return Ok(Stored::Group(g));
+    }
+    if let Some(o) = store.find_optimization(id)?
+        && matches!(store.find(id), Err(StoreError::NotFound(_)))
+        && store.find_training_run(id)?.is_none()
+    {
+        return Ok(Stored::Optimization(Box::new(o)));
     }
     match (store.find(id), store.find_training_run(id)?) {
         (Ok(e), None) => Ok(Stored::Experiment(Box::new(e))),
@@ -33,7 +45,7 @@ pub(super) fn resolve(store: &Store, id: &str) -> anyhow::Result<Stored> {
             Err(StoreError::Ambiguous(id.into(), format!("{}, {}", e.id, t.id)).into())
         }
         (Err(StoreError::NotFound(_)), None) => anyhow::bail!(
-            "nothing stored matches {id:?}: no experiment, sweep group or training run has that id or prefix (see `forge-host list`)"
+            "nothing stored matches {id:?}: no experiment, sweep group, training run or optimization has that id or prefix (see `forge-host list`)"
         ),
         (Err(e), _) => Err(e.into()),
     }

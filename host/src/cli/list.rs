@@ -1,4 +1,4 @@
-//! `forge-host list`: experiments, sweep groups and training runs.
+//! `forge-host list`: experiments, sweep groups, training runs and optimizations.
 
 use crate::experiment::plan::Paths;
 use crate::results::records::GroupKind;
@@ -14,6 +14,7 @@ pub fn list(paths: &Paths, json: bool) -> anyhow::Result<()> {
     }
     let groups = store.groups()?;
     let training = store.training_runs()?;
+    let optimizations = store.optimizations()?;
     if json {
         let v: Vec<_> = rows
             .iter()
@@ -28,7 +29,7 @@ pub fn list(paths: &Paths, json: bool) -> anyhow::Result<()> {
         println!(
             "{}",
             serde_json::to_string_pretty(
-                &serde_json::json!({"experiments": v, "groups": groups, "training_runs": t})
+                &serde_json::json!({"experiments": v, "groups": groups, "training_runs": t, "optimizations": optimizations})
             )?
         );
     } else {
@@ -63,6 +64,10 @@ pub fn list(paths: &Paths, json: bool) -> anyhow::Result<()> {
         if !training.is_empty() {
             println!("\ntraining runs:");
             print!("{}", report::training::list_table(&training));
+        }
+        if !optimizations.is_empty() {
+            println!("\noptimizations (`forge-host show <id>` for the trajectory):");
+            print!("{}", report::optimization::list_table(&optimizations));
         }
     }
     Ok(())

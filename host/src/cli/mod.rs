@@ -8,6 +8,7 @@ mod groups;
 pub mod index;
 mod judge;
 mod list;
+mod optimize;
 mod plugins;
 mod report;
 mod rescore;
@@ -106,6 +107,19 @@ enum Command {
         /// Run only the first N examples of each axis
         #[arg(long)]
         limit: Option<usize>,
+    },
+    /// Rewrite a method's prompt with an optimizer component (default:
+    /// an interviewer model) until the score plateaus; candidates are
+    /// accepted on validation by a paired test, and the gain is proven on
+    /// a held-out test split (see configs/nq_optimize.toml)
+    Optimize {
+        config: PathBuf,
+        /// Print the splits and the most work it can do; run nothing
+        #[arg(long)]
+        dry_run: bool,
+        /// Start a new run even if one of this config exists
+        #[arg(long)]
+        new: bool,
     },
     /// Judge two experiments' answers pairwise with an LLM (each pair in
     /// both orders; disagreement = tie): win/tie/loss with CIs, position
@@ -301,6 +315,11 @@ async fn dispatch(cli: Cli) -> anyhow::Result<()> {
         Command::Export { id, format, out } => export::export(&paths, &id, format, out),
         Command::Compare { ids, alpha, rows } => compare::compare(&paths, &ids, alpha, rows, json),
         Command::Align { config, limit } => align::align(&paths, &config, limit, json).await,
+        Command::Optimize {
+            config,
+            dry_run,
+            new,
+        } => optimize::optimize(&paths, &config, dry_run, new, json).await,
         Command::Judge {
             a,
             b,

@@ -1,5 +1,5 @@
 //! `forge-host show`: an experiment's summary and rows, one example's
-//! trace, a sweep group's grid, or a training run (its summary; `--json`
+//! trace, a sweep group's grid, an optimization's trajectory, or a training run (its summary; `--json`
 //! the whole record with every step and validation row).
 
 use crate::experiment::plan::Paths;
@@ -34,6 +34,16 @@ pub fn show(
                     "{}",
                     report::training::summary_text(&run, &evals, steps.last())
                 );
+            }
+            return Ok(());
+        }
+        Stored::Optimization(run) => {
+            let rows = store.candidates(&run.id)?;
+            if json {
+                let v = serde_json::json!({"optimization": run, "candidates": rows});
+                println!("{}", serde_json::to_string_pretty(&v)?);
+            } else {
+                print!("{}", report::optimization::text(&run, &rows));
             }
             return Ok(());
         }

@@ -236,6 +236,11 @@ pub(crate) fn json_lines(
         })
 }
 
+/// The id of a QA row (checked as the reader checks the whole row).
+pub(crate) fn row_id(v: &serde_json::Value) -> Result<String, (&'static str, String)> {
+    parse_row(v).map(|e| e.id)
+}
+
 fn parse_row(v: &serde_json::Value) -> Result<Example, (&'static str, String)> {
     let obj = v
         .as_object()

@@ -1,0 +1,85 @@
+//! `forge-host optimize`: rewrite a method's prompt with an optimizer
+//! component until the score plateaus, then prove the gain on the test
+//! split; prints the trajectory (`show <run>` prints it again).
+
+use std::path::Path;
+
+use crate::experiment::optimize;
+use crate::experiment::plan::Paths;
+use crate::experiment::progress::{Bar, JsonLines, Progress};
+use crate::results::report;
+use crate::results::store::Store;
+
+pub async fn optimize(
+    paths: &Paths,
+    config: &Path,
+    dry_run: bool,
+    new: bool,
+    json: bool,
+) -> anyhow::Result<()> {
+    if dry_run {
+        let p = optimize::dry_run(config, paths).await?;
+        if json {
+            println!(
+                "{}",
+                serde_json::json!({
+                    "train": p.splits.0, "validation": p.splits.1, "test": p.splits.2,
+                    "max_example_runs": p.example_runs, "max_optimizer_asks": p.proposals,
+                })
+            );
+        } else {
+            println!(
+                "splits: train {} · validation {} · test {}",
+                p.splits.0, p.splits.1, p.splits.2
+            );
+            println!(
+                "at most {} example runs of the task model (model calls = example runs × the method's calls per example: 1 for naive and cot) and {} asks of the optimizer (the interviewer makes `candidates` calls per ask, default 1)",
+                p.example_runs, p.proposals
+            );
+            println!(
+                "the budget ([optimize] max_calls / max_tokens / max_seconds) is checked before each iteration"
+            );
+        }
+        return Ok(());
+    }
+    let store = Store::open(&paths.store())?;
+    let mut progress: Box<dyn Progress> = if json {
+        Box::new(JsonLines)
+    } else {
+        Box::new(Bar::new())
+    };
+    let mut say = |line: String| {
+        if json {
+            println!(
+                "{}",
+                serde_json::json!({"event": "optimize", "message": line})
+            );
+        } else {
+            eprintln!("── {line}");
+        }
+    };
+    let done = optimize::optimize(config, paths, &store, new, progress.as_mut(), &mut say).await?;
+    if json {
+        println!(
+            "{}",
+            serde_json::json!({"event": "optimization", "run": done.run, "candidates": done.candidates})
+        );
+        return Ok(());
+    }
+    if done.already {
+        eprintln!(
+            "already optimized with this config: {} (--new to run it again)",
+            done.run.id
+        );
+    }
+    print!(
+        "{}",
+        report::optimization::text(&done.run, &done.candidates)
+    );
+    println!(
+        "optimization {} stored in {}; every candidate is an experiment (`forge-host list`)",
+        done.run.id,
+        store.path().display()
+    );
+    Ok(())
+}

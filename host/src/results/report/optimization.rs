@@ -1,0 +1,214 @@
+//! An optimization run as text: the splits, every candidate (decision,
+//! validation score with CI, the paired test against the incumbent), the
+//! held-out test of the starting and the best prompt with the validation →
+//! test gap, what it spent, and the two prompts. `show <run>` prints it;
+//! `list` prints one line per run.
+
+use std::fmt::Write;
+
+use crate::results::optimization::{Candidate, Decision, OptimizationRun};
+
+fn p(p: f64) -> String {
+    if p < 0.001 {
+        "<0.001".into()
+    } else {
+        format!("{p:.3}")
+    }
+}
+
+fn one_line(s: &str, max: usize) -> String {
+    let flat: String = s.replace('\n', "⏎");
+    if flat.chars().count() > max {
+        let mut out: String = flat.chars().take(max - 1).collect();
+        out.push('…');
+        out
+    } else {
+        flat
+    }
+}
+
+/// `list`: one line per run.
+pub fn list_table(runs: &[OptimizationRun]) -> String {
+    let mut out = String::new();
+    for r in runs {
+        let test = r.test.as_ref().map_or(String::new(), |t| {
+            format!(
+                "  test {:.3} → {:.3} (p {})",
+                t.start.mean,
+                t.best.mean,
+                p(t.paired.p_value)
+            )
+        });
+        let _ = writeln!(
+            out,
+            "  {:<38}  {:<9}  {} iterations  {}{}",
+            r.id,
+            r.status.to_string(),
+            r.iterations_done,
+            r.stop_reason.as_deref().unwrap_or("-"),
+            test
+        );
+    }
+    out
+}
+
+/// `show <run>`: the trajectory and the held-out proof.
+pub fn text(run: &OptimizationRun, rows: &[Candidate]) -> String {
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "optimization {}  ({}{})",
+        run.id,
+        run.status,
+        run.error
+            .as_deref()
+            .map(|e| format!(": {e}"))
+            .unwrap_or_default()
+    );
+    let _ = writeln!(
+        out,
+        "  optimises method param `{}` for {} · optimizer {} · task model {} · interviewer {}",
+        run.param, run.metric, run.optimizer, run.task_model, run.interviewer_model
+    );
+    let selecting_on_train = run.splits.validation == run.splits.train;
+    let _ = writeln!(
+        out,
+        "  splits (seed {}): train {} · validation {} · test {} (touched once, at the end){}",
+        run.seed,
+        run.splits.train.len(),
+        if selecting_on_train {
+            0
+        } else {
+            run.splits.validation.len()
+        },
+        run.splits.test.len(),
+        if selecting_on_train {
+            " · SELECTING ON TRAIN: validation gains are overfit"
+        } else {
+            ""
+        }
+    );
+    let _ = writeln!(out);
+    let _ = writeln!(
+        out,
+        "  {:>4}  {:<9}  {:>23}  {:>24}  {:>7}  prompt",
+        "it.c",
+        "decision",
+        format!("validation {}", run.metric),
+        "Δ vs incumbent [95% CI]",
+        "p"
+    );
+    for r in rows {
+        let val = r.validation.as_ref().map_or("-".to_string(), |s| {
+            format!("{:.3} [{:.3}, {:.3}]", s.mean, s.ci_low, s.ci_high)
+        });
+        let (delta, pv) = r
+            .paired
+            .as_ref()
+            .map_or(("-".to_string(), "-".to_string()), |m| {
+                (
+                    format!(
+                        "{:+.3} [{:+.3}, {:+.3}]",
+                        m.delta, m.delta_ci.0, m.delta_ci.1
+                    ),
+                    p(m.p_value),
+                )
+            });
+        let mark = if (r.iteration, r.candidate) == run.best_at {
+            "*"
+        } else {
+            " "
+        };
+        let _ = writeln!(
+            out,
+            "{mark} {:>2}.{:<1}  {:<9}  {:>23}  {:>24}  {:>7}  {}",
+            r.iteration,
+            r.candidate,
+            r.decision.to_string(),
+            val,
+            delta,
+            pv,
+            one_line(&r.prompt, 60)
+        );
+        if matches!(r.decision, Decision::Gated | Decision::Invalid)
+            && let Some(why) = &r.reason
+        {
+            let _ = writeln!(out, "          {}", one_line(why, 110));
+        }
+    }
+    let asks: usize = rows.iter().map(|r| r.interviews.len()).sum();
+    let reasks: usize = rows
+        .iter()
+        .flat_map(|r| &r.interviews)
+        .filter(|i| i.feedback.is_some())
+        .count();
+    let _ = writeln!(
+        out,
+        "  (* the incumbent; accepted only when the paired gain on validation is significant)"
+    );
+    let _ = writeln!(out);
+    let _ = writeln!(
+        out,
+        "  stopped: {} · {} iterations · {} asks of the optimizer ({} re-asks)",
+        run.stop_reason.as_deref().unwrap_or("(running)"),
+        run.iterations_done,
+        asks,
+        reasks
+    );
+    let s = &run.spend;
+    let _ = writeln!(
+        out,
+        "  spent: task model {} calls, {} tokens · interviewer {} calls, {} tokens · {:.0} s",
+        s.task_calls, s.task_tokens, s.interviewer_calls, s.interviewer_tokens, run.seconds
+    );
+    if let Some(t) = &run.test {
+        let _ = writeln!(out);
+        let _ = writeln!(
+            out,
+            "  held-out test ({} examples, {}):",
+            t.paired.n, run.metric
+        );
+        let _ = writeln!(
+            out,
+            "    starting prompt  {:.3} [{:.3}, {:.3}]   ({})",
+            t.start.mean, t.start.ci_low, t.start.ci_high, t.start_experiment
+        );
+        let _ = writeln!(
+            out,
+            "    best prompt      {:.3} [{:.3}, {:.3}]   ({})",
+            t.best.mean, t.best.ci_low, t.best.ci_high, t.best_experiment
+        );
+        let _ = writeln!(
+            out,
+            "    gain on test {:+.3} [{:+.3}, {:+.3}], p {} ({}) · gain on validation {:+.3} · gap {:+.3}",
+            t.paired.delta,
+            t.paired.delta_ci.0,
+            t.paired.delta_ci.1,
+            p(t.paired.p_value),
+            t.paired.test,
+            t.validation_delta,
+            t.validation_delta - t.paired.delta
+        );
+        let verdict = if run.best_at == (0, 0) {
+            "no candidate beat the starting prompt on validation: the starting prompt stands"
+        } else if t.paired.delta > 0.0 && t.paired.p_value < 0.05 {
+            "the gain holds on data the optimizer never saw"
+        } else {
+            "the validation gain is not confirmed on the test split (overfit to validation, or too few examples)"
+        };
+        let _ = writeln!(out, "    → {verdict}");
+    }
+    let _ = writeln!(out);
+    let _ = writeln!(out, "  starting prompt:\n{}", indent(&run.start_prompt));
+    if run.best_prompt != run.start_prompt {
+        let _ = writeln!(out, "  best prompt:\n{}", indent(&run.best_prompt));
+    }
+    out
+}
+
+fn indent(s: &str) -> String {
+    s.lines()
+        .map(|l| format!("    │ {l}"))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
