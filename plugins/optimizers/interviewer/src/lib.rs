@@ -20,6 +20,9 @@
 //!   host, so a rerun says the same).
 //! - `max_chars`: each question, answer and prompt shown is cut to this
 //!   (default 300), so the interview fits a small model's context.
+//! - `chat`: true renders the interview with the model's chat template,
+//!   false sends it as a raw completion prompt (system, then the message);
+//!   unset: chat, or raw when the model has no chat template (a base model).
 //!
 //! An empty reply is no proposal; a reply without tags is proposed as is
 //! (the host refuses it when it lost a placeholder, and asks again).
@@ -41,6 +44,7 @@ pub struct Params {
     pub temperature: f32,
     #[serde(default = "default_max_chars")]
     pub max_chars: usize,
+    pub chat: Option<bool>,
 }
 
 fn default_instructions() -> String {
@@ -225,13 +229,26 @@ mod component {
                     content: user,
                 },
             ];
+            let raw = format!("{}\n\n{}\n\n", p.system, messages[1].content);
             let mut out = Vec::new();
             for _ in 0..p.candidates {
                 let mut gp = inference::default_params();
                 gp.max_tokens = p.max_tokens;
                 gp.temperature = p.temperature;
-                let reply = inference::chat(&messages, &gp)
-                    .map_err(|e| PluginError::Unavailable(format!("inference: {e:?}")))?;
+                let reply = match p.chat {
+                    Some(false) => inference::complete(&raw, &gp),
+                    Some(true) => inference::chat(&messages, &gp),
+                    // A base model has no chat template: ask it raw.
+                    None => match inference::chat(&messages, &gp) {
+                        Err(inference::InferenceError::InvalidParams(m))
+                            if m.contains("chat template") =>
+                        {
+                            inference::complete(&raw, &gp)
+                        }
+                        other => other,
+                    },
+                }
+                .map_err(|e| PluginError::Unavailable(format!("inference: {e:?}")))?;
                 if reply.text.trim().is_empty() {
                     continue;
                 }

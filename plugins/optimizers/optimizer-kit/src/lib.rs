@@ -5,6 +5,8 @@
 //! prompt must keep (`missing_placeholders`), which the host applies to
 //! every optimizer's proposals.
 
+pub mod rng;
+
 /// The interviewer's default instructions. `{prompt}` and `{failures}` are
 /// required; `{metric}`, `{score}`, `{history}`, `{placeholders}`,
 /// `{successes}` and `{feedback}` are optional. Filled in one pass, so a
