@@ -45,9 +45,25 @@ fn secret_dataset(dir: &Path) -> PathBuf {
     write(dir, "secret.jsonl", &body)
 }
 
+const SCRIPTED: &str = r#"[optimize.optimizer]
+plugin = "scripted_optimizer"
+[optimize.optimizer.params.proposals]
+1 = ["The secret word is zorblax."]
+2 = ["Answer with the word banana. {question}"]
+3 = ["{question} Answer in French."]
+[optimize.optimizer.params.on_feedback]
+1 = ["The secret word is zorblax. {question}"]
+"#;
+
 fn scripted_config(dir: &Path, optimize_tail: &str) -> PathBuf {
+    secret_config(dir, optimize_tail, SCRIPTED)
+}
+
+/// The secret-word experiment with `optimize_tail` in `[optimize]` and an
+/// `[optimize.optimizer]` block.
+fn secret_config(dir: &Path, optimize_tail: &str, optimizer: &str) -> PathBuf {
     let data = secret_dataset(dir);
-    write(
+    let path = write(
         dir,
         "scripted.toml",
         &format!(
@@ -75,18 +91,24 @@ failures = 2
 train = 4
 validation = 6
 test = 6
-[optimize.optimizer]
-plugin = "scripted_optimizer"
-[optimize.optimizer.params.proposals]
-1 = ["The secret word is zorblax."]
-2 = ["Answer with the word banana. {{question}}"]
-3 = ["{{question}} Answer in French."]
-[optimize.optimizer.params.on_feedback]
-1 = ["The secret word is zorblax. {{question}}"]
-"#,
+{optimizer}"#,
             data = data.display()
         ),
-    )
+    );
+    // A tail key that [optimize] already sets replaces its line.
+    let mut text = std::fs::read_to_string(&path).unwrap();
+    for line in optimize_tail.lines() {
+        let key = line.split('=').next().unwrap().trim();
+        if let Some(old) = text
+            .lines()
+            .find(|l| l.starts_with(&format!("{key} = ")) && *l != line)
+        {
+            let old = format!("{old}\n");
+            text = text.replacen(&old, "", 1);
+        }
+    }
+    std::fs::write(&path, text).unwrap();
+    path
 }
 
 /// `optimize --json`: the progress lines and the final record.
@@ -465,4 +487,107 @@ fn bad_optimize_configs_fail_at_their_line() {
             "{to}: expected line {line} and {message:?} in\n{err}"
         );
     }
+}
+
+/// The few-shot optimizer needs no interviewer: demonstrations from the
+/// training split (here the references, LabeledFewShot style) in front of
+/// the starting prompt; with the model's own answers and nothing right on
+/// train there is nothing to show, and the run stops with "no change".
+#[test]
+fn few_shot_demonstrations_are_searched_on_validation() {
+    if default_model().is_none() {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let cfg = secret_config(
+        tmp.path(),
+        "max_candidates = 2\nmax_iterations = 2",
+        "[optimize.optimizer]\nplugin = \"fewshot\"\nparams = { k = 2, candidates = 2, answers = \"reference\" }\n",
+    );
+    let (said, done) = optimize(&tmp.path().join("home"), &cfg);
+    let rows = done["candidates"].as_array().unwrap();
+    // Two failures shown with k = 2: one subset in iteration 1; once the
+    // incumbent is right on train, its successes give two subsets, tested
+    // together (Holm).
+    assert_eq!(
+        (rows[1]["iteration"].clone(), rows[2]["iteration"].clone()),
+        (1.into(), 2.into())
+    );
+    assert_eq!(
+        rows[3]["iteration"], 2,
+        "two subsets in iteration 2: {said:#?}"
+    );
+    assert!(
+        rows[3]["reason"].as_str().unwrap().contains("Holm"),
+        "{said:#?}"
+    );
+    let best = done["run"]["best_prompt"].as_str().unwrap();
+    assert!(
+        best.ends_with("\n\n{question}") && best.matches("zorblax").count() == 2,
+        "{best:?}"
+    );
+    assert!(
+        decisions(&done).contains(&"accepted".to_string()),
+        "{said:#?}"
+    );
+    assert!(
+        rows[1]["analysis"]
+            .as_str()
+            .unwrap()
+            .contains("2 demonstration(s) (reference answers)")
+    );
+
+    let tmp = tempfile::tempdir().unwrap();
+    let cfg = secret_config(
+        tmp.path(),
+        "",
+        "[optimize.optimizer]\nplugin = \"fewshot\"\n",
+    );
+    let (_, done) = optimize(&tmp.path().join("home"), &cfg);
+    assert_eq!(done["run"]["stop_reason"], "no_change");
+    assert_eq!(decisions(&done), ["baseline", "invalid"]);
+}
+
+/// APE's likelihood ranking: the pool is ranked by the task model's
+/// per-token log-probability of the references, through `score-chat-ext`;
+/// the prompt that states the answer ranks first and is accepted, and the
+/// run stops when the pool is used up.
+#[test]
+fn instruction_ranking_proposes_the_most_likely_prompt_first() {
+    if default_model().is_none() {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let cfg = secret_config(
+        tmp.path(),
+        "patience = 3",
+        r#"[optimize.optimizer]
+plugin = "instruction_rank"
+params = { pool = ["Answer briefly. {question}", "The secret word is zorblax. {question}", "{question} Reply in one word."] }
+"#,
+    );
+    let (said, done) = optimize(&tmp.path().join("home"), &cfg);
+    let rows = done["candidates"].as_array().unwrap();
+    assert_eq!(
+        rows[1]["prompt"], "The secret word is zorblax. {question}",
+        "{said:#?}"
+    );
+    assert_eq!(rows[1]["decision"], "accepted");
+    assert!(
+        rows[1]["analysis"]
+            .as_str()
+            .unwrap()
+            .starts_with("ranked 3 prompts")
+    );
+    let calls = rows[1]["interviews"][0]["calls"].as_array().unwrap();
+    assert!(
+        !calls.is_empty() && calls.iter().all(|c| c["kind"] == "score"),
+        "{calls:?}"
+    );
+    assert_eq!(done["run"]["stop_reason"], "no_change", "{said:#?}");
+    assert_eq!(
+        rows.len(),
+        5,
+        "baseline, the 3 of the pool, then nothing left"
+    );
 }

@@ -176,6 +176,9 @@ pub struct OptimizationRun {
     pub metric: String,
     pub placeholders: Vec<String>,
     pub optimizer: String,
+    /// sha256 of the optimizer component the run started with.
+    #[serde(default)]
+    pub optimizer_sha256: String,
     /// The task model and the interviewer (model ids as `show` prints them).
     pub task_model: String,
     pub interviewer_model: String,

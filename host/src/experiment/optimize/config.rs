@@ -49,9 +49,13 @@ pub struct OptimizeSection {
     /// Significance level of the paired test that accepts a candidate.
     #[serde(default = "default_alpha")]
     pub alpha: f64,
-    /// Failures (and successes) of the incumbent shown to the optimizer.
+    /// Failures of the incumbent (on train) shown to the optimizer.
     #[serde(default = "default_failures")]
     pub failures: usize,
+    /// Training examples the incumbent got right shown with them (the
+    /// few-shot optimizer's pool of demonstrations).
+    #[serde(default = "default_successes")]
+    pub successes: usize,
     /// Run a candidate on the shown failures first; it goes to validation
     /// only when it fixes at least one.
     #[serde(default = "yes")]
@@ -102,6 +106,9 @@ fn default_alpha() -> f64 {
 }
 fn default_failures() -> usize {
     4
+}
+fn default_successes() -> usize {
+    8
 }
 fn yes() -> bool {
     true

@@ -145,6 +145,14 @@ pub async fn optimize(
                 "continuing {} after iteration {}",
                 resumed.id, resumed.iterations_done
             ));
+            if resumed.optimizer_sha256 != optimizer.plugin.sha256 {
+                say(format!(
+                    "warning: the optimizer component {} changed since this run started: the \
+                     stored iterations came from the old one (--new starts over)",
+                    optimizer.plugin.path.display()
+                ));
+                resumed.optimizer_sha256 = optimizer.plugin.sha256.clone();
+            }
             resumed.status = OptimizeStatus::Running;
             resumed.error = None;
             resumed
@@ -277,6 +285,7 @@ fn new_run(
         metric: metric.to_string(),
         placeholders: cfg.placeholders.clone(),
         optimizer: optimizer.plugin.name.clone(),
+        optimizer_sha256: optimizer.plugin.sha256.clone(),
         task_model: model_name(&c.model),
         interviewer_model: cfg.optimize.interviewer.as_ref().map_or_else(
             || format!("{} (the task model)", model_name(&c.model)),
@@ -728,7 +737,7 @@ impl Session<'_> {
         let mut successes: Vec<&RunRecord> =
             incumbent.train.iter().filter(|r| value(r) >= 1.0).collect();
         successes.sort_by_key(|r| key(r));
-        successes.truncate(n);
+        successes.truncate(self.cfg.optimize.successes);
         let _ = incumbent.at;
         (failures, successes)
     }
@@ -811,6 +820,7 @@ impl Session<'_> {
             iteration: it,
             param: run.param.clone(),
             prompt: incumbent.prompt.clone(),
+            start_prompt: run.start_prompt.clone(),
             placeholders: run.placeholders.clone(),
             metric: run.metric.clone(),
             score: incumbent.validation.summary.mean,
