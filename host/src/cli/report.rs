@@ -32,6 +32,10 @@ pub fn report(
                     out, &run, &steps, &evals, &command,
                 )?)
             }
+            Stored::Optimization(run) => {
+                let rows = store.candidates(&run.id)?;
+                Some(report::optimization::write(out, &run, &rows, &command)?)
+            }
             Stored::Group(g) if g.kind == GroupKind::Training => {
                 Some(training_group(&store, &g, out, &command)?)
             }

@@ -626,3 +626,91 @@ mod tests {
         }
     }
 }
+
+/// A candidate of an optimization run as its chart sees it.
+pub struct TrajectoryPoint {
+    /// Where on the x axis: the iteration, spread a little by candidate.
+    pub x: f64,
+    /// Validation mean and its 95 % CI (0-1).
+    pub mean: f64,
+    pub ci: (f64, f64),
+    /// Baseline or accepted: on the incumbent's path.
+    pub kept: bool,
+}
+
+/// Validation score against iteration: every evaluated candidate with its
+/// CI (kept ones in colour, rejected ones grey) and the incumbent's path.
+pub fn trajectory(metric: &str, points: &[TrajectoryPoint]) -> Svg {
+    let xmax = points.iter().map(|p| p.x).fold(1.0, f64::max).ceil() + 0.5;
+    let ymax = upper(points.iter().map(|p| p.ci.1 * 100.0).fold(0.0, f64::max)).min(100.0);
+    let mut out = String::new();
+    {
+        let root = SVGBackend::with_string(&mut out, (720, 420)).into_drawing_area();
+        root.fill(&WHITE).map_err(err)?;
+        let mut chart = ChartBuilder::on(&root)
+            .caption(format!("validation {metric} by iteration"), (FONT, 20))
+            .margin(16)
+            .x_label_area_size(44)
+            .y_label_area_size(64)
+            .build_cartesian_2d(-0.5..xmax, 0.0..ymax)
+            .map_err(err)?;
+        chart
+            .configure_mesh()
+            .x_desc("iteration (0 = the starting prompt)")
+            .y_desc(format!("{metric} (0-100, 95% CI)"))
+            .x_labels((xmax as usize + 1).min(11))
+            .x_label_formatter(&|x| {
+                if x.fract() == 0.0 && *x >= 0.0 {
+                    format!("{x:.0}")
+                } else {
+                    String::new()
+                }
+            })
+            .light_line_style(WHITE.mix(0.0))
+            .draw()
+            .map_err(err)?;
+        // The incumbent's path: a step at each accepted candidate, held to
+        // the last iteration.
+        let mut path: Vec<(f64, f64)> = Vec::new();
+        for p in points.iter().filter(|p| p.kept) {
+            if let Some(&(_, y)) = path.last() {
+                path.push((p.x, y));
+            }
+            path.push((p.x, p.mean * 100.0));
+        }
+        if let (Some(&(_, y)), Some(last)) = (path.last(), points.last()) {
+            path.push((last.x.max(path.last().unwrap().0), y));
+        }
+        let kept = color(0);
+        chart
+            .draw_series(LineSeries::new(path, kept.stroke_width(2)))
+            .map_err(err)?
+            .label("incumbent (accepted only on a significant paired gain)")
+            .legend(move |(x, y)| PathElement::new([(x, y), (x + 16, y)], kept.stroke_width(2)));
+        let grey = RGBColor(150, 150, 150);
+        for p in points {
+            let c = if p.kept { kept } else { grey };
+            chart
+                .draw_series([ErrorBar::new_vertical(
+                    p.x,
+                    p.ci.0 * 100.0,
+                    p.mean * 100.0,
+                    p.ci.1 * 100.0,
+                    c.stroke_width(1),
+                    6,
+                )])
+                .map_err(err)?;
+            chart
+                .draw_series([Circle::new((p.x, p.mean * 100.0), 4, c.filled())])
+                .map_err(err)?;
+        }
+        chart
+            .draw_series(std::iter::empty::<Circle<(f64, f64), i32>>())
+            .map_err(err)?
+            .label("rejected candidate")
+            .legend(move |(x, y)| Circle::new((x + 8, y), 4, grey.filled()));
+        legend(&mut chart, SeriesLabelPosition::LowerRight)?;
+        root.present().map_err(err)?;
+    }
+    Ok(out)
+}

@@ -212,3 +212,165 @@ fn indent(s: &str) -> String {
         .collect::<Vec<_>>()
         .join("\n")
 }
+
+/// The starting → best prompt as a unified line diff (`-` removed, `+`
+/// added, ` ` kept).
+pub fn prompt_diff(start: &str, best: &str) -> String {
+    let diff = similar::TextDiff::from_lines(start, best);
+    let mut out = String::new();
+    for change in diff.iter_all_changes() {
+        let sign = match change.tag() {
+            similar::ChangeTag::Delete => '-',
+            similar::ChangeTag::Insert => '+',
+            similar::ChangeTag::Equal => ' ',
+        };
+        let line = change.value();
+        let _ = write!(out, "{sign} {line}");
+        if !line.ends_with('\n') {
+            out.push('\n');
+        }
+    }
+    out
+}
+
+fn cell(s: &str) -> String {
+    s.replace('|', "\\|").replace('\n', "⏎")
+}
+
+/// `report <optimization>`: the run, the trajectory table and chart, the
+/// held-out test and the prompt diff.
+pub fn write(
+    dir: &std::path::Path,
+    run: &OptimizationRun,
+    rows: &[Candidate],
+    command: &str,
+) -> anyhow::Result<super::page::Written> {
+    use super::charts::{self, TrajectoryPoint};
+    use super::page::{Chart, Page, Section};
+
+    let mut trajectory = String::from(
+        "| it.cand | decision | validation (95% CI) | Δ vs incumbent (95% CI) | p | prompt |\n|---|---|---|---|---|---|\n",
+    );
+    for r in rows {
+        let val = r.validation.as_ref().map_or("-".into(), |s| {
+            format!("{:.3} [{:.3}, {:.3}]", s.mean, s.ci_low, s.ci_high)
+        });
+        let (delta, pv) = r.paired.as_ref().map_or(("-".into(), "-".into()), |m| {
+            (
+                format!(
+                    "{:+.3} [{:+.3}, {:+.3}]",
+                    m.delta, m.delta_ci.0, m.delta_ci.1
+                ),
+                p(m.p_value),
+            )
+        });
+        let _ = writeln!(
+            trajectory,
+            "| {}.{}{} | {} | {val} | {delta} | {pv} | {} |",
+            r.iteration,
+            r.candidate,
+            if (r.iteration, r.candidate) == run.best_at {
+                " *"
+            } else {
+                ""
+            },
+            r.decision,
+            cell(&one_line(&r.prompt, 80))
+        );
+    }
+    let mut sections = vec![Section {
+        heading: "Trajectory".into(),
+        table: trajectory,
+        note: "`*` marks the incumbent. A candidate is accepted only when its paired gain over the incumbent on the validation split is significant (exact McNemar for 0/1 scores, a permutation test otherwise; Holm across an iteration's candidates).".into(),
+    }];
+    if let Some(t) = &run.test {
+        sections.push(Section {
+            heading: format!("Held-out test ({} examples)", t.paired.n),
+            table: format!(
+                "| prompt | {m} (95% CI) | experiment |\n|---|---|---|\n| starting | {:.3} [{:.3}, {:.3}] | `{}` |\n| best | {:.3} [{:.3}, {:.3}] | `{}` |\n",
+                t.start.mean,
+                t.start.ci_low,
+                t.start.ci_high,
+                t.start_experiment,
+                t.best.mean,
+                t.best.ci_low,
+                t.best.ci_high,
+                t.best_experiment,
+                m = run.metric
+            ),
+            note: format!(
+                "Gain on test {:+.3} [{:+.3}, {:+.3}], p {} ({}); gain on validation {:+.3}; validation → test gap {:+.3}.",
+                t.paired.delta,
+                t.paired.delta_ci.0,
+                t.paired.delta_ci.1,
+                p(t.paired.p_value),
+                t.paired.test,
+                t.validation_delta,
+                t.validation_delta - t.paired.delta
+            ),
+        });
+    }
+    sections.push(Section {
+        heading: "Starting → best prompt".into(),
+        table: format!(
+            "```diff\n{}```\n",
+            prompt_diff(&run.start_prompt, &run.best_prompt)
+        ),
+        note: String::new(),
+    });
+    let points: Vec<TrajectoryPoint> = rows
+        .iter()
+        .filter_map(|r| {
+            let s = r.validation.as_ref()?;
+            Some(TrajectoryPoint {
+                x: f64::from(r.iteration) + 0.12 * f64::from(r.candidate),
+                mean: s.mean,
+                ci: (s.ci_low, s.ci_high),
+                kept: matches!(r.decision, Decision::Baseline | Decision::Accepted),
+            })
+        })
+        .collect();
+    let page = Page {
+        title: format!("optimization {}", run.id),
+        provenance: vec![
+            format!(
+                "optimization `{}` ({}), config {} (sha256 {}), seed {}",
+                run.id, run.status, run.config_path, run.config_sha256, run.seed
+            ),
+            format!(
+                "method param `{}` optimised for {} by {} (interviewer {}), task model {}",
+                run.param, run.metric, run.optimizer, run.interviewer_model, run.task_model
+            ),
+            format!(
+                "splits: train {} · validation {} · test {}; stopped: {}",
+                run.splits.train.len(),
+                run.splits.validation.len(),
+                run.splits.test.len(),
+                run.stop_reason.as_deref().unwrap_or("(running)")
+            ),
+            format!("made by `{command}`"),
+        ],
+        sections,
+        charts: vec![Chart {
+            file: "trajectory.svg".into(),
+            caption: format!(
+                "Validation {} of every evaluated candidate, with the incumbent's path",
+                run.metric
+            ),
+            svg: charts::trajectory(&run.metric, &points)?,
+        }],
+    };
+    super::page::write_page(dir, &page)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_prompt_diff_marks_added_and_removed_lines() {
+        let d = super::prompt_diff(
+            "Question: {question}\nAnswer:",
+            "Be brief.\nQuestion: {question}\nAnswer:",
+        );
+        assert_eq!(d, "+ Be brief.\n  Question: {question}\n  Answer:\n");
+    }
+}
