@@ -539,94 +539,6 @@ pub fn example_grid(series: &[Series], metric: &str) -> Svg {
     Ok(out)
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn pareto_front_keeps_only_undominated_points() {
-        // (latency, score)
-        let pts = [
-            (1.0, 10.0),
-            (2.0, 5.0),
-            (3.0, 20.0),
-            (0.5, 2.0),
-            (3.0, 15.0),
-        ];
-        assert_eq!(pareto_front(&pts), vec![3, 0, 2]);
-        assert_eq!(pareto_front(&[(1.0, 1.0)]), vec![0]);
-        assert!(pareto_front(&[]).is_empty());
-        // Equal points: one of them is enough.
-        assert_eq!(pareto_front(&[(1.0, 1.0), (1.0, 1.0)]).len(), 1);
-    }
-
-    fn series(label: &str, scores: &[f64]) -> Series {
-        let runs: Vec<RunScores> = scores
-            .iter()
-            .enumerate()
-            .map(|(i, v)| RunScores {
-                index: i as u32,
-                example_id: format!("q{i}"),
-                scores: [("f1".to_string(), *v)].into(),
-                latency_ms: 100.0 * (i + 1) as f64,
-                prompt_tokens: 20,
-                completion_tokens: 5,
-                ..Default::default()
-            })
-            .collect();
-        let summary = crate::results::stats::summarise(&runs, &["f1".into()], 1, 200);
-        Series {
-            label: label.into(),
-            summary,
-            runs,
-        }
-    }
-
-    #[test]
-    fn a_line_chart_names_its_lines_and_survives_flat_and_nan_series() {
-        let lines = [
-            Line {
-                label: "training loss".into(),
-                points: vec![(1.0, 0.69), (2.0, 0.68), (3.0, f64::NAN)],
-                color: 0,
-                markers: false,
-            },
-            Line {
-                label: "validation loss".into(),
-                points: vec![(0.0, 0.7), (4.0, 0.7)],
-                color: 1,
-                markers: true,
-            },
-        ];
-        let svg = line_chart("DPO loss", "step", "loss", None, &lines).unwrap();
-        assert!(svg.contains("training loss") && svg.contains("validation loss"));
-        assert!(svg.trim_end().ends_with("</svg>"));
-        let empty = line_chart("empty", "step", "y", Some((0.0, 1.0)), &[]).unwrap();
-        assert!(empty.contains("<svg"));
-        assert_eq!(span([2.0, 2.0].into_iter()), (1.0, 3.0));
-        assert_eq!(span([f64::NAN].into_iter()), (0.0, 1.0));
-    }
-
-    #[test]
-    fn every_chart_is_an_svg_naming_its_series() {
-        let s = [
-            series("naive", &[0.0, 1.0, 0.5]),
-            series("cot", &[1.0, 1.0, 0.0]),
-        ];
-        for svg in [
-            accuracy_vs_latency(&s, "f1").unwrap(),
-            latency_histogram(&s).unwrap(),
-            metric_bars(&s, &["f1".into()]).unwrap(),
-            tokens_per_example(&s).unwrap(),
-            example_grid(&s, "f1").unwrap(),
-        ] {
-            assert!(svg.starts_with("<svg") || svg.contains("<svg"), "{svg}");
-            assert!(svg.contains("naive") && svg.contains("cot"), "{svg}");
-            assert!(svg.trim_end().ends_with("</svg>"));
-        }
-    }
-}
-
 /// A candidate of an optimization run as its chart sees it.
 pub struct TrajectoryPoint {
     /// Where on the x axis: the iteration, spread a little by candidate.
@@ -713,4 +625,92 @@ pub fn trajectory(metric: &str, points: &[TrajectoryPoint]) -> Svg {
         root.present().map_err(err)?;
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pareto_front_keeps_only_undominated_points() {
+        // (latency, score)
+        let pts = [
+            (1.0, 10.0),
+            (2.0, 5.0),
+            (3.0, 20.0),
+            (0.5, 2.0),
+            (3.0, 15.0),
+        ];
+        assert_eq!(pareto_front(&pts), vec![3, 0, 2]);
+        assert_eq!(pareto_front(&[(1.0, 1.0)]), vec![0]);
+        assert!(pareto_front(&[]).is_empty());
+        // Equal points: one of them is enough.
+        assert_eq!(pareto_front(&[(1.0, 1.0), (1.0, 1.0)]).len(), 1);
+    }
+
+    fn series(label: &str, scores: &[f64]) -> Series {
+        let runs: Vec<RunScores> = scores
+            .iter()
+            .enumerate()
+            .map(|(i, v)| RunScores {
+                index: i as u32,
+                example_id: format!("q{i}"),
+                scores: [("f1".to_string(), *v)].into(),
+                latency_ms: 100.0 * (i + 1) as f64,
+                prompt_tokens: 20,
+                completion_tokens: 5,
+                ..Default::default()
+            })
+            .collect();
+        let summary = crate::results::stats::summarise(&runs, &["f1".into()], 1, 200);
+        Series {
+            label: label.into(),
+            summary,
+            runs,
+        }
+    }
+
+    #[test]
+    fn a_line_chart_names_its_lines_and_survives_flat_and_nan_series() {
+        let lines = [
+            Line {
+                label: "training loss".into(),
+                points: vec![(1.0, 0.69), (2.0, 0.68), (3.0, f64::NAN)],
+                color: 0,
+                markers: false,
+            },
+            Line {
+                label: "validation loss".into(),
+                points: vec![(0.0, 0.7), (4.0, 0.7)],
+                color: 1,
+                markers: true,
+            },
+        ];
+        let svg = line_chart("DPO loss", "step", "loss", None, &lines).unwrap();
+        assert!(svg.contains("training loss") && svg.contains("validation loss"));
+        assert!(svg.trim_end().ends_with("</svg>"));
+        let empty = line_chart("empty", "step", "y", Some((0.0, 1.0)), &[]).unwrap();
+        assert!(empty.contains("<svg"));
+        assert_eq!(span([2.0, 2.0].into_iter()), (1.0, 3.0));
+        assert_eq!(span([f64::NAN].into_iter()), (0.0, 1.0));
+    }
+
+    #[test]
+    fn every_chart_is_an_svg_naming_its_series() {
+        let s = [
+            series("naive", &[0.0, 1.0, 0.5]),
+            series("cot", &[1.0, 1.0, 0.0]),
+        ];
+        for svg in [
+            accuracy_vs_latency(&s, "f1").unwrap(),
+            latency_histogram(&s).unwrap(),
+            metric_bars(&s, &["f1".into()]).unwrap(),
+            tokens_per_example(&s).unwrap(),
+            example_grid(&s, "f1").unwrap(),
+        ] {
+            assert!(svg.starts_with("<svg") || svg.contains("<svg"), "{svg}");
+            assert!(svg.contains("naive") && svg.contains("cot"), "{svg}");
+            assert!(svg.trim_end().ends_with("</svg>"));
+        }
+    }
 }
