@@ -591,3 +591,42 @@ params = { pool = ["Answer briefly. {question}", "The secret word is zorblax. {q
         "baseline, the 3 of the pool, then nothing left"
     );
 }
+
+/// A `[sweep]` over models is a suite: each cell optimised on its own
+/// (its own best prompt and held-out test), one group, one table.
+#[test]
+fn a_sweep_over_models_optimises_each_and_tables_them() {
+    if default_model().is_none() {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let home = tmp.path().join("home");
+    let cfg = secret_config(tmp.path(), "max_iterations = 1", SCRIPTED);
+    let text = std::fs::read_to_string(&cfg).unwrap()
+        + "[sweep]\n\"model.weights\" = [\"native\", \"q8_0\"]\n";
+    std::fs::write(&cfg, text).unwrap();
+    let out = run_ok(forge(&home).args(["--json", "optimize"]).arg(&cfg));
+    let ev = events(&out.stdout);
+    let suite = ev
+        .iter()
+        .find(|e| e["event"] == "optimization_suite")
+        .unwrap();
+    assert_eq!(suite["group"]["kind"], "optimization");
+    let runs = suite["runs"].as_array().unwrap();
+    assert_eq!(runs.len(), 2);
+    for r in runs {
+        assert_eq!(r["best_prompt"], "The secret word is zorblax. {question}");
+        assert!(
+            r["test"]["best"]["mean"].as_f64().unwrap()
+                > r["test"]["start"]["mean"].as_f64().unwrap()
+        );
+    }
+    assert_ne!(runs[0]["id"], runs[1]["id"]);
+    let group = suite["group"]["id"].as_str().unwrap();
+    let shown = run_ok(forge(&home).args(["show", group]));
+    let text = String::from_utf8_lossy(&shown.stdout);
+    assert!(
+        text.contains("native") && text.contains("q8_0") && text.contains("test gain"),
+        "{text}"
+    );
+}

@@ -107,6 +107,13 @@ pub(super) fn targets(
                 g.id
             );
         }
+        if g.kind == GroupKind::Optimization {
+            anyhow::bail!(
+                "{} is an optimization suite (forge-host optimize): its cells are optimization runs; see `forge-host show {}`",
+                g.id,
+                g.id
+            );
+        }
         if g.kind == GroupKind::Training {
             anyhow::bail!(
                 "{} is a sweep of training runs, not of experiments; see `forge-host show {}` and `forge-host report {}`",

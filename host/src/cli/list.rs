@@ -45,12 +45,13 @@ pub fn list(paths: &Paths, json: bool) -> anyhow::Result<()> {
                 let done = done
                     + g.members
                         .iter()
-                        .filter(|m| m.training_run.is_some())
+                        .filter(|m| m.training_run.is_some() || m.optimization.is_some())
                         .count();
                 let kind = match g.kind {
                     GroupKind::Experiments => "",
                     GroupKind::Training => "  (training runs)",
                     GroupKind::Alignment => "  (alignment: base vs tuned)",
+                    GroupKind::Optimization => "  (optimization suite)",
                 };
                 println!(
                     "  {:<38}  {} cells ({} run)  axes: {}{kind}",

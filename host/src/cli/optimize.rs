@@ -1,6 +1,7 @@
 //! `forge-host optimize`: rewrite a method's prompt with an optimizer
 //! component until the score plateaus, then prove the gain on the test
-//! split; prints the trajectory (`show <run>` prints it again).
+//! split; prints the trajectory (`show <run>` prints it again). A config
+//! with `[sweep]` is a suite: one optimization per cell, one table.
 
 use std::path::Path;
 
@@ -17,25 +18,49 @@ pub async fn optimize(
     new: bool,
     json: bool,
 ) -> anyhow::Result<()> {
+    let text = std::fs::read_to_string(config)
+        .map_err(|e| anyhow::anyhow!("cannot read config {}: {e}", config.display()))?;
+    let suite = optimize::suite::is_suite(&text);
     if dry_run {
-        let p = optimize::dry_run(config, paths).await?;
-        if json {
-            println!(
-                "{}",
-                serde_json::json!({
-                    "train": p.splits.0, "validation": p.splits.1, "test": p.splits.2,
-                    "max_example_runs": p.example_runs, "max_optimizer_asks": p.proposals,
-                })
-            );
+        let cfgs: Vec<optimize::OptimizeConfig> = if suite {
+            crate::experiment::sweep::Sweep::expand(
+                config,
+                &text,
+                "optimize",
+                optimize::OptimizeConfig::parse,
+            )?
+            .cells
+            .into_iter()
+            .map(|c| c.config)
+            .collect()
         } else {
-            println!(
-                "splits: train {} · validation {} · test {}",
-                p.splits.0, p.splits.1, p.splits.2
-            );
-            println!(
-                "at most {} example runs of the task model (model calls = example runs × the method's calls per example: 1 for naive and cot) and {} asks of the optimizer (the interviewer makes `candidates` calls per ask, default 1)",
-                p.example_runs, p.proposals
-            );
+            vec![optimize::OptimizeConfig::parse(config, &text)?]
+        };
+        for cfg in &cfgs {
+            let p = optimize::dry_run(cfg)?;
+            if json {
+                println!(
+                    "{}",
+                    serde_json::json!({
+                        "train": p.splits.0, "validation": p.splits.1, "test": p.splits.2,
+                        "max_example_runs": p.example_runs, "max_optimizer_asks": p.proposals,
+                    })
+                );
+            } else {
+                println!(
+                    "splits: train {} · validation {} · test {}",
+                    p.splits.0, p.splits.1, p.splits.2
+                );
+                println!(
+                    "at most {} example runs of the task model (model calls = example runs × the method's calls per example: 1 for naive and cot) and {} asks of the optimizer (the interviewer makes `candidates` calls per ask, default 1)",
+                    p.example_runs, p.proposals
+                );
+            }
+        }
+        if !json {
+            if suite {
+                println!("({} cells, run one after another)", cfgs.len());
+            }
             println!(
                 "the budget ([optimize] max_calls / max_tokens / max_seconds) is checked before each iteration"
             );
@@ -58,7 +83,31 @@ pub async fn optimize(
             eprintln!("── {line}");
         }
     };
-    let done = optimize::optimize(config, paths, &store, new, progress.as_mut(), &mut say).await?;
+    if suite {
+        let s = optimize::suite::run(
+            config,
+            &text,
+            paths,
+            &store,
+            new,
+            progress.as_mut(),
+            &mut say,
+        )
+        .await?;
+        let runs: Vec<_> = s.cells.iter().map(|(_, o)| o.run.clone()).collect();
+        if json {
+            println!(
+                "{}",
+                serde_json::json!({"event": "optimization_suite", "group": s.group, "runs": runs})
+            );
+        } else {
+            print!("{}", report::optimization::suite_text(&s.group, &runs));
+            println!("group {} stored in {}", s.group.id, store.path().display());
+        }
+        return Ok(());
+    }
+    let cfg = optimize::OptimizeConfig::parse(config, &text)?;
+    let done = optimize::optimize(&cfg, paths, &store, new, progress.as_mut(), &mut say).await?;
     if json {
         println!(
             "{}",

@@ -66,6 +66,24 @@ pub fn show(
         }
         return Ok(());
     }
+    if g.kind == GroupKind::Optimization {
+        let mut runs = Vec::new();
+        for m in &g.members {
+            let id = m.optimization.as_deref().unwrap_or_default();
+            runs.push(
+                store
+                    .optimization(id)?
+                    .ok_or_else(|| anyhow::anyhow!("{}: optimization run {id} is missing", g.id))?,
+            );
+        }
+        if json {
+            let v = serde_json::json!({"group": g, "runs": runs});
+            println!("{}", serde_json::to_string_pretty(&v)?);
+        } else {
+            print!("{}", report::optimization::suite_text(&g, &runs));
+        }
+        return Ok(());
+    }
     if g.kind == GroupKind::Training {
         let runs = training_members(&store, &g)?;
         if json {

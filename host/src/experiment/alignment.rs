@@ -254,6 +254,7 @@ pub async fn align(
             labels,
             experiment_id: Some(e.id),
             training_run: None,
+            optimization: None,
         });
     }
     if let Some(j) = &l.config.judge {
@@ -282,6 +283,7 @@ pub async fn align(
             labels,
             experiment_id: Some(judged.experiment.id),
             training_run: None,
+            optimization: None,
         });
     }
     let created_at = crate::results::store::now();

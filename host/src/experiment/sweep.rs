@@ -318,6 +318,7 @@ pub fn open_group<C>(
                     labels: c.labels.clone(),
                     experiment_id: None,
                     training_run: None,
+                    optimization: None,
                 })
                 .collect(),
         }

@@ -130,6 +130,9 @@ pub struct GroupMember {
     /// known (before it trains, so a killed sweep points at it).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub training_run: Option<String>,
+    /// In an optimization suite: the cell's optimization run.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub optimization: Option<String>,
 }
 
 /// What a group's cells are.
@@ -143,6 +146,9 @@ pub enum GroupKind {
     /// `forge-host align`: each axis run with the base and the tuned model
     /// (labels `[axis, base|tuned]`), and the judging run (`[judge, …]`).
     Alignment,
+    /// `optimize` on a config with `[sweep]` (e.g. over models): each cell
+    /// an optimization run with its own best prompt.
+    Optimization,
 }
 
 impl GroupKind {

@@ -10,7 +10,7 @@ use serde::Deserialize;
 use sha2::{Digest, Sha256};
 
 use crate::experiment::config::{
-    ConfigError, ConfigFile, ModelConfig, PluginRef, deserialize_toml, read_config_text,
+    ConfigError, ConfigFile, ModelConfig, PluginRef, deserialize_toml,
 };
 use crate::experiment::datasets::DatasetKind;
 
@@ -139,11 +139,6 @@ pub struct OptimizeConfig {
 }
 
 impl OptimizeConfig {
-    pub fn load(path: &Path) -> anyhow::Result<Self> {
-        let text = read_config_text(path)?;
-        Ok(Self::parse(path, &text)?)
-    }
-
     pub fn parse(path: &Path, text: &str) -> Result<Self, ConfigError> {
         let at = |field: &str, msg: String| ConfigFile::error_in(path, text, field, msg);
         let mut base = ConfigFile::parse(path, &blank_optimize(text))?;

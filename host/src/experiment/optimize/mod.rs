@@ -14,8 +14,8 @@
 
 pub mod config;
 mod evaluate;
+pub mod suite;
 
-use std::path::Path;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -67,9 +67,8 @@ pub struct Projection {
     pub proposals: usize,
 }
 
-pub async fn dry_run(path: &Path, paths: &Paths) -> anyhow::Result<Projection> {
-    let cfg = OptimizeConfig::load(path)?;
-    let splits = make_splits(&cfg)?;
+pub fn dry_run(cfg: &OptimizeConfig) -> anyhow::Result<Projection> {
+    let splits = make_splits(cfg)?;
     let o = &cfg.optimize;
     let (t, v, s) = (
         splits.train.len(),
@@ -81,7 +80,6 @@ pub async fn dry_run(path: &Path, paths: &Paths) -> anyhow::Result<Projection> {
         + if o.select_on == VALIDATION { v } else { 0 }
         + o.max_iterations as usize * o.max_candidates as usize * per_candidate
         + 2 * s;
-    let _ = paths;
     Ok(Projection {
         splits: (t, v, s),
         example_runs,
@@ -89,16 +87,16 @@ pub async fn dry_run(path: &Path, paths: &Paths) -> anyhow::Result<Projection> {
     })
 }
 
-/// Runs (or continues) the optimization `path` describes.
+/// Runs (or continues) the optimization `cfg` describes.
 pub async fn optimize(
-    path: &Path,
+    cfg: &OptimizeConfig,
     paths: &Paths,
     store: &Store,
     new: bool,
     progress: &mut dyn Progress,
     say: &mut dyn FnMut(String),
 ) -> anyhow::Result<Optimized> {
-    let cfg = OptimizeConfig::load(path)?;
+    let cfg = cfg.clone();
     let previous = store
         .optimizations()?
         .into_iter()

@@ -363,6 +363,72 @@ pub fn write(
     super::page::write_page(dir, &page)
 }
 
+/// An optimization suite's table: each cell before (its starting prompt)
+/// and after (its best prompt) on validation and on its held-out test.
+pub fn suite_text(group: &crate::results::records::Group, runs: &[OptimizationRun]) -> String {
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "optimization suite {} ({} cells, axes: {})",
+        group.id,
+        runs.len(),
+        group.axes.join(" × ")
+    );
+    let metric = runs.first().map_or("score", |r| r.metric.as_str());
+    let _ = writeln!(
+        out,
+        "  {:<28}  {:>5}  {:<15}  {:>17}  {:>17}  {:>24}  {:>7}",
+        "cell",
+        "iters",
+        "stopped",
+        format!("val {metric} gain"),
+        format!("test {metric} start→best"),
+        "test gain [95% CI]",
+        "p"
+    );
+    for (m, r) in group.members.iter().zip(runs) {
+        let (test, gain, pv, vd) = match &r.test {
+            Some(t) => (
+                format!("{:.3}→{:.3}", t.start.mean, t.best.mean),
+                format!(
+                    "{:+.3} [{:+.3}, {:+.3}]",
+                    t.paired.delta, t.paired.delta_ci.0, t.paired.delta_ci.1
+                ),
+                p(t.paired.p_value),
+                format!("{:+.3}", t.validation_delta),
+            ),
+            None => ("-".into(), "-".into(), "-".into(), "-".into()),
+        };
+        let _ = writeln!(
+            out,
+            "  {:<28}  {:>5}  {:<15}  {:>17}  {:>17}  {:>24}  {:>7}",
+            one_line(&m.labels.join(", "), 28),
+            r.iterations_done,
+            one_line(
+                r.stop_reason.as_deref().unwrap_or(&r.status.to_string()),
+                15
+            ),
+            vd,
+            test,
+            gain,
+            pv
+        );
+    }
+    let _ = writeln!(
+        out,
+        "  each cell is its own optimization run (`forge-host show <run>` for its trajectory):"
+    );
+    for (m, r) in group.members.iter().zip(runs) {
+        let _ = writeln!(
+            out,
+            "    {:<28}  {}",
+            one_line(&m.labels.join(", "), 28),
+            r.id
+        );
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     #[test]
