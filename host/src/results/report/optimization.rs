@@ -27,6 +27,20 @@ fn one_line(s: &str, max: usize) -> String {
     }
 }
 
+/// The held-out gain beside the validation gain, in one line.
+fn gains(t: &crate::results::optimization::TestResult) -> String {
+    format!(
+        "gain on test {:+.3} [{:+.3}, {:+.3}], p {} ({}) · gain on validation {:+.3} · validation → test gap {:+.3}",
+        t.paired.delta,
+        t.paired.delta_ci.0,
+        t.paired.delta_ci.1,
+        p(t.paired.p_value),
+        t.paired.test,
+        t.validation_delta,
+        t.validation_delta - t.paired.delta
+    )
+}
+
 /// `list`: one line per run.
 pub fn list_table(runs: &[OptimizationRun]) -> String {
     let mut out = String::new();
@@ -178,17 +192,7 @@ pub fn text(run: &OptimizationRun, rows: &[Candidate]) -> String {
             "    best prompt      {:.3} [{:.3}, {:.3}]   ({})",
             t.best.mean, t.best.ci_low, t.best.ci_high, t.best_experiment
         );
-        let _ = writeln!(
-            out,
-            "    gain on test {:+.3} [{:+.3}, {:+.3}], p {} ({}) · gain on validation {:+.3} · gap {:+.3}",
-            t.paired.delta,
-            t.paired.delta_ci.0,
-            t.paired.delta_ci.1,
-            p(t.paired.p_value),
-            t.paired.test,
-            t.validation_delta,
-            t.validation_delta - t.paired.delta
-        );
+        let _ = writeln!(out, "    {}", gains(t));
         let verdict = if run.best_at == (0, 0) {
             "no candidate beat the starting prompt on validation: the starting prompt stands"
         } else if t.paired.delta > 0.0 && t.paired.p_value < 0.05 {
@@ -298,16 +302,7 @@ pub fn write(
                 t.best_experiment,
                 m = run.metric
             ),
-            note: format!(
-                "Gain on test {:+.3} [{:+.3}, {:+.3}], p {} ({}); gain on validation {:+.3}; validation → test gap {:+.3}.",
-                t.paired.delta,
-                t.paired.delta_ci.0,
-                t.paired.delta_ci.1,
-                p(t.paired.p_value),
-                t.paired.test,
-                t.validation_delta,
-                t.validation_delta - t.paired.delta
-            ),
+            note: format!("{}.", gains(t)),
         });
     }
     sections.push(Section {

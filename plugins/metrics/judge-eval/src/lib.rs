@@ -349,40 +349,7 @@ Which response is better? Reply with exactly one of: A, B or tie.";
 /// The placeholders a template may use.
 const PLACEHOLDERS: [&str; 4] = ["rubric", "question", "answer_a", "answer_b"];
 
-/// A piece of a template: literal text, or a `{identifier}` placeholder's
-/// name.
-enum Piece<'a> {
-    Text(&'a str),
-    Placeholder(&'a str),
-}
-
-/// The template's pieces, left to right. `{identifier}` (ASCII letters,
-/// digits and `_`, not starting with a digit) is a placeholder; every other
-/// brace is literal text.
-fn pieces(t: &str) -> Vec<Piece<'_>> {
-    let mut out = Vec::new();
-    let mut rest = t;
-    while let Some(i) = rest.find('{') {
-        let after = &rest[i + 1..];
-        let n = after
-            .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
-            .unwrap_or(after.len());
-        let ident = &after[..n];
-        if !ident.is_empty()
-            && !ident.starts_with(|c: char| c.is_ascii_digit())
-            && after[n..].starts_with('}')
-        {
-            out.push(Piece::Text(&rest[..i]));
-            out.push(Piece::Placeholder(ident));
-            rest = &after[n + 1..];
-        } else {
-            out.push(Piece::Text(&rest[..=i]));
-            rest = after;
-        }
-    }
-    out.push(Piece::Text(rest));
-    out
-}
+use template_kit::{Piece, pieces};
 
 /// Checks a judge template: `{question}`, `{answer_a}` and `{answer_b}`
 /// are required, `{rubric}` optional, any other `{identifier}` is a typo.

@@ -72,58 +72,17 @@ pub fn missing_placeholders<'a>(candidate: &str, required: &'a [String]) -> Vec<
 /// The `{name}` placeholders a starting prompt uses (the default set a
 /// candidate must keep), in order of first use, without repeats.
 pub fn placeholders_of(prompt: &str) -> Vec<String> {
-    let mut out: Vec<String> = Vec::new();
-    let mut rest = prompt;
-    while let Some(open) = rest.find('{') {
-        let after = &rest[open + 1..];
-        match after.find('}') {
-            Some(close)
-                if close > 0
-                    && after[..close]
-                        .chars()
-                        .all(|c| c.is_ascii_alphanumeric() || c == '_') =>
-            {
-                let p = format!("{{{}}}", &after[..close]);
-                if !out.contains(&p) {
-                    out.push(p);
-                }
-                rest = &after[close + 1..];
-            }
-            _ => rest = after,
-        }
-    }
-    out
+    template_kit::placeholders(prompt)
+        .into_iter()
+        .map(|p| format!("{{{p}}}"))
+        .collect()
 }
 
 /// Fills `{field}`s of `template` from `values` in one pass: a `{...}`
 /// that names no field, or a field's value that contains braces, is left
 /// as written.
 pub fn render(template: &str, values: &[(&str, &str)]) -> String {
-    let mut out = String::with_capacity(template.len() + 256);
-    let mut rest = template;
-    while let Some(open) = rest.find('{') {
-        out.push_str(&rest[..open]);
-        let after = &rest[open + 1..];
-        let filled = after.find('}').and_then(|close| {
-            let name = &after[..close];
-            values
-                .iter()
-                .find(|(k, _)| *k == name)
-                .map(|(_, v)| (close, *v))
-        });
-        match filled {
-            Some((close, v)) => {
-                out.push_str(v);
-                rest = &after[close + 1..];
-            }
-            None => {
-                out.push('{');
-                rest = after;
-            }
-        }
-    }
-    out.push_str(rest);
-    out
+    template_kit::fill(template, values)
 }
 
 /// A proposal read out of the interviewer's reply.
