@@ -9,6 +9,7 @@
 //! the trajectory an uninterrupted run gives; bad configs fail at their line.
 
 mod common;
+use common::served::{MODEL, Server};
 use common::*;
 
 use serde_json::Value;
@@ -629,4 +630,65 @@ fn a_sweep_over_models_optimises_each_and_tables_them() {
         text.contains("native") && text.contains("q8_0") && text.contains("test gain"),
         "{text}"
     );
+}
+
+/// The interviewer as a served model (`[optimize.interviewer] backend =
+/// "openai"`: here `forge-host serve --openai`, as vLLM or TGI would be):
+/// its calls go to the server, are recorded with the iteration and
+/// counted as the interviewer's, apart from the task model's.
+#[test]
+fn a_served_interviewer_is_asked_through_the_openai_backend() {
+    if default_model().is_none() {
+        return;
+    }
+    let server = Server::start();
+    let tmp = tempfile::tempdir().unwrap();
+    let cfg = secret_config(
+        tmp.path(),
+        "max_iterations = 1\nretries = 0",
+        &format!(
+            r#"[optimize.optimizer]
+plugin = "interviewer"
+params = {{ max_tokens = 24, temperature = 0.0 }}
+[optimize.interviewer]
+backend = "openai"
+base_url = "{}"
+model = "{MODEL}"
+timeout_ms = 60000
+"#,
+            server.url
+        ),
+    );
+    let (said, done) = optimize(&tmp.path().join("home"), &cfg);
+    let run = &done["run"];
+    assert_eq!(run["status"], "completed", "{said:#?}");
+    assert_eq!(run["interviewer_model"], MODEL);
+    let asks = done["candidates"].as_array().unwrap()[1]["interviews"]
+        .as_array()
+        .unwrap()
+        .clone();
+    assert_eq!(asks.len(), 1, "retries = 0: one ask");
+    let calls = asks[0]["calls"].as_array().unwrap();
+    assert_eq!(calls.len(), 1);
+    assert!(
+        calls[0]["completion_tokens"].as_u64().unwrap() > 0,
+        "{calls:?}"
+    );
+    assert!(
+        calls[0]["prompt"].as_str().unwrap().contains("PROMPT:"),
+        "the interview went to the server: {calls:?}"
+    );
+    assert_eq!(run["spend"]["interviewer_calls"], 1);
+    assert!(run["spend"]["task_calls"].as_u64().unwrap() >= 10);
+    server.interrupt();
+    // With the server gone, the interviewer is what fails (the task model
+    // is the embedded one), and the error names its table.
+    let out = forge(&tmp.path().join("home"))
+        .args(["optimize", "--new"])
+        .arg(&cfg)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "ran without its server");
+    assert!(err.contains("[optimize] interviewer"), "{err}");
 }
