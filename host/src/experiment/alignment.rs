@@ -37,7 +37,7 @@ use crate::experiment::judge::{self, JudgeRequest};
 use crate::experiment::plan::{Paths, Plan};
 use crate::experiment::progress::Progress;
 use crate::experiment::runner;
-use crate::results::records::{Group, GroupKind, GroupMember, Status};
+use crate::results::records::{Group, GroupKind, GroupMember};
 use crate::results::store::Store;
 
 /// The two models' labels, in table order.
@@ -242,7 +242,7 @@ pub async fn align(
         for w in &plan.warnings {
             progress.warning(&w.to_string());
         }
-        let e = match completed_with_plan(store, &plan.plan_sha256)? {
+        let e = match store.completed(&plan.plan_sha256)? {
             Some(done) => done,
             None => runner::run(plan, store, false, progress).await?.experiment,
         };
@@ -305,17 +305,4 @@ pub async fn align(
     };
     store.put_group(&group)?;
     Ok(Aligned { group })
-}
-
-/// An experiment that already finished this exact plan (a rerun of
-/// `align` reuses it instead of running the axis again).
-fn completed_with_plan(
-    store: &Store,
-    plan_sha256: &str,
-) -> anyhow::Result<Option<crate::results::records::Experiment>> {
-    Ok(store
-        .experiments()?
-        .into_iter()
-        .rev()
-        .find(|e| e.plan_sha256 == plan_sha256 && e.status == Status::Completed))
 }

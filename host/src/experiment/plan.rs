@@ -190,28 +190,7 @@ impl Plan {
             indices.truncate(limit);
         }
 
-        let mut score_names = Vec::new();
-        let mut metric_names = Vec::new();
-        for m in &metrics {
-            let names = host.score_names(m).await.map_err(|f| {
-                config.error_at(
-                    &format!("{}.plugin", m.field),
-                    format!("metric failed to list its scores: {f}"),
-                )
-            })?;
-            metric_names.push(names.clone());
-            for n in names {
-                if score_names.contains(&n) {
-                    return Err(config
-                        .error_at(
-                            &format!("{}.plugin", m.field),
-                            format!("score {n:?} is produced twice"),
-                        )
-                        .into());
-                }
-                score_names.push(n);
-            }
-        }
+        let (metric_names, score_names) = declared_scores(&config, &host, &metrics).await?;
 
         // Before the model: a corpus that is not fetched fails fast.
         let indexes = build_indexes(&config, paths).await?;
@@ -366,6 +345,36 @@ impl Plan {
 /// The backend `[model]` names, behind an [`EngineHandle`]: the embedded
 /// candle engine on its own thread, or a remote OpenAI-compatible server
 /// called concurrently.
+/// The score names each metric declares (in `metrics` order), and all of
+/// them in one list; a name two metrics produce is an error at the second.
+pub(crate) async fn declared_scores(
+    config: &ConfigFile,
+    host: &PluginHost,
+    metrics: &[ConfiguredMetric],
+) -> Result<(Vec<Vec<String>>, Vec<String>), ConfigError> {
+    let mut score_names = Vec::new();
+    let mut metric_names = Vec::new();
+    for m in metrics {
+        let names = host.score_names(m).await.map_err(|f| {
+            config.error_at(
+                &format!("{}.plugin", m.field),
+                format!("metric failed to list its scores: {f}"),
+            )
+        })?;
+        metric_names.push(names.clone());
+        for n in names {
+            if score_names.contains(&n) {
+                return Err(config.error_at(
+                    &format!("{}.plugin", m.field),
+                    format!("score {n:?} is produced twice"),
+                ));
+            }
+            score_names.push(n);
+        }
+    }
+    Ok((metric_names, score_names))
+}
+
 pub async fn start_engine(config: &ConfigFile, paths: &Paths) -> anyhow::Result<EngineHandle> {
     let c = &config.config;
     if c.model.backend == crate::experiment::config::ModelBackend::Openai {

@@ -75,6 +75,18 @@ pub struct Paired {
     pub p_value: f64,
 }
 
+impl From<&crate::results::compare::MetricComparison> for Paired {
+    fn from(m: &crate::results::compare::MetricComparison) -> Self {
+        Self {
+            n: m.n,
+            delta: m.delta,
+            delta_ci: m.delta_ci,
+            test: m.test.to_string(),
+            p_value: m.p_value,
+        }
+    }
+}
+
 /// What became of a candidate.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]

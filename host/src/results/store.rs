@@ -185,6 +185,16 @@ impl Store {
         }))
     }
 
+    /// The newest experiment that completed this exact plan (a command that
+    /// builds on experiments reuses it instead of running the plan again).
+    pub fn completed(&self, plan_sha256: &str) -> Result<Option<Experiment>, StoreError> {
+        Ok(self
+            .experiments()?
+            .into_iter()
+            .rev()
+            .find(|e| e.plan_sha256 == plan_sha256 && e.status == Status::Completed))
+    }
+
     /// Commits one run durably.
     pub fn put_run(&self, experiment_id: &str, run: &RunRecord) -> Result<(), StoreError> {
         let bytes = encode("runs", &run_key(experiment_id, run.index), run)?;

@@ -292,15 +292,24 @@ fn blank_optimize(text: &str) -> String {
     out
 }
 
-/// The sizes of the three splits of a pool of `n` examples.
-pub fn split_sizes(s: &SplitSizes, n: usize) -> Result<(usize, usize, usize), String> {
+/// The sizes of the three splits of a pool of `n` examples; without a
+/// validation split (selection on train) it is 0 and train takes its share.
+pub fn split_sizes(
+    s: &SplitSizes,
+    n: usize,
+    with_validation: bool,
+) -> Result<(usize, usize, usize), String> {
     let pct = |p: usize| (n * p).div_ceil(100);
     let test = s.test.unwrap_or(pct(40));
-    let validation = s.validation.unwrap_or(pct(40));
+    let validation = if with_validation {
+        s.validation.unwrap_or(pct(40))
+    } else {
+        0
+    };
     let train = s
         .train
         .unwrap_or_else(|| n.saturating_sub(test + validation).max(1));
-    if train == 0 || validation == 0 || test == 0 {
+    if train == 0 || test == 0 || (with_validation && validation == 0) {
         return Err("every split needs at least one example".into());
     }
     if train + validation + test > n {
@@ -329,17 +338,19 @@ mod tests {
     #[test]
     fn split_sizes_default_from_the_pool() {
         let d = SplitSizes::default();
-        assert_eq!(split_sizes(&d, 200).unwrap(), (40, 80, 80));
-        assert_eq!(split_sizes(&d, 10).unwrap(), (2, 4, 4));
+        assert_eq!(split_sizes(&d, 200, true).unwrap(), (40, 80, 80));
+        assert_eq!(split_sizes(&d, 10, true).unwrap(), (2, 4, 4));
         let s = SplitSizes {
             train: Some(5),
             validation: Some(5),
             test: Some(5),
         };
         assert!(
-            split_sizes(&s, 12)
+            split_sizes(&s, 12, true)
                 .unwrap_err()
                 .contains("more than the 12")
         );
+        // Selecting on train: no validation split, train takes its share.
+        assert_eq!(split_sizes(&d, 200, false).unwrap(), (120, 0, 80));
     }
 }

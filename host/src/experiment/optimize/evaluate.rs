@@ -19,7 +19,7 @@ use crate::experiment::plan::{Paths, Plan};
 use crate::experiment::progress::Progress;
 use crate::experiment::runner;
 use crate::results::optimization::Spend;
-use crate::results::records::{Experiment, RunScores, Status};
+use crate::results::records::{Experiment, RunScores};
 use crate::results::stats::MetricSummary;
 use crate::results::store::Store;
 
@@ -145,44 +145,31 @@ impl<'a> Evaluator<'a> {
     ) -> anyhow::Result<Evaluated> {
         let data = self.split_file(split, ids)?;
         let cell = self.cell(prompt, &data, label)?;
+        // The metric was checked against the metrics' declared scores
+        // before anything ran (`optimize`).
         let plan = Arc::new(Plan::from_config(cell, self.paths, None).await?);
-        if !plan.score_names.contains(&self.metric) {
-            anyhow::bail!(
-                "{}",
-                self.config.error_at(
-                    "optimize.metric",
-                    format!(
-                        "{:?} is not a score of the metrics (they give {})",
-                        self.metric,
-                        plan.score_names.join(", ")
-                    )
-                )
-            );
-        }
-        let experiment = match self
-            .store
-            .experiments()?
-            .into_iter()
-            .rev()
-            .find(|e| e.plan_sha256 == plan.plan_sha256 && e.status == Status::Completed)
-        {
+        let experiment = match self.store.completed(&plan.plan_sha256)? {
             Some(done) => done,
             None => {
-                runner::run(plan.clone(), self.store, false, progress)
+                runner::run(plan, self.store, false, progress)
                     .await?
                     .experiment
             }
         };
-        let runs = self.store.run_scores(&experiment.id)?;
-        Ok(self.evaluated(experiment, &runs, plan.config.config.seed))
+        self.stored_experiment(experiment)
     }
 
-    pub(super) fn evaluated(
-        &self,
-        experiment: Experiment,
-        runs: &[RunScores],
-        seed: u64,
-    ) -> Evaluated {
+    /// A stored experiment as an evaluation (the incumbent after a resume).
+    pub fn stored(&self, experiment_id: &str) -> anyhow::Result<Evaluated> {
+        self.stored_experiment(self.store.experiment(experiment_id)?)
+    }
+
+    fn stored_experiment(&self, experiment: Experiment) -> anyhow::Result<Evaluated> {
+        let runs = self.store.run_scores(&experiment.id)?;
+        Ok(self.evaluated(experiment, &runs))
+    }
+
+    fn evaluated(&self, experiment: Experiment, runs: &[RunScores]) -> Evaluated {
         let values: BTreeMap<String, f64> = runs
             .iter()
             .map(|r| {
@@ -196,7 +183,7 @@ impl<'a> Evaluator<'a> {
         let (ci_low, ci_high) = crate::results::stats::bootstrap_ci(
             &xs,
             self.config.base.config.stats.bootstrap_iterations,
-            seed,
+            self.config.base.config.seed,
         );
         let summary = MetricSummary {
             mean: crate::results::stats::mean(&xs),

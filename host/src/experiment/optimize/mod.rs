@@ -43,6 +43,7 @@ use crate::results::optimization::{
     TestResult,
 };
 use crate::results::records::RunRecord;
+use crate::results::report;
 use crate::results::stats::{self, MetricSummary};
 use crate::results::store::{self, Store};
 
@@ -96,14 +97,13 @@ pub async fn optimize(
     progress: &mut dyn Progress,
     say: &mut dyn FnMut(String),
 ) -> anyhow::Result<Optimized> {
-    let cfg = cfg.clone();
     let previous = store
         .optimizations()?
         .into_iter()
         .rev()
         .find(|r| r.config_sha256 == cfg.sha256);
     let host = PluginHost::new(Some(paths.component_cache()))?;
-    let names = metric_names(&cfg, &host, paths).await?;
+    let names = metric_names(cfg, &host, paths).await?;
     let metric = match &cfg.optimize.metric {
         Some(m) if !names.contains(m) => {
             return Err(cfg
@@ -155,13 +155,13 @@ pub async fn optimize(
             resumed.error = None;
             resumed
         }
-        _ => new_run(&cfg, &metric, &optimizer)?,
+        _ => new_run(cfg, &metric, &optimizer)?,
     };
     store.put_optimization(&run)?;
     let mut session = Session {
-        cfg: &cfg,
+        cfg,
         store,
-        evaluator: Evaluator::new(&cfg, paths, store, metric, &run.id)?,
+        evaluator: Evaluator::new(cfg, paths, store, metric, &run.id)?,
         host,
         optimizer,
         paths,
@@ -194,19 +194,17 @@ async fn metric_names(
     host: &PluginHost,
     paths: &Paths,
 ) -> anyhow::Result<Vec<String>> {
-    let mut names = Vec::new();
-    for (i, m) in cfg.base.config.metrics.iter().enumerate() {
-        let field = format!("metrics[{i}]");
-        let b = plan::bind::<MetricWorld>(&cfg.base, host, paths, &field, m)?;
-        let declared = host.score_names(&b).await.map_err(|f| {
-            cfg.error_at(
-                &format!("{field}.plugin"),
-                format!("metric failed to list its scores: {f}"),
-            )
-        })?;
-        names.extend(declared);
-    }
-    Ok(names)
+    let metrics = cfg
+        .base
+        .config
+        .metrics
+        .iter()
+        .enumerate()
+        .map(|(i, m)| {
+            plan::bind::<MetricWorld>(&cfg.base, host, paths, &format!("metrics[{i}]"), m)
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(plan::declared_scores(&cfg.base, host, &metrics).await?.1)
 }
 
 /// The pool (the `[dataset]` sample, or every row) shuffled by the seed and
@@ -220,17 +218,14 @@ fn make_splits(cfg: &OptimizeConfig) -> anyhow::Result<Splits> {
         .map(|i| data.examples[i].id.clone())
         .collect();
     let o = &cfg.optimize;
-    let mut sizes = o.splits.clone();
-    if o.select_on == TRAIN {
-        sizes.validation = Some(0);
-    }
-    let (t, v, s) = split_sizes_allowing_no_validation(&sizes, pool.len(), o.select_on == TRAIN)
+    let on_train = o.select_on == TRAIN;
+    let (t, v, s) = config::split_sizes(&o.splits, pool.len(), !on_train)
         .map_err(|e| cfg.error_at("optimize.splits", e))?;
     let mut shuffled = pool;
     let mut rng = rand::rngs::StdRng::seed_from_u64(derive_seed(c.seed, 0x0057_1175));
     shuffled.shuffle(&mut rng);
     let train = shuffled[..t].to_vec();
-    let validation = if o.select_on == TRAIN {
+    let validation = if on_train {
         train.clone()
     } else {
         shuffled[t..t + v].to_vec()
@@ -241,22 +236,6 @@ fn make_splits(cfg: &OptimizeConfig) -> anyhow::Result<Splits> {
         validation,
         test,
     })
-}
-
-fn split_sizes_allowing_no_validation(
-    s: &config::SplitSizes,
-    n: usize,
-    on_train: bool,
-) -> Result<(usize, usize, usize), String> {
-    if on_train {
-        let s = config::SplitSizes {
-            validation: Some(1),
-            ..s.clone()
-        };
-        let (t, _, test) = config::split_sizes(&s, n + 1)?;
-        return Ok((t, 0, test));
-    }
-    config::split_sizes(s, n)
 }
 
 fn new_run(
@@ -320,7 +299,6 @@ struct Session<'a> {
 /// The incumbent: its prompt, validation values and training outcomes.
 struct Incumbent {
     prompt: String,
-    at: (u32, u32),
     validation: Evaluated,
     train: Vec<RunRecord>,
     train_values: std::collections::BTreeMap<String, f64>,
@@ -501,14 +479,7 @@ impl Session<'_> {
                     spend.add(&v.spend);
                     let a = incumbent.validation.in_order(&splits.validation);
                     let b = v.in_order(&splits.validation);
-                    let m = compare_values(&run.metric, &a, &b, run.seed);
-                    let paired = Paired {
-                        n: m.n,
-                        delta: m.delta,
-                        delta_ci: m.delta_ci,
-                        test: m.test.to_string(),
-                        p_value: m.p_value,
-                    };
+                    let paired = Paired::from(&compare_values(&run.metric, &a, &b, run.seed));
                     row.validation_experiment = Some(v.experiment.id.clone());
                     row.validation = Some(v.summary.clone());
                     row.paired = Some(paired.clone());
@@ -522,7 +493,8 @@ impl Session<'_> {
             // across this iteration's candidates).
             let p: Vec<f64> = validated.iter().map(|(_, _, m)| m.p_value).collect();
             let adjusted = stats::holm_adjust(&p);
-            let mut best: Option<usize> = None;
+            // (row, validation mean) of the best significant candidate.
+            let mut best: Option<(usize, f64)> = None;
             for (j, (row_i, v, m)) in validated.iter().enumerate() {
                 let significant = m.delta > 0.0 && adjusted[j] < o.alpha;
                 let row = &mut new_rows[*row_i];
@@ -531,23 +503,19 @@ impl Session<'_> {
                     m.delta,
                     m.delta_ci.0,
                     m.delta_ci.1,
-                    fmt_p(m.p_value),
+                    report::optimization::fmt_p(m.p_value),
                     m.test,
                     if validated.len() > 1 {
-                        format!(", Holm {}", fmt_p(adjusted[j]))
+                        format!(", Holm {}", report::optimization::fmt_p(adjusted[j]))
                     } else {
                         String::new()
                     }
                 ));
-                if significant
-                    && best.is_none_or(|b| {
-                        v.summary.mean > validated.iter().find(|x| x.0 == b).unwrap().1.summary.mean
-                    })
-                {
-                    best = Some(*row_i);
+                if significant && best.is_none_or(|(_, mean)| v.summary.mean > mean) {
+                    best = Some((*row_i, v.summary.mean));
                 }
             }
-            if let Some(b) = best {
+            if let Some((b, _)) = best {
                 let prompt = new_rows[b].prompt.clone();
                 let t = self
                     .evaluator
@@ -568,12 +536,6 @@ impl Session<'_> {
                 run.rejections_in_a_row = 0;
             } else {
                 run.rejections_in_a_row += 1;
-            }
-            if new_rows.is_empty() {
-                // No proposal at all: the optimizer has nothing to change.
-                let mut row = blank(0, String::new(), String::new());
-                row.reason = Some("the optimizer proposed no change".into());
-                new_rows.push(row);
             }
             new_rows[0].interviews = interviews;
             new_rows[0].spend.add(&interview_spend);
@@ -640,13 +602,7 @@ impl Session<'_> {
             best_experiment: best.experiment.id.clone(),
             start: start.summary.clone(),
             best: best.summary.clone(),
-            paired: Paired {
-                n: m.n,
-                delta: m.delta,
-                delta_ci: m.delta_ci,
-                test: m.test.to_string(),
-                p_value: m.p_value,
-            },
+            paired: Paired::from(&m),
             validation_delta: val_of(run.best_at) - val_of((0, 0)),
         });
         run.status = OptimizeStatus::Completed;
@@ -700,7 +656,6 @@ impl Session<'_> {
             .collect();
         Ok(Incumbent {
             prompt: row.prompt.clone(),
-            at: run.best_at,
             validation,
             train,
             train_values,
@@ -736,7 +691,6 @@ impl Session<'_> {
             incumbent.train.iter().filter(|r| value(r) >= 1.0).collect();
         successes.sort_by_key(|r| key(r));
         successes.truncate(self.cfg.optimize.successes);
-        let _ = incumbent.at;
         (failures, successes)
     }
 
@@ -850,7 +804,8 @@ impl Session<'_> {
                     interview.error = Some(e.clone());
                     interviews.push(interview);
                     errors += 1;
-                    if e.contains("invalid input") || e.contains("invalid-input") {
+                    // `invalid input: …`: the optimizer refused its params.
+                    if e.starts_with("invalid input: ") {
                         anyhow::bail!(
                             "{}",
                             self.cfg.error_at(
@@ -872,7 +827,8 @@ impl Session<'_> {
             };
             interview.proposals = list.len();
             interviews.push(interview);
-            if list.is_empty() && state.feedback.is_none() && attempt == 0 {
+            if list.is_empty() && attempt == 0 {
+                last.2 = "the optimizer proposed no change".into();
                 return Ok((Err(last), interviews, true));
             }
             let mut valid = Vec::new();
@@ -916,15 +872,6 @@ impl Session<'_> {
     }
 }
 
-impl Evaluator<'_> {
-    /// A stored experiment as an evaluation (the incumbent after a resume).
-    fn stored(&self, experiment_id: &str) -> anyhow::Result<Evaluated> {
-        let e = self.store.experiment(experiment_id)?;
-        let runs = self.store.run_scores(experiment_id)?;
-        Ok(self.evaluated(e, &runs, self.config.base.config.seed))
-    }
-}
-
 fn short_hash_bytes(s: &str) -> [u8; 8] {
     use sha2::Digest;
     let d = sha2::Sha256::digest(s.as_bytes());
@@ -933,14 +880,6 @@ fn short_hash_bytes(s: &str) -> [u8; 8] {
 
 fn short_hash(ids: &[String]) -> String {
     hex::encode(short_hash_bytes(&ids.join("\n")))
-}
-
-fn fmt_p(p: f64) -> String {
-    if p < 0.001 {
-        "<0.001".into()
-    } else {
-        format!("{p:.3}")
-    }
 }
 
 fn fmt_summary(s: &MetricSummary) -> String {

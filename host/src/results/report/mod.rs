@@ -63,7 +63,13 @@ pub(crate) fn axis_widths(g: &crate::results::records::Group) -> Vec<usize> {
 }
 
 fn truncate(s: &str, n: usize) -> String {
-    let one_line = s.replace(['\n', '\t'], " ");
+    flatten(s, n, " ")
+}
+
+/// `s` on one line (newlines as `newline`, tabs as spaces), cut to `n`
+/// characters with an ellipsis.
+fn flatten(s: &str, n: usize, newline: &str) -> String {
+    let one_line = s.replace('\n', newline).replace('\t', " ");
     if one_line.chars().count() <= n {
         one_line
     } else {

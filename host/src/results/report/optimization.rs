@@ -8,7 +8,8 @@ use std::fmt::Write;
 
 use crate::results::optimization::{Candidate, Decision, OptimizationRun};
 
-fn p(p: f64) -> String {
+/// A p-value as the optimization views print it.
+pub(crate) fn fmt_p(p: f64) -> String {
     if p < 0.001 {
         "<0.001".into()
     } else {
@@ -16,15 +17,9 @@ fn p(p: f64) -> String {
     }
 }
 
+/// A prompt on one line: newlines shown as ⏎, cut to `max` characters.
 fn one_line(s: &str, max: usize) -> String {
-    let flat: String = s.replace('\n', "⏎");
-    if flat.chars().count() > max {
-        let mut out: String = flat.chars().take(max - 1).collect();
-        out.push('…');
-        out
-    } else {
-        flat
-    }
+    super::flatten(s, max, "⏎")
 }
 
 /// The held-out gain beside the validation gain, in one line.
@@ -34,7 +29,7 @@ fn gains(t: &crate::results::optimization::TestResult) -> String {
         t.paired.delta,
         t.paired.delta_ci.0,
         t.paired.delta_ci.1,
-        p(t.paired.p_value),
+        fmt_p(t.paired.p_value),
         t.paired.test,
         t.validation_delta,
         t.validation_delta - t.paired.delta
@@ -50,7 +45,7 @@ pub fn list_table(runs: &[OptimizationRun]) -> String {
                 "  test {:.3} → {:.3} (p {})",
                 t.start.mean,
                 t.best.mean,
-                p(t.paired.p_value)
+                fmt_p(t.paired.p_value)
             )
         });
         let _ = writeln!(
@@ -125,7 +120,7 @@ pub fn text(run: &OptimizationRun, rows: &[Candidate]) -> String {
                         "{:+.3} [{:+.3}, {:+.3}]",
                         m.delta, m.delta_ci.0, m.delta_ci.1
                     ),
-                    p(m.p_value),
+                    fmt_p(m.p_value),
                 )
             });
         let mark = if (r.iteration, r.candidate) == run.best_at {
@@ -265,7 +260,7 @@ pub fn write(
                     "{:+.3} [{:+.3}, {:+.3}]",
                     m.delta, m.delta_ci.0, m.delta_ci.1
                 ),
-                p(m.p_value),
+                fmt_p(m.p_value),
             )
         });
         let _ = writeln!(
@@ -389,7 +384,7 @@ pub fn suite_text(group: &crate::results::records::Group, runs: &[OptimizationRu
                     "{:+.3} [{:+.3}, {:+.3}]",
                     t.paired.delta, t.paired.delta_ci.0, t.paired.delta_ci.1
                 ),
-                p(t.paired.p_value),
+                fmt_p(t.paired.p_value),
                 format!("{:+.3}", t.validation_delta),
             ),
             None => ("-".into(), "-".into(), "-".into(), "-".into()),
