@@ -260,6 +260,27 @@ fn the_budget_stops_the_loop_before_an_iteration_and_the_test_still_runs() {
     let tmp = tempfile::tempdir().unwrap();
     let home = tmp.path().join("home");
     let cfg = scripted_config(tmp.path(), "max_calls = 5");
+    // --dry-run: the splits and the most work, nothing run or stored.
+    let dry = run_ok(
+        forge(&home)
+            .args(["--json", "optimize", "--dry-run"])
+            .arg(&cfg),
+    );
+    let p = &events(&dry.stdout)[0];
+    assert_eq!(
+        (
+            p["train"].clone(),
+            p["validation"].clone(),
+            p["test"].clone()
+        ),
+        (4.into(), 6.into(), 6.into())
+    );
+    // 4 + 6 baseline, 4 iterations × 4 candidates × (2 gate + 6 + 4), 2 × 6 test.
+    assert_eq!(p["max_example_runs"], 4 + 6 + 4 * 4 * (2 + 6 + 4) + 2 * 6);
+    assert!(
+        !home.join("forge.redb").exists(),
+        "a dry run stores nothing"
+    );
     let (_, done) = optimize(&home, &cfg);
     let run = &done["run"];
     assert_eq!(run["stop_reason"], "budget: model calls");

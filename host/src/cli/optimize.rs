@@ -18,9 +18,8 @@ pub async fn optimize(
     new: bool,
     json: bool,
 ) -> anyhow::Result<()> {
-    let text = std::fs::read_to_string(config)
-        .map_err(|e| anyhow::anyhow!("cannot read config {}: {e}", config.display()))?;
-    let suite = optimize::suite::is_suite(&text);
+    let text = crate::experiment::config::read_config_text(config)?;
+    let suite = crate::experiment::sweep::is_sweep(&text);
     if dry_run {
         let cfgs: Vec<optimize::OptimizeConfig> = if suite {
             crate::experiment::sweep::Sweep::expand(

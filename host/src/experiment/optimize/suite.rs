@@ -19,11 +19,6 @@ pub struct Suite {
     pub cells: Vec<(Vec<String>, Optimized)>,
 }
 
-/// True when the optimize config is a sweep.
-pub fn is_suite(text: &str) -> bool {
-    crate::experiment::sweep::is_sweep(text)
-}
-
 /// Expands the sweep, checks every cell, then optimises each in turn
 /// (each resumable on its own) and stores the group.
 pub async fn run(
