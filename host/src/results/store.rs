@@ -6,10 +6,17 @@
 //!
 //! Values are JSON so a record can grow fields without a migration and can be
 //! read by `forge-host export` as is.
+//!
+//! One process writes (`run`, `train`, ...) while any number read
+//! ([`Store::open_read_only`]: `forge-host view`): the file is opened in
+//! redb's `SingleWriter` mode, so a reader sees each commit as it lands and
+//! never blocks the writer.
 
 use std::path::{Path, PathBuf};
 
-use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
+use redb::{
+    ConcurrencyMode, Database, ReadOnlyDatabase, ReadableDatabase, ReadableTable, TableDefinition,
+};
 use serde::{Deserialize, Serialize};
 
 pub use super::records::*;
@@ -28,6 +35,10 @@ pub enum StoreError {
     InUse(PathBuf),
     #[error("store {path}: {message}")]
     Db { path: PathBuf, message: String },
+    #[error("no store at {0} yet (run an experiment first, or pass --home)")]
+    Missing(PathBuf),
+    #[error("the store {0} is open read-only")]
+    ReadOnly(PathBuf),
     #[error("no experiment matches {0:?} (see `forge-host list`)")]
     NotFound(String),
     #[error("{0:?} matches several experiments: {1}")]
@@ -52,8 +63,20 @@ pub enum StoreError {
 }
 
 pub struct Store {
-    db: Database,
+    db: Db,
     path: PathBuf,
+}
+
+/// The writer's handle, or a reader's beside it.
+enum Db {
+    Writer(Database),
+    Reader(ReadOnlyDatabase),
+}
+
+fn builder() -> redb::Builder {
+    let mut b = Database::builder();
+    b.set_concurrency_mode(ConcurrencyMode::SingleWriter);
+    b
 }
 
 impl Store {
@@ -61,12 +84,12 @@ impl Store {
         if let Some(dir) = path.parent() {
             std::fs::create_dir_all(dir).map_err(|e| db_err(path, e))?;
         }
-        let db = Database::create(path).map_err(|e| match e {
+        let db = builder().create(path).map_err(|e| match e {
             redb::DatabaseError::DatabaseAlreadyOpen => StoreError::InUse(path.into()),
             other => db_err(path, other),
         })?;
         let store = Self {
-            db,
+            db: Db::Writer(db),
             path: path.into(),
         };
         // Create the tables so readers never meet a missing one.
@@ -82,6 +105,22 @@ impl Store {
         Ok(store)
     }
 
+    /// A reader beside whichever process writes: every read transaction
+    /// sees the writer's last commit. Writing through it is an error.
+    pub fn open_read_only(path: &Path) -> Result<Self, StoreError> {
+        if !path.exists() {
+            return Err(StoreError::Missing(path.into()));
+        }
+        let db = builder().open_read_only(path).map_err(|e| match e {
+            redb::DatabaseError::DatabaseAlreadyOpen => StoreError::InUse(path.into()),
+            other => db_err(path, other),
+        })?;
+        Ok(Self {
+            db: Db::Reader(db),
+            path: path.into(),
+        })
+    }
+
     pub fn path(&self) -> &Path {
         &self.path
     }
@@ -90,7 +129,10 @@ impl Store {
         &self,
         f: impl FnOnce(&redb::WriteTransaction) -> Result<R, redb::Error>,
     ) -> Result<R, StoreError> {
-        let txn = self.db.begin_write().map_err(|e| db_err(&self.path, e))?;
+        let Db::Writer(db) = &self.db else {
+            return Err(StoreError::ReadOnly(self.path.clone()));
+        };
+        let txn = db.begin_write().map_err(|e| db_err(&self.path, e))?;
         let out = f(&txn).map_err(|e| db_err(&self.path, e))?;
         txn.commit().map_err(|e| db_err(&self.path, e))?;
         Ok(out)
@@ -100,7 +142,11 @@ impl Store {
         &self,
         f: impl FnOnce(&redb::ReadTransaction) -> Result<R, StoreError>,
     ) -> Result<R, StoreError> {
-        let txn = self.db.begin_read().map_err(|e| db_err(&self.path, e))?;
+        let txn = match &self.db {
+            Db::Writer(db) => db.begin_read(),
+            Db::Reader(db) => db.begin_read(),
+        }
+        .map_err(|e| db_err(&self.path, e))?;
         f(&txn)
     }
 
@@ -261,6 +307,33 @@ impl Store {
             head.len() < limit
         })?;
         Ok((head, self.run_count(experiment_id)?))
+    }
+
+    /// The runs whose example index is in `[from, from + limit)`: one page
+    /// of a large experiment, read without touching the others.
+    pub fn runs_window(
+        &self,
+        experiment_id: &str,
+        from: u32,
+        limit: usize,
+    ) -> Result<Vec<RunRecord>, StoreError> {
+        let end = from.saturating_add(u32::try_from(limit).unwrap_or(u32::MAX));
+        if end == from {
+            return Ok(Vec::new());
+        }
+        self.read(|txn| {
+            let t = txn.open_table(RUNS).map_err(|e| db_err(&self.path, e))?;
+            let range = t
+                .range((experiment_id, from)..(experiment_id, end))
+                .map_err(|e| db_err(&self.path, e))?;
+            let mut out = Vec::new();
+            for row in range {
+                let (k, v) = row.map_err(|e| db_err(&self.path, e))?;
+                let (id, index) = k.value();
+                out.extend(readable("runs", &run_key(id, index), v.value()));
+            }
+            Ok(out)
+        })
     }
 
     pub fn run_count(&self, experiment_id: &str) -> Result<usize, StoreError> {
