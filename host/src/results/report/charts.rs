@@ -627,6 +627,21 @@ pub fn trajectory(metric: &str, points: &[TrajectoryPoint]) -> Svg {
     Ok(out)
 }
 
+/// The heat-map scale: `t` in 0..1 from light to dark blue (ColorBrewer
+/// Blues, sequential and single-hue, so it reads the same with
+/// colour-blindness), with the ink that stays legible on it.
+pub fn heat_color(t: f64) -> ((u8, u8, u8), (u8, u8, u8)) {
+    let t = if t.is_finite() {
+        t.clamp(0.0, 1.0)
+    } else {
+        0.5
+    };
+    let mix = |a: f64, b: f64| (a + (b - a) * t).round() as u8;
+    let fill = (mix(222.0, 8.0), mix(235.0, 69.0), mix(247.0, 148.0));
+    let ink = if t > 0.55 { (255, 255, 255) } else { (0, 0, 0) };
+    (fill, ink)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

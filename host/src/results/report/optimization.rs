@@ -244,8 +244,7 @@ pub fn write(
     rows: &[Candidate],
     command: &str,
 ) -> anyhow::Result<super::page::Written> {
-    use super::charts::{self, TrajectoryPoint};
-    use super::page::{Chart, Page, Section};
+    use super::page::{Page, Section};
 
     let mut trajectory = String::from(
         "| it.cand | decision | validation (95% CI) | Δ vs incumbent (95% CI) | p | prompt |\n|---|---|---|---|---|---|\n",
@@ -308,18 +307,6 @@ pub fn write(
         ),
         note: String::new(),
     });
-    let points: Vec<TrajectoryPoint> = rows
-        .iter()
-        .filter_map(|r| {
-            let s = r.validation.as_ref()?;
-            Some(TrajectoryPoint {
-                x: f64::from(r.iteration) + 0.12 * f64::from(r.candidate),
-                mean: s.mean,
-                ci: (s.ci_low, s.ci_high),
-                kept: matches!(r.decision, Decision::Baseline | Decision::Accepted),
-            })
-        })
-        .collect();
     let page = Page {
         title: format!("optimization {}", run.id),
         provenance: vec![
@@ -341,16 +328,38 @@ pub fn write(
             format!("made by `{command}`"),
         ],
         sections,
-        charts: vec![Chart {
-            file: "trajectory.svg".into(),
-            caption: format!(
-                "Validation {} of every evaluated candidate, with the incumbent's path",
-                run.metric
-            ),
-            svg: charts::trajectory(&run.metric, &points)?,
-        }],
+        charts: vec![trajectory_chart(run, rows)?],
     };
     super::page::write_page(dir, &page)
+}
+
+/// The run's trajectory chart: every evaluated candidate's validation
+/// score (the report page and `view` draw the same one).
+pub fn trajectory_chart(
+    run: &OptimizationRun,
+    rows: &[Candidate],
+) -> anyhow::Result<super::page::Chart> {
+    use super::charts::{self, TrajectoryPoint};
+    let points: Vec<TrajectoryPoint> = rows
+        .iter()
+        .filter_map(|r| {
+            let s = r.validation.as_ref()?;
+            Some(TrajectoryPoint {
+                x: f64::from(r.iteration) + 0.12 * f64::from(r.candidate),
+                mean: s.mean,
+                ci: (s.ci_low, s.ci_high),
+                kept: matches!(r.decision, Decision::Baseline | Decision::Accepted),
+            })
+        })
+        .collect();
+    Ok(super::page::Chart {
+        file: "trajectory.svg".into(),
+        caption: format!(
+            "Validation {} of every evaluated candidate, with the incumbent's path",
+            run.metric
+        ),
+        svg: charts::trajectory(&run.metric, &points)?,
+    })
 }
 
 /// An optimization suite's table: each cell before (its starting prompt)

@@ -381,8 +381,9 @@ fn chart(file: &str, caption: &str, svg: String) -> Chart {
     }
 }
 
-/// The loss, rewards and accuracy charts of one run.
-fn run_charts(steps: &[StepRow], evals: &[EvalRow]) -> anyhow::Result<Vec<Chart>> {
+/// The loss, rewards and accuracy charts of one run (its report page and
+/// `view` show the same).
+pub fn run_charts(steps: &[StepRow], evals: &[EvalRow]) -> anyhow::Result<Vec<Chart>> {
     let loss = charts::line_chart(
         "DPO loss",
         "optimizer step",
