@@ -13,3 +13,4 @@ pub mod results;
 pub mod retrieval;
 pub mod serve;
 pub mod train;
+pub mod view;

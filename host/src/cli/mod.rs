@@ -17,6 +17,7 @@ mod serve;
 mod show;
 mod train;
 mod verify;
+mod view;
 
 use std::path::PathBuf;
 
@@ -230,6 +231,35 @@ enum Command {
         #[command(subcommand)]
         command: index::IndexCommand,
     },
+    /// A read-only web dashboard over the store (experiments, examples
+    /// and traces, comparisons, sweeps; live while a run writes), until
+    /// ctrl-c; `view export` writes the same pages as static files
+    #[command(args_conflicts_with_subcommands = true)]
+    View {
+        #[command(subcommand)]
+        command: Option<ViewCommand>,
+        #[arg(long, default_value = "127.0.0.1")]
+        host: std::net::IpAddr,
+        /// 0 = any free port (the chosen one is printed)
+        #[arg(long, default_value_t = 7878)]
+        port: u16,
+        /// Required when --host is not loopback: every request must carry
+        /// it (?token=…, a cookie, or Authorization: Bearer …)
+        #[arg(long, env = "FORGE_VIEW_TOKEN", hide_env_values = true)]
+        token: Option<String>,
+    },
+}
+
+#[derive(Subcommand)]
+enum ViewCommand {
+    /// Write the pages of experiments, groups, training or optimization
+    /// runs as files that open from file:// (no server)
+    Export {
+        #[arg(required = true)]
+        ids: Vec<String>,
+        #[arg(long, default_value = "view")]
+        out: PathBuf,
+    },
 }
 
 #[derive(Subcommand)]
@@ -379,5 +409,15 @@ async fn dispatch(cli: Cli) -> anyhow::Result<()> {
         Command::Train {
             command: TrainCommand::Dpo { config },
         } => train::dpo(&paths, &config, json),
+        Command::View {
+            command: Some(ViewCommand::Export { ids, out }),
+            ..
+        } => view::export(&paths, &ids, &out, json),
+        Command::View {
+            command: None,
+            host,
+            port,
+            token,
+        } => view::serve(&paths, (host, port).into(), token).await,
     }
 }
