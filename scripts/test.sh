@@ -5,6 +5,13 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/prepare.sh
+# The dashboard's browser test (host/tests/view_dashboard.rs) drives
+# Debian's Chromium through chromedriver: install both when missing.
+if ! command -v chromium >/dev/null || ! command -v chromedriver >/dev/null; then
+  sudo=""; [[ $(id -u) -ne 0 ]] && sudo="sudo"
+  $sudo apt-get update -qq >&2
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq chromium chromium-driver >&2
+fi
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
 # Plugin logic that is plain Rust (the SQuAD metrics' normalisation, checked
