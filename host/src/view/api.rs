@@ -51,7 +51,7 @@ async fn experiments(State(v): State<Arc<Viewer>>, RawQuery(q): RawQuery) -> Res
     answer(
         blocking(&v, move |v| {
             let query = model::ListQuery::parse(&raw)?;
-            model::experiment_list(&v.store, &query)
+            model::experiment_list(&*v.catalog()?, &query)
         })
         .await,
     )
@@ -103,7 +103,7 @@ async fn compare(State(v): State<Arc<Viewer>>, RawQuery(q): RawQuery) -> Respons
 }
 
 async fn groups(State(v): State<Arc<Viewer>>) -> Response {
-    answer(blocking(&v, move |v| Ok(model::other_runs(&v.store)?.groups)).await)
+    answer(blocking(&v, move |v| Ok(v.catalog()?.other.groups.clone())).await)
 }
 
 async fn group(State(v): State<Arc<Viewer>>, Path(id): Path<String>) -> Response {

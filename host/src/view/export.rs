@@ -137,7 +137,12 @@ pub fn export(store_path: &Path, ids: &[String], out: &Path) -> anyhow::Result<E
     }
     write(
         links.list(),
-        site.list_page(&store, &query, &Default::default(), chosen_compare)?,
+        site.list_page(
+            &super::model::Catalog::load(&store)?,
+            &query,
+            &Default::default(),
+            chosen_compare,
+        )?,
     )?;
     for t in &training {
         write(links.training(t), site.training_page(&store, t)?)?;

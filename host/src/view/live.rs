@@ -6,21 +6,16 @@
 //! page: each carries the whole state, not a delta.
 
 use std::sync::Arc;
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 use axum::extract::{RawQuery, State};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 
 use super::model::{self, Progress};
-use super::{Viewer, pairs};
+use super::{Stamp, Viewer, pairs};
 
 const POLL: Duration = Duration::from_millis(250);
-
-fn stamp(v: &Viewer) -> Option<(u64, SystemTime)> {
-    let m = std::fs::metadata(&v.store_path).ok()?;
-    Some((m.len(), m.modified().ok()?))
-}
 
 /// `GET /api/events[?experiment=ID]`: `progress` events, each the list of
 /// `{id, status, done, n}` (every experiment, or the one named).
@@ -48,11 +43,11 @@ pub async fn events(State(v): State<Arc<Viewer>>, RawQuery(q): RawQuery) -> Resp
         v: Arc<Viewer>,
         only: Option<String>,
         last: Option<Vec<Progress>>,
-        seen: Option<(u64, SystemTime)>,
+        seen: Stamp,
         first: Option<Vec<Progress>>,
     }
     let feed = Feed {
-        seen: stamp(&v),
+        seen: v.stamp(),
         v,
         only,
         last: None,
@@ -64,7 +59,7 @@ pub async fn events(State(v): State<Arc<Viewer>>, RawQuery(q): RawQuery) -> Resp
                 Some(p)
             } else {
                 tokio::time::sleep(POLL).await;
-                let now = stamp(&f.v);
+                let now = f.v.stamp();
                 if now == f.seen {
                     None
                 } else {

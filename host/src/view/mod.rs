@@ -25,7 +25,8 @@ mod pages;
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
+use std::time::SystemTime;
 
 use axum::Router;
 use axum::extract::{Path, RawQuery, State};
@@ -44,6 +45,35 @@ pub(crate) struct Viewer {
     store: Store,
     site: Site,
     store_path: PathBuf,
+    /// The list's rows as of one state of the store file.
+    catalog: Mutex<Option<(Stamp, Arc<model::Catalog>)>>,
+}
+
+/// A state of the store file: its size and modification time change
+/// with every commit the writer makes.
+pub(crate) type Stamp = Option<(u64, SystemTime)>;
+
+impl Viewer {
+    pub(crate) fn stamp(&self) -> Stamp {
+        let m = std::fs::metadata(&self.store_path).ok()?;
+        Some((m.len(), m.modified().ok()?))
+    }
+
+    /// The catalog of the store as it is now: cached until the writer
+    /// commits. The stamp is taken before the read, so a commit racing
+    /// the read only makes the next request read again.
+    pub(crate) fn catalog(&self) -> Result<Arc<model::Catalog>, ViewError> {
+        let now = self.stamp();
+        if let Some((at, cat)) = &*self.catalog.lock().unwrap()
+            && now.is_some()
+            && *at == now
+        {
+            return Ok(cat.clone());
+        }
+        let cat = Arc::new(model::Catalog::load(&self.store)?);
+        *self.catalog.lock().unwrap() = Some((now, cat.clone()));
+        Ok(cat)
+    }
 }
 
 /// The compiled-in assets, by name.
@@ -67,12 +97,16 @@ pub struct ViewArgs {
     pub token: Option<String>,
 }
 
-/// Serves the dashboard until `shutdown` resolves. Prints `view on
-/// http://ADDR` to stderr once bound (port 0: the chosen port).
-pub async fn serve(
-    args: ViewArgs,
-    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
-) -> anyhow::Result<()> {
+/// A bound dashboard, not yet serving: its address is known (port 0
+/// picks a free one), so a caller can print it or point clients at it.
+pub struct Bound {
+    listener: tokio::net::TcpListener,
+    viewer: Arc<Viewer>,
+    token: Option<String>,
+}
+
+/// Opens the store read-only and binds the address.
+pub async fn bind(args: ViewArgs) -> anyhow::Result<Bound> {
     if !args.addr.ip().is_loopback() && args.token.as_deref().is_none_or(str::is_empty) {
         anyhow::bail!(
             "view binds {} (not loopback): pass --token (or set FORGE_VIEW_TOKEN) so every request must carry it",
@@ -84,16 +118,49 @@ pub async fn serve(
         site: Site::new(Mode::Server, args.store.display().to_string(), None),
         store,
         store_path: args.store.clone(),
+        catalog: Mutex::new(None),
     });
     let listener = tokio::net::TcpListener::bind(args.addr)
         .await
         .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", args.addr))?;
-    let local = listener.local_addr()?;
-    eprintln!("view on http://{local} (store {})", args.store.display());
-    axum::serve(listener, router(viewer, args.token))
-        .with_graceful_shutdown(shutdown)
-        .await?;
-    Ok(())
+    Ok(Bound {
+        listener,
+        viewer,
+        token: args.token,
+    })
+}
+
+impl Bound {
+    pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
+        self.listener.local_addr()
+    }
+
+    /// Serves until `shutdown` resolves.
+    pub async fn serve(
+        self,
+        shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+    ) -> anyhow::Result<()> {
+        axum::serve(self.listener, router(self.viewer, self.token))
+            .with_graceful_shutdown(shutdown)
+            .await?;
+        Ok(())
+    }
+}
+
+/// Serves the dashboard until `shutdown` resolves. Prints `view on
+/// http://ADDR` to stderr once bound (port 0: the chosen port).
+pub async fn serve(
+    args: ViewArgs,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    let store = args.store.clone();
+    let bound = bind(args).await?;
+    eprintln!(
+        "view on http://{} (store {})",
+        bound.local_addr()?,
+        store.display()
+    );
+    bound.serve(shutdown).await
 }
 
 pub(crate) fn router(viewer: Arc<Viewer>, token: Option<String>) -> Router {
@@ -172,7 +239,7 @@ async fn list_page(State(v): State<Arc<Viewer>>, RawQuery(q): RawQuery) -> Respo
     let raw = pairs(&q);
     let r = blocking(&v, move |v| {
         let query = model::ListQuery::parse(&raw)?;
-        v.site.list_page(&v.store, &query, &raw, None)
+        v.site.list_page(&*v.catalog()?, &query, &raw, None)
     })
     .await;
     page(&v, r)

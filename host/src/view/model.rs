@@ -304,14 +304,43 @@ fn row(store: &Store, e: &Experiment, groups: &[Group]) -> Result<ExperimentRow,
     })
 }
 
-pub fn experiment_list(store: &Store, q: &ListQuery) -> Result<ExperimentList, ViewError> {
-    let groups = store.groups()?;
-    let all = store.experiments()?;
+/// Every experiment's row, the groups and the other runs, read once per
+/// state of the store: the list page and `/api/experiments` filter, sort
+/// and page this in memory, so 16 clients on a list of 1,000 experiments
+/// do not each read 1,000 records and summaries.
+pub struct Catalog {
+    rows: Vec<ExperimentRow>,
+    groups: Vec<Group>,
+    pub other: OtherRuns,
+}
+
+impl Catalog {
+    pub fn load(store: &Store) -> Result<Self, ViewError> {
+        let groups = store.groups()?;
+        let rows = store
+            .experiments()?
+            .iter()
+            .map(|e| row(store, e, &groups))
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(Self {
+            rows,
+            other: other_runs(store)?,
+            groups,
+        })
+    }
+
+    /// Experiments stored, before any filter.
+    pub fn len(&self) -> usize {
+        self.rows.len()
+    }
+}
+
+pub fn experiment_list(cat: &Catalog, q: &ListQuery) -> Result<ExperimentList, ViewError> {
     let mut facets = Facets::default();
-    for e in &all {
-        facets.methods.push(method_of(e));
-        facets.models.push(e.model.source.clone());
-        facets.datasets.push(file_name(&e.dataset_path));
+    for r in &cat.rows {
+        facets.methods.push(r.method.clone());
+        facets.models.push(r.model.clone());
+        facets.datasets.push(r.dataset.clone());
     }
     for v in [
         &mut facets.methods,
@@ -321,10 +350,10 @@ pub fn experiment_list(store: &Store, q: &ListQuery) -> Result<ExperimentList, V
         v.sort();
         v.dedup();
     }
-    facets.groups = groups.iter().map(|g| g.id.clone()).collect();
+    facets.groups = cat.groups.iter().map(|g| g.id.clone()).collect();
     let group_members: Option<Vec<String>> = match &q.group {
         Some(g) => Some(
-            groups
+            cat.groups
                 .iter()
                 .find(|x| &x.id == g || x.id.starts_with(g.as_str()))
                 .ok_or_else(|| ViewError::bad("group", format!("no sweep group {g:?}")))?
@@ -336,64 +365,52 @@ pub fn experiment_list(store: &Store, q: &ListQuery) -> Result<ExperimentList, V
         None => None,
     };
     let needle = q.q.as_ref().map(|s| s.to_lowercase());
-    let mut rows = Vec::new();
-    for e in &all {
-        let keep = q.status.is_none_or(|s| s == e.status)
-            && q.method.as_ref().is_none_or(|m| *m == method_of(e))
-            && q.model.as_ref().is_none_or(|m| *m == e.model.source)
-            && q.dataset
-                .as_ref()
-                .is_none_or(|d| *d == file_name(&e.dataset_path))
-            && group_members.as_ref().is_none_or(|ids| ids.contains(&e.id))
-            && q.ids.as_ref().is_none_or(|ids| ids.contains(&e.id))
-            && needle.as_ref().is_none_or(|n| {
-                e.id.to_lowercase().contains(n) || e.name.to_lowercase().contains(n)
-            });
-        if keep {
-            rows.push(e);
+    let mut rows: Vec<&ExperimentRow> = cat
+        .rows
+        .iter()
+        .filter(|r| {
+            q.status.is_none_or(|s| s == r.status)
+                && q.method.as_ref().is_none_or(|m| *m == r.method)
+                && q.model.as_ref().is_none_or(|m| *m == r.model)
+                && q.dataset.as_ref().is_none_or(|d| *d == r.dataset)
+                && group_members.as_ref().is_none_or(|ids| ids.contains(&r.id))
+                && q.ids.as_ref().is_none_or(|ids| ids.contains(&r.id))
+                && needle.as_ref().is_none_or(|n| {
+                    r.id.to_lowercase().contains(n) || r.name.to_lowercase().contains(n)
+                })
+        })
+        .collect();
+    let total = rows.len();
+    match q.sort {
+        SortKey::Score => rows.sort_by(|a, b| a.headline().total_cmp(&b.headline())),
+        SortKey::N => rows.sort_by_key(|r| r.n),
+        _ => {
+            let key = |r: &ExperimentRow| -> String {
+                match q.sort {
+                    SortKey::Name => r.name.clone(),
+                    SortKey::Status => r.status.to_string(),
+                    SortKey::Method => r.method.clone(),
+                    SortKey::Model => r.model.clone(),
+                    SortKey::Dataset => r.dataset.clone(),
+                    _ => r.created_at.clone(),
+                }
+            };
+            rows.sort_by_cached_key(|r| key(r));
         }
     }
-    let total = rows.len();
-    // Sorting by score needs every row's summary; other keys sort the
-    // records first and read summaries for the window only.
-    let mut built: Vec<ExperimentRow> = if q.sort == SortKey::Score {
-        let mut all_rows = rows
-            .iter()
-            .map(|e| row(store, e, &groups))
-            .collect::<Result<Vec<_>, _>>()?;
-        all_rows.sort_by(|a, b| a.headline().total_cmp(&b.headline()));
-        if q.desc {
-            all_rows.reverse();
-        }
-        all_rows.into_iter().skip(q.offset).take(q.limit).collect()
-    } else {
-        let key = |e: &Experiment| -> String {
-            match q.sort {
-                SortKey::Created | SortKey::Score => e.created_at.clone(),
-                SortKey::Name => e.name.clone(),
-                SortKey::Status => e.status.to_string(),
-                SortKey::Method => method_of(e),
-                SortKey::Model => e.model.source.clone(),
-                SortKey::Dataset => file_name(&e.dataset_path),
-                SortKey::N => format!("{:012}", e.example_ids.len()),
-            }
-        };
-        rows.sort_by(|a, b| key(a).cmp(&key(b)).then(a.id.cmp(&b.id)));
-        if q.desc {
-            rows.reverse();
-        }
-        rows.iter()
-            .skip(q.offset)
-            .take(q.limit)
-            .map(|e| row(store, e, &groups))
-            .collect::<Result<Vec<_>, _>>()?
-    };
-    built.shrink_to_fit();
+    if q.desc {
+        rows.reverse();
+    }
     Ok(ExperimentList {
         total,
         offset: q.offset,
         limit: q.limit,
-        rows: built,
+        rows: rows
+            .into_iter()
+            .skip(q.offset)
+            .take(q.limit)
+            .cloned()
+            .collect(),
         facets,
     })
 }
@@ -423,7 +440,12 @@ const LIVE_BOOTSTRAP: usize = 200;
 pub fn experiment_view(store: &Store, id: &str) -> Result<ExperimentView, ViewError> {
     let e = found(store, id)?;
     let stored = store.summary(&e.id)?;
-    let done = store.run_count(&e.id)?;
+    // A finished experiment's summary counts its runs; counting them
+    // again would walk every key of a 100,000-run experiment.
+    let done = match (&stored, e.status) {
+        (Some(s), Status::Completed | Status::Failed) => s.examples,
+        _ => store.run_count(&e.id)?,
+    };
     let (summary, live) = match stored {
         Some(s) => (Some(s), false),
         None if done > 0 => {
@@ -543,7 +565,16 @@ pub fn run_window(
     offset: usize,
     limit: usize,
 ) -> Result<RunWindow, ViewError> {
-    let e = found(store, id)?;
+    runs_of(store, &found(store, id)?, offset, limit)
+}
+
+/// [`run_window`] of an experiment already read.
+pub fn runs_of(
+    store: &Store,
+    e: &Experiment,
+    offset: usize,
+    limit: usize,
+) -> Result<RunWindow, ViewError> {
     let headline = e.score_names.first().cloned();
     let mut rows = Vec::new();
     for r in store.runs_window(&e.id, offset as u32, limit)? {

@@ -305,14 +305,14 @@ impl Site {
     /// keep the filters).
     pub fn list_page(
         &self,
-        store: &Store,
+        cat: &model::Catalog,
         q: &ListQuery,
         raw: &BTreeMap<String, String>,
         exported_compare: Option<String>,
     ) -> Result<String, ViewError> {
-        let list = model::experiment_list(store, q)?;
-        let all_total = store.experiments()?.len();
-        let other = model::other_runs(store)?;
+        let list = model::experiment_list(cat, q)?;
+        let all_total = cat.len();
+        let other = &cat.other;
         let href_with = |over: &[(&str, String)]| {
             let mut m: BTreeMap<String, String> = raw
                 .iter()
@@ -384,7 +384,7 @@ impl Site {
                 crumbs => v(vec![crumb("experiments", None)]),
                 live => self.live("/api/events".into()),
                 list => v(&list),
-                all_total, other => v(&other),
+                all_total, other => v(other),
                 columns => v(columns), pages => v(pages), query, exported_compare,
             },
         )
@@ -444,7 +444,7 @@ impl Site {
     ) -> Result<String, ViewError> {
         let view = model::experiment_view(store, id)?;
         let e = &view.experiment;
-        let runs = model::run_window(store, &e.id, offset, limit)?;
+        let runs = model::runs_of(store, e, offset, limit)?;
         let charts = self.experiment_charts(store, &view)?;
         let base = self.links().experiment(&e.id);
         let run_pages = match self.mode {
