@@ -6,123 +6,27 @@
 //!
 //!   cargo bench -p forge-host --bench store_scale --profile dev
 
-use std::collections::BTreeMap;
 use std::time::Instant;
 
 use criterion::{Criterion, criterion_group, criterion_main};
-use forge_host::engine::ModelInfo;
-use forge_host::results::records::{
-    CallKind, Experiment, LlmCall, RunRecord, RunScores, Status, TraceStep,
-};
+use forge_host::results::records::RunScores;
 use forge_host::results::report::{self, ExportFormat};
 use forge_host::results::store::Store;
+
+#[path = "fixtures/scale_store.rs"]
+mod scale_store;
 
 const BIG: usize = 100_000;
 const SMALL_EXPERIMENTS: usize = 1_000;
 const SMALL_RUNS: usize = 20;
 
-fn experiment(id: &str, n: usize) -> Experiment {
-    Experiment {
-        id: id.into(),
-        name: "scale".into(),
-        status: Status::Completed,
-        config_path: "configs/scale.toml".into(),
-        config_text: "seed = 1\n".into(),
-        config_sha256: "c".into(),
-        plan_sha256: id.into(),
-        created_at: format!("2026-11-23T00:00:00Z{id}"),
-        started_at: None,
-        finished_at: None,
-        host_version: "0.1.0".into(),
-        host_sha256: "h".into(),
-        wasmtime_version: "48".into(),
-        model: ModelInfo {
-            source: "smollm2-135m-instruct".into(),
-            path: "m.gguf".into(),
-            sha256: "m".into(),
-            architecture: "llama".into(),
-            context_length: 8192,
-            weights: "q8_0".into(),
-            adapter: None,
-            threads: 2,
-            backend: forge_host::engine::BackendKind::CandleCpu,
-            load_ms: 0.0,
-        },
-        plugins: vec![],
-        dataset_path: "d.jsonl".into(),
-        dataset_sha256: "d".into(),
-        example_ids: (0..n).map(|i| format!("q{i}")).collect(),
-        score_names: vec!["exact_match".into(), "f1".into()],
-        error: None,
-        rescored_from: None,
-        judged: None,
-    }
-}
-
-/// A run the size of a real naive one (prompt, output, a trace step).
-fn run(i: usize, flip: bool) -> RunRecord {
-    let correct = i.is_multiple_of(7) ^ flip;
-    RunRecord {
-        index: i as u32,
-        example_id: format!("q{i}"),
-        question: format!("who wrote the novel number {i} in the list of famous novels"),
-        references: vec!["Someone Famous".into()],
-        answer: Some(if correct { "Someone Famous" } else { "Nobody" }.into()),
-        trace: vec![TraceStep {
-            kind: "note".into(),
-            content: "template: Question: {question}\nAnswer:".into(),
-        }],
-        contexts: vec![],
-        calls: vec![LlmCall {
-            prompt: format!(
-                "<|im_start|>system\nYou are a helpful AI assistant named SmolLM, trained by Hugging Face<|im_end|>\n<|im_start|>user\nQuestion: who wrote the novel number {i}?\nAnswer:<|im_end|>\n<|im_start|>assistant\n"
-            ),
-            output: "The novel was written by Someone Famous, a well known author.".into(),
-            prompt_tokens: 40,
-            completion_tokens: 14,
-            latency_ms: 250.0 + (i % 50) as f64,
-            prefill_ms: 50.0,
-            decode_ms: 200.0,
-            finish_reason: "stop".into(),
-            params: serde_json::json!({"max_tokens": 48, "temperature": 0.0}),
-            error: None,
-            kind: CallKind::Generate,
-            cached_prompt_tokens: 0,
-            cache_hit: false,
-            max_batch: 1,
-        }],
-        logs: vec![],
-        scores: BTreeMap::from([
-            ("exact_match".into(), f64::from(u8::from(correct))),
-            ("f1".into(), if correct { 1.0 } else { 0.2 }),
-        ]),
-        metric_errors: BTreeMap::new(),
-        error: None,
-        latency_ms: 260.0 + (i % 50) as f64,
-        prompt_tokens: 40,
-        completion_tokens: 14,
-        finished_at: "2026-11-23T00:00:00Z".into(),
-    }
-}
-
 fn fill(store: &Store) {
     let t = Instant::now();
     for (id, flip) in [("big-a", false), ("big-b", true)] {
-        store.put_experiment(&experiment(id, BIG)).unwrap();
-        for chunk in (0..BIG).collect::<Vec<_>>().chunks(10_000) {
-            let runs: Vec<_> = chunk.iter().map(|&i| run(i, flip)).collect();
-            store.put_runs(id, &runs).unwrap();
-        }
-        let scores = store.run_scores(id).unwrap();
-        let names = ["exact_match".to_string(), "f1".to_string()];
-        let s = forge_host::results::stats::summarise(&scores, &names, 1, 1000);
-        store.put_summary(id, &s).unwrap();
+        scale_store::put_experiment(store, id, BIG, flip, true);
     }
     for e in 0..SMALL_EXPERIMENTS {
-        let id = format!("small-{e:04}");
-        store.put_experiment(&experiment(&id, SMALL_RUNS)).unwrap();
-        let runs: Vec<_> = (0..SMALL_RUNS).map(|i| run(i, false)).collect();
-        store.put_runs(&id, &runs).unwrap();
+        scale_store::put_experiment(store, &format!("small-{e:04}"), SMALL_RUNS, false, false);
     }
     eprintln!(
         "store filled: 2 × {BIG} runs + {SMALL_EXPERIMENTS} × {SMALL_RUNS} in {:.1} s, {:.0} MiB on disk",
