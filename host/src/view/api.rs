@@ -23,7 +23,6 @@ pub fn routes() -> Router<Arc<Viewer>> {
         .route("/api/compare", get(compare))
         .route("/api/groups", get(groups))
         .route("/api/groups/{id}", get(group))
-        .route("/api/events", get(super::live::events))
 }
 
 pub fn error(e: ViewError) -> Response {

@@ -174,6 +174,7 @@ pub(crate) fn router(viewer: Arc<Viewer>, token: Option<String>) -> Router {
         .route("/optimizations/{id}", get(optimization_page))
         .route("/assets/{name}", get(asset))
         .merge(api::routes())
+        .route("/api/events", get(live::events))
         .fallback(not_found)
         .layer(axum::middleware::from_fn_with_state(
             Arc::new(token),

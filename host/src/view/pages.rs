@@ -555,7 +555,8 @@ impl Site {
             .collect();
         let series: Vec<charts::Series> = loaded
             .into_iter()
-            .map(|(e, runs)| {
+            .zip(&view.cells)
+            .map(|((e, runs), cell)| {
                 let summary = store.summary(&e.id).ok().flatten().unwrap_or_else(|| {
                     crate::results::stats::summarise(
                         &runs,
@@ -565,7 +566,11 @@ impl Site {
                     )
                 });
                 charts::Series {
-                    label: e.name.clone(),
+                    // Sweep cells share a name: their labels tell them apart.
+                    label: match cell {
+                        Some(c) => format!("{} · {c}", e.name),
+                        None => e.name.clone(),
+                    },
                     summary,
                     runs,
                 }
