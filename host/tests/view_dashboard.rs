@@ -511,6 +511,79 @@ fn run_ok_or_err(cmd: &mut Command) -> String {
     String::from_utf8_lossy(&out.stderr).into_owned()
 }
 
+/// A training run and an optimization run, each on its own page through
+/// the report's chart code, linked from the list, and exported.
+#[test]
+fn training_and_optimization_runs_have_their_pages() {
+    let tmp = tempfile::tempdir().unwrap();
+    let home = tmp.path().join("home");
+    let train_cfg = write(
+        tmp.path(),
+        "train.toml",
+        &common::train::tiny_toml(0.1, 2, "", ""),
+    );
+    let out = run_ok(&mut common::train::forge_train(&home, &train_cfg));
+    let train_id = common::train::event(&common::events(&out.stdout), "done")
+        .and_then(|e| e["run"].as_str().map(String::from))
+        .expect("the training run's id");
+    let opt_cfg = common::optimize::scripted_config(tmp.path(), "max_iterations = 1");
+    let out = run_ok(forge(&home).args(["--json", "optimize"]).arg(&opt_cfg));
+    let opt_id = common::events(&out.stdout)
+        .iter()
+        .find(|e| e["event"] == "optimization")
+        .and_then(|e| e["run"]["id"].as_str().map(String::from))
+        .expect("the optimization's id");
+
+    let view = View::start(&home, &[]);
+    let u = &view.url;
+    // minijinja escapes '/' in attributes as &#x2f;.
+    let (_, _, list) = get(u, "/");
+    let list = list.replace("&#x2f;", "/");
+    assert!(list.contains(&format!("/training/{train_id}")), "{list}");
+    assert!(list.contains(&format!("/optimizations/{opt_id}")), "{list}");
+
+    let (s, _, page) = get(u, &format!("/training/{train_id}"));
+    assert_eq!(s, 200, "{page}");
+    assert!(page.contains(&format!("Training run {train_id}")));
+    // The loss and reward curves, each an SVG with a text alternative.
+    let charts = page.matches("<figure class=\"chart\"").count();
+    assert!(charts >= 2, "{charts} charts on the training page");
+    assert!(page.contains("aria-label="));
+    assert!(page.contains("max_steps = 2"), "the config text is shown");
+
+    let (s, _, page) = get(u, &format!("/optimizations/{opt_id}"));
+    assert_eq!(s, 200, "{page}");
+    assert!(page.contains(&format!("Optimization run {opt_id}")));
+    assert_eq!(
+        page.matches("<figure class=\"chart\"").count(),
+        1,
+        "score vs iteration"
+    );
+    // The accepted prompt, escaped like everything a model produced.
+    assert!(
+        page.contains("The secret word is zorblax. {question}"),
+        "{page}"
+    );
+
+    assert_eq!(get(u, "/training/nope").0, 404);
+    assert_eq!(get(u, "/optimizations/nope").0, 404);
+
+    let site = tmp.path().join("site");
+    run_ok(
+        forge(&home)
+            .args(["view", "export", &train_id, &opt_id, "--out"])
+            .arg(&site),
+    );
+    for page in [
+        format!("training-{train_id}.html"),
+        format!("optimization-{opt_id}.html"),
+    ] {
+        let html =
+            std::fs::read_to_string(site.join(&page)).unwrap_or_else(|e| panic!("{page}: {e}"));
+        assert!(html.contains("<svg"), "{page} has its chart");
+    }
+}
+
 // ---------------------------------------------------------------- browser
 
 const CHROMIUM: &str = "/usr/bin/chromium";
@@ -526,10 +599,15 @@ impl Drop for Driver {
     fn drop(&mut self) {
         // chromedriver leads its own process group: the browser it
         // started goes with it, even when the test panicked mid-session.
-        let _ = Command::new("kill")
-            .arg("-KILL")
-            .arg(format!("-{}", self.child.id()))
-            .status();
+        // `--` matters: procps-ng's kill reads `-KILL -1234` as
+        // kill(-1, SIGKILL), every process the user may signal.
+        let pid = self.child.id();
+        if pid > 1 {
+            let _ = Command::new("kill")
+                .args(["-s", "KILL", "--"])
+                .arg(format!("-{pid}"))
+                .status();
+        }
         let _ = self.child.kill();
         let _ = self.child.wait();
     }

@@ -4,6 +4,7 @@
 
 pub mod cross_encoder;
 pub mod mediawiki;
+pub mod optimize;
 pub mod served;
 pub mod skip;
 pub mod train;
