@@ -29,21 +29,12 @@ fn agent() -> ureq::Agent {
 
 /// POSTs `body`; (status, content-type, body text).
 fn post(url: &str, body: &Value) -> (u16, String, String) {
-    let mut r = agent()
+    let r = agent()
         .post(url)
         .header("content-type", "application/json")
         .send(body.to_string().as_bytes())
         .unwrap();
-    let ct = r
-        .headers()
-        .get("content-type")
-        .map(|v| v.to_str().unwrap().to_string())
-        .unwrap_or_default();
-    (
-        r.status().as_u16(),
-        ct,
-        r.body_mut().read_to_string().unwrap(),
-    )
+    response_parts(r)
 }
 
 fn post_json(url: &str, body: &Value) -> (u16, Value) {

@@ -174,17 +174,7 @@ fn get_with(base: &str, path: &str, bearer: Option<&str>) -> (u16, String, Strin
     if let Some(t) = bearer {
         req = req.header("authorization", format!("Bearer {t}"));
     }
-    let mut r = req.call().unwrap();
-    let ct = r
-        .headers()
-        .get("content-type")
-        .map(|v| v.to_str().unwrap().to_string())
-        .unwrap_or_default();
-    (
-        r.status().as_u16(),
-        ct,
-        r.body_mut().read_to_string().unwrap(),
-    )
+    common::response_parts(req.call().unwrap())
 }
 
 fn get_json(base: &str, path: &str) -> (u16, Value) {
@@ -708,6 +698,15 @@ async fn js(c: &fantoccini::Client, script: &str) -> Value {
     c.execute(script, vec![]).await.unwrap()
 }
 
+async fn click_link(c: &fantoccini::Client, text: &str) {
+    c.find(fantoccini::Locator::LinkText(text))
+        .await
+        .unwrap_or_else(|e| panic!("no link {text:?}: {e}"))
+        .click()
+        .await
+        .unwrap();
+}
+
 async fn click(c: &fantoccini::Client, css: &str) {
     c.find(fantoccini::Locator::Css(css))
         .await
@@ -738,24 +737,14 @@ async fn chromium_walks_the_dashboard_watches_a_live_run_and_never_runs_a_hostil
     c.goto(&format!("{u}/?method=react")).await.unwrap();
     assert_eq!(count(&c, "#experiments tbody tr").await, 1);
     c.goto(&format!("{u}/")).await.unwrap();
-    c.find(fantoccini::Locator::LinkText("examples"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    click_link(&c, "examples").await;
     assert!(c.current_url().await.unwrap().as_str().contains("sort=n"));
     let first = text(&c, "#experiments tbody tr:first-child td.num").await;
     assert_eq!(first, "4/4", "most examples first (the naive run's 4)");
 
     // Experiment: scores, the per-example table, charts with text alternatives.
     c.goto(&format!("{u}/")).await.unwrap();
-    c.find(fantoccini::Locator::LinkText(REACT))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    click_link(&c, REACT).await;
     assert!(text(&c, "h1").await.contains(REACT));
     assert_eq!(count(&c, "#scores tbody tr").await, 3);
     assert_eq!(count(&c, "#runs tbody tr").await, 2);
@@ -811,14 +800,7 @@ async fn chromium_walks_the_dashboard_watches_a_live_run_and_never_runs_a_hostil
         format!("/experiments/{}", f.cells[1])
     );
     c.back().await.unwrap();
-    c.find(fantoccini::Locator::LinkText(
-        "Compare every cell against the first",
-    ))
-    .await
-    .unwrap()
-    .click()
-    .await
-    .unwrap();
+    click_link(&c, "Compare every cell against the first").await;
     assert_eq!(count(&c, "table.verdicts").await, 2);
     assert_eq!(text(&c, "ol.legs li:first-child .cell").await, "naive");
     assert!(text(&c, "table.verdicts").await.contains("mcnemar-exact"));
@@ -869,12 +851,7 @@ async fn chromium_walks_the_dashboard_watches_a_live_run_and_never_runs_a_hostil
         .await
         .unwrap();
     assert_eq!(count(&c, "#experiments tbody tr").await, 2);
-    c.find(fantoccini::Locator::LinkText(REACT))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    click_link(&c, REACT).await;
     assert!(text(&c, "h1").await.contains(REACT));
     click(&c, "#runs tbody tr:first-child td a").await;
     assert!(count(&c, "ol.trace li.step").await >= 3);

@@ -265,3 +265,17 @@ plugin = "replay"
         dataset.display()
     )
 }
+
+/// An HTTP response as (status, content type, body text).
+pub fn response_parts(mut r: ureq::http::Response<ureq::Body>) -> (u16, String, String) {
+    let ct = r
+        .headers()
+        .get("content-type")
+        .map(|v| v.to_str().unwrap().to_string())
+        .unwrap_or_default();
+    (
+        r.status().as_u16(),
+        ct,
+        r.body_mut().read_to_string().unwrap(),
+    )
+}
