@@ -249,6 +249,15 @@ fn api_serves_every_endpoint_and_refuses_bad_requests_by_name() {
         .map(|r| r["index"].as_u64().unwrap())
         .collect();
     assert_eq!(idx, [1, 2, 3]);
+    // The score the examples are coloured by: the first, or the one asked.
+    assert_eq!(runs["headline"], "exact_match");
+    let (_, by_f1) = get_json(u, &format!("/api/experiments/{}/runs?headline=f1", f.naive));
+    assert_eq!(by_f1["headline"], "f1");
+    let f1_of_0 = by_f1["rows"][0]["scores"]["f1"].as_f64().unwrap();
+    assert_eq!(
+        by_f1["rows"][0]["headline"].as_f64().unwrap(),
+        f1_of_0.clamp(0.0, 1.0)
+    );
     let (_, run) = get_json(u, &format!("/api/experiments/{}/runs/0", f.react));
     let steps = run["steps"].as_array().unwrap();
     assert!(!steps.is_empty());
@@ -313,6 +322,11 @@ fn api_serves_every_endpoint_and_refuses_bad_requests_by_name() {
     let (s, body) = get_json(u, &format!("/api/compare?ids={},{}", f.naive, f.react));
     assert_eq!(s, 400, "different seeds do not pair: {body}");
     assert!(body["error"].as_str().unwrap().contains("seed"), "{body}");
+    let (s, body) = get_json(
+        u,
+        &format!("/api/experiments/{}/runs?headline=bleu", f.naive),
+    );
+    assert_eq!((s, body["parameter"].as_str()), (400, Some("headline")));
     let (s, body) = get_json(u, &format!("/api/compare?ids={ids}&headline=bleu"));
     assert_eq!((s, body["parameter"].as_str()), (400, Some("headline")));
 
@@ -753,6 +767,17 @@ async fn chromium_walks_the_dashboard_watches_a_live_run_and_never_runs_a_hostil
     let unlabelled = js(&c, "return [...document.querySelectorAll('figure.chart .svg')].filter(e => !e.getAttribute('aria-label')).length").await;
     assert_eq!(unlabelled, 0);
     shoot(&c, "experiment", 1250).await;
+    // Colour the examples by another score: the table and the grid follow.
+    click_link(&c, "f1").await;
+    assert!(text(&c, "#examples").await.contains("coloured by f1"));
+    assert!(
+        c.current_url()
+            .await
+            .unwrap()
+            .as_str()
+            .contains("headline=f1")
+    );
+    c.back().await.unwrap();
 
     // Example: the agent's trace, its tool call read, the model calls.
     click(&c, "#runs tbody tr:first-child td a").await;

@@ -68,8 +68,9 @@ async fn runs(
     let raw = pairs(&q);
     answer(
         blocking(&v, move |v| {
-            let (offset, limit) = model::window(&raw, 100, model::MAX_LIMIT, &[])?;
-            model::run_window(&v.store, &id, offset, limit)
+            let (offset, limit) = model::window(&raw, 100, model::MAX_LIMIT, &["headline"])?;
+            let headline = raw.get("headline").map(String::as_str);
+            model::run_window(&v.store, &id, offset, limit, headline)
         })
         .await,
     )

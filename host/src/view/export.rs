@@ -93,7 +93,7 @@ pub fn export(store_path: &Path, ids: &[String], out: &Path) -> anyhow::Result<E
         let n = e.example_ids.len().max(store.run_count(&e.id)?);
         write(
             links.experiment(&e.id),
-            site.experiment_page(&store, &e.id, 0, n.max(1))?,
+            site.experiment_page(&store, &e.id, 0, n.max(1), None)?,
         )?;
         let mut indices = Vec::new();
         store.for_each_run(&e.id, |r| {

@@ -253,8 +253,11 @@ async fn experiment_page(
 ) -> Response {
     let raw = pairs(&q);
     let r = blocking(&v, move |v| {
-        let (offset, limit) = model::window(&raw, pages::RUNS_WINDOW, model::MAX_LIMIT, &[])?;
-        v.site.experiment_page(&v.store, &id, offset, limit)
+        let (offset, limit) =
+            model::window(&raw, pages::RUNS_WINDOW, model::MAX_LIMIT, &["headline"])?;
+        let headline = raw.get("headline").map(String::as_str);
+        v.site
+            .experiment_page(&v.store, &id, offset, limit, headline)
     })
     .await;
     page(&v, r)

@@ -564,18 +564,38 @@ pub fn run_window(
     id: &str,
     offset: usize,
     limit: usize,
+    headline: Option<&str>,
 ) -> Result<RunWindow, ViewError> {
-    runs_of(store, &found(store, id)?, offset, limit)
+    runs_of(store, &found(store, id)?, offset, limit, headline)
 }
 
-/// [`run_window`] of an experiment already read.
+/// The score an experiment's examples are coloured by: the one asked for
+/// (`headline=`, which must be one of its scores), else its first.
+pub fn headline_of(e: &Experiment, asked: Option<&str>) -> Result<Option<String>, ViewError> {
+    match asked {
+        Some(h) if e.score_names.iter().any(|n| n == h) => Ok(Some(h.to_string())),
+        Some(h) => Err(ViewError::bad(
+            "headline",
+            format!(
+                "{h:?} is not a score of {} (it has {})",
+                e.id,
+                e.score_names.join(", ")
+            ),
+        )),
+        None => Ok(e.score_names.first().cloned()),
+    }
+}
+
+/// [`run_window`] of an experiment already read, coloured by `headline`
+/// (see [`headline_of`]).
 pub fn runs_of(
     store: &Store,
     e: &Experiment,
     offset: usize,
     limit: usize,
+    headline: Option<&str>,
 ) -> Result<RunWindow, ViewError> {
-    let headline = e.score_names.first().cloned();
+    let headline = headline_of(e, headline)?;
     let mut rows = Vec::new();
     for r in store.runs_window(&e.id, offset as u32, limit)? {
         rows.push(RunRow {

@@ -394,10 +394,13 @@ impl Site {
         &self,
         store: &Store,
         view: &model::ExperimentView,
+        headline: Option<&str>,
     ) -> Result<Arc<Vec<ChartView>>, ViewError> {
         let e = &view.experiment;
         let state = (view.done, e.status);
-        if let Some((at, charts)) = self.charts.by_id.lock().unwrap().get(&e.id)
+        // One drawing per experiment and grid score.
+        let key = format!("{}\u{0}{}", e.id, headline.unwrap_or_default());
+        if let Some((at, charts)) = self.charts.by_id.lock().unwrap().get(&key)
             && *at == state
         {
             return Ok(charts.clone());
@@ -416,7 +419,7 @@ impl Site {
             caption: "Latency per example (the whole example: method and metrics).".into(),
             svg: draw(charts::latency_histogram(&series))?,
         }];
-        if let Some(h) = e.score_names.first()
+        if let Some(h) = headline
             && series[0].runs.len() <= GRID_MAX
         {
             out.push(ChartView {
@@ -431,7 +434,7 @@ impl Site {
             .by_id
             .lock()
             .unwrap()
-            .insert(e.id.clone(), (state, out.clone()));
+            .insert(key, (state, out.clone()));
         Ok(out)
     }
 
@@ -441,17 +444,41 @@ impl Site {
         id: &str,
         offset: usize,
         limit: usize,
+        headline: Option<&str>,
     ) -> Result<String, ViewError> {
         let view = model::experiment_view(store, id)?;
         let e = &view.experiment;
-        let runs = model::runs_of(store, e, offset, limit)?;
-        let charts = self.experiment_charts(store, &view)?;
+        let runs = model::runs_of(store, e, offset, limit, headline)?;
+        let charts = self.experiment_charts(store, &view, runs.headline.as_deref())?;
         let base = self.links().experiment(&e.id);
+        // The chosen score travels with the window links.
+        let chosen = match headline {
+            Some(h) => format!("&headline={}", encode_query(h)),
+            None => String::new(),
+        };
         let run_pages = match self.mode {
             Mode::Server => pager(runs.total, offset, limit, |o| {
-                format!("{base}?offset={o}&limit={limit}#examples")
+                format!("{base}?offset={o}&limit={limit}{chosen}#examples")
             }),
             Mode::Export => Vec::new(),
+        };
+        #[derive(Serialize)]
+        struct ColourBy {
+            name: String,
+            href: String,
+            active: bool,
+        }
+        let colour_by: Vec<ColourBy> = match self.mode {
+            Mode::Server if e.score_names.len() > 1 => e
+                .score_names
+                .iter()
+                .map(|n| ColourBy {
+                    href: format!("{base}?headline={}#examples", encode_query(n)),
+                    active: runs.headline.as_deref() == Some(n),
+                    name: n.clone(),
+                })
+                .collect(),
+            _ => Vec::new(),
         };
         let running = matches!(e.status, Status::Running | Status::Pending);
         self.render(
@@ -464,6 +491,7 @@ impl Site {
                 runs => v(&runs),
                 charts => v(&*charts),
                 run_pages => v(run_pages),
+                colour_by => v(colour_by),
             },
         )
     }
