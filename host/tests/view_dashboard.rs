@@ -805,6 +805,8 @@ async fn chromium_walks_the_dashboard_watches_a_live_run_and_never_runs_a_hostil
         text(&c, "#tools tbody td:first-child").await,
         "wikipedia_search"
     );
+    // From the top: question, answer, scores, tools, the trace's start.
+    shoot(&c, "example-trace", 1500).await;
     // A deep link to a step lands on it.
     c.goto(&format!("{u}/experiments/{}/examples/0#step-2", f.react))
         .await
@@ -813,7 +815,6 @@ async fn chromium_walks_the_dashboard_watches_a_live_run_and_never_runs_a_hostil
         js(&c, "return document.querySelector(':target').id").await,
         "step-2"
     );
-    shoot(&c, "example-trace", 1300).await;
 
     // The sweep: the heat map's cells open their experiments; compare all.
     c.goto(&format!("{u}/groups/{}", f.group)).await.unwrap();
