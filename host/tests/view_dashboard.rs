@@ -920,6 +920,16 @@ async fn chromium_walks_the_dashboard_watches_a_live_run_and_never_runs_a_hostil
     };
     c.goto(&format!("{lu}/experiments/{id}")).await.unwrap();
     js(&c, "window.__marker = 42; return 0").await;
+    // `list` reads beside the running writer too.
+    let listed = api_json(live_home.path(), &["list", "--json"]);
+    assert!(
+        listed["experiments"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["experiment"]["id"] == id.as_str()),
+        "{listed}"
+    );
     let seen_first: u64 = text(&c, "#done").await.parse().unwrap();
     let mut seen = vec![seen_first];
     let deadline = Instant::now() + Duration::from_secs(180);

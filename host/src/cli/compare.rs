@@ -13,7 +13,7 @@ pub fn compare(
     rows: usize,
     json: bool,
 ) -> anyhow::Result<()> {
-    let store = Store::open(&paths.store())?;
+    let store = Store::open_to_read(&paths.store())?;
     let (_, targets) = targets(&store, ids)?;
     anyhow::ensure!(
         targets.len() >= 2,

@@ -16,7 +16,7 @@ pub fn export(
     format: ExportFormat,
     out: Option<PathBuf>,
 ) -> anyhow::Result<()> {
-    let store = Store::open(&paths.store())?;
+    let store = Store::open_to_read(&paths.store())?;
     let e = store.find(id)?;
     let s = store.summary(&e.id)?;
     let mut w: Box<dyn Write> = match &out {

@@ -6,7 +6,7 @@ use crate::results::report;
 use crate::results::store::Store;
 
 pub fn list(paths: &Paths, json: bool) -> anyhow::Result<()> {
-    let store = Store::open(&paths.store())?;
+    let store = Store::open_to_read(&paths.store())?;
     let mut rows = Vec::new();
     for e in store.experiments()? {
         let s = store.summary(&e.id)?;

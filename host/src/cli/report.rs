@@ -21,7 +21,7 @@ pub fn report(
     headline: Option<String>,
     json: bool,
 ) -> anyhow::Result<()> {
-    let store = Store::open(&paths.store())?;
+    let store = Store::open_to_read(&paths.store())?;
     if let [one] = ids {
         let command = format!("forge-host report {one}");
         let written = match resolve(&store, one)? {

@@ -16,7 +16,7 @@ pub fn show(
     trace: Option<String>,
     json: bool,
 ) -> anyhow::Result<()> {
-    let store = Store::open(&paths.store())?;
+    let store = Store::open_to_read(&paths.store())?;
     let found = match trace {
         Some(_) => Stored::Experiment(Box::new(store.find(id)?)),
         None => resolve(&store, id)?,

@@ -121,6 +121,16 @@ impl Store {
         })
     }
 
+    /// For commands that only read (`list`, `show`, `compare`, `export`,
+    /// `report`): the writer's handle when the store is free, else a
+    /// reader beside the process that writes it (a running experiment).
+    pub fn open_to_read(path: &Path) -> Result<Self, StoreError> {
+        match Self::open(path) {
+            Err(StoreError::InUse(_)) => Self::open_read_only(path),
+            other => other,
+        }
+    }
+
     pub fn path(&self) -> &Path {
         &self.path
     }
@@ -617,6 +627,15 @@ pub(crate) mod tests {
             s.put_run("a-2", &run(0)).unwrap();
             s.put_run("a-1", &run(1)).unwrap(); // same key: replaced, not duplicated
             assert!(matches!(Store::open(&path), Err(StoreError::InUse(_))));
+            // A reader beside the writer sees its commits and cannot write.
+            let r = Store::open_to_read(&path).unwrap();
+            assert_eq!(r.runs("a-1").unwrap().len(), 2);
+            s.put_run("a-2", &run(5)).unwrap();
+            assert_eq!(r.runs("a-2").unwrap().len(), 2);
+            assert!(matches!(
+                r.put_run("a-2", &run(6)),
+                Err(StoreError::ReadOnly(_))
+            ));
         }
         let s = Store::open(&path).unwrap();
         let runs = s.runs("a-1").unwrap();
@@ -627,7 +646,7 @@ pub(crate) mod tests {
                 .iter()
                 .map(|r| r.index)
                 .collect::<Vec<_>>(),
-            vec![0]
+            vec![0, 5]
         );
         assert!(matches!(s.find("a-"), Err(StoreError::Ambiguous(..))));
         assert_eq!(s.find("a-2").unwrap().id, "a-2");
