@@ -238,6 +238,7 @@ enum Command {
     View {
         #[command(subcommand)]
         command: Option<ViewCommand>,
+        /// The address to listen on; anything but loopback needs --token
         #[arg(long, default_value = "127.0.0.1")]
         host: std::net::IpAddr,
         /// 0 = any free port (the chosen one is printed)
