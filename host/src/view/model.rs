@@ -273,6 +273,19 @@ fn cell_of(groups: &[Group], id: &str) -> Option<String> {
         .map(|m| m.labels.join(" · "))
 }
 
+/// The sweep groups an experiment is a cell of.
+fn groups_of(groups: &[Group], id: &str) -> Vec<String> {
+    groups
+        .iter()
+        .filter(|g| {
+            g.members
+                .iter()
+                .any(|m| m.experiment_id.as_deref() == Some(id))
+        })
+        .map(|g| g.id.clone())
+        .collect()
+}
+
 fn row(store: &Store, e: &Experiment, groups: &[Group]) -> Result<ExperimentRow, ViewError> {
     let summary = store.summary(&e.id)?;
     let done = match (&summary, e.status) {
@@ -292,15 +305,7 @@ fn row(store: &Store, e: &Experiment, groups: &[Group]) -> Result<ExperimentRow,
         scores: summary.as_ref().map(scores_of).unwrap_or_default(),
         created_at: e.created_at.clone(),
         wall_s: summary.as_ref().map(|s| s.wall_s),
-        groups: groups
-            .iter()
-            .filter(|g| {
-                g.members
-                    .iter()
-                    .any(|m| m.experiment_id.as_deref() == Some(&e.id))
-            })
-            .map(|g| g.id.clone())
-            .collect(),
+        groups: groups_of(groups, &e.id),
     })
 }
 
@@ -465,15 +470,7 @@ pub fn experiment_view(store: &Store, id: &str) -> Result<ExperimentView, ViewEr
     };
     let all_groups = store.groups()?;
     let cell = cell_of(&all_groups, &e.id);
-    let groups = all_groups
-        .into_iter()
-        .filter(|g| {
-            g.members
-                .iter()
-                .any(|m| m.experiment_id.as_deref() == Some(&e.id))
-        })
-        .map(|g| g.id)
-        .collect();
+    let groups = groups_of(&all_groups, &e.id);
     Ok(ExperimentView {
         cell,
         method: method_of(&e),
@@ -840,20 +837,7 @@ pub fn compare_view(
         loaded[1..].iter().map(|(e, r)| (e, r.as_slice())).collect();
     let comparisons = compare::compare_with_baseline((&loaded[0].0, &loaded[0].1), &others, 0)
         .map_err(|e| ViewError::bad("ids", e.to_string()))?;
-    let headline = match headline {
-        Some(h) if loaded[0].0.score_names.iter().any(|n| n == h) => Some(h.to_string()),
-        Some(h) => {
-            return Err(ViewError::bad(
-                "headline",
-                format!(
-                    "{h:?} is not a score of {} ({})",
-                    loaded[0].0.id,
-                    loaded[0].0.score_names.join(", ")
-                ),
-            ));
-        }
-        None => loaded[0].0.score_names.first().cloned(),
-    };
+    let headline = headline_of(&loaded[0].0, headline)?;
     let mut differing = Vec::new();
     if let Some(h) = &headline {
         let by_id: BTreeMap<&str, &RunScores> = loaded[0]
