@@ -305,3 +305,30 @@ fn a_sweep_cell_is_warned_and_refused_at_its_sweep_line() {
         "{e}"
     );
 }
+
+/// `[model] device`: a value that is no device, and "cuda" in a build
+/// without the `cuda` feature (the suite's build), each name the line.
+#[test]
+fn a_device_this_build_cannot_use() {
+    let with = |device: &str| {
+        GOOD.replace(
+            "source = \"smollm2-135m-instruct\"",
+            &format!("source = \"smollm2-135m-instruct\"\ndevice = \"{device}\""),
+        )
+    };
+    let e = refused(&with("gpu"));
+    assert!(
+        e.contains("bad.toml:4:") && e.contains("model.device") && e.contains("\"cuda:N\""),
+        "{e}"
+    );
+    if !forge_host::engine::device::CUDA_BUILT {
+        let e = refused(&with("cuda:1"));
+        assert!(
+            e.contains("bad.toml:4:")
+                && e.contains("model.device")
+                && e.contains("`cuda` feature")
+                && e.contains("scripts/build-cuda.sh"),
+            "{e}"
+        );
+    }
+}

@@ -65,6 +65,7 @@ fn engine(model: &ResolvedModel, weights: WeightFormat, adapter: Option<&Path>) 
             weights,
             prefix_cache_bytes: 0,
             adapter: adapter.map(Path::to_path_buf),
+            ..CandleOptions::default()
         },
     )
     .unwrap()

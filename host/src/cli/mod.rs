@@ -213,6 +213,10 @@ enum Command {
         /// merged into the weights at load
         #[arg(long)]
         adapter: Option<std::path::PathBuf>,
+        /// cpu, cuda or cuda:N (cuda needs a build with the `cuda`
+        /// feature: scripts/build-cuda.sh)
+        #[arg(long, default_value = "cpu")]
+        device: String,
     },
     /// Fine-tune a LoRA adapter: `train dpo <config.toml>` (resumes from
     /// the last checkpoint when run again; stored as a training run for
@@ -389,6 +393,7 @@ async fn dispatch(cli: Cli) -> anyhow::Result<()> {
             threads,
             weights,
             adapter,
+            device,
         } => {
             serve::serve(
                 &paths,
@@ -399,6 +404,7 @@ async fn dispatch(cli: Cli) -> anyhow::Result<()> {
                     threads,
                     weights,
                     adapter,
+                    device,
                 },
             )
             .await

@@ -16,6 +16,7 @@ pub struct ServeArgs {
     pub threads: usize,
     pub weights: String,
     pub adapter: Option<PathBuf>,
+    pub device: String,
 }
 
 pub async fn serve(paths: &Paths, args: ServeArgs) -> anyhow::Result<()> {
@@ -26,7 +27,14 @@ pub async fn serve(paths: &Paths, args: ServeArgs) -> anyhow::Result<()> {
         threads,
         weights,
         adapter,
+        device,
     } = args;
+    let device = device
+        .parse::<crate::engine::device::ComputeDevice>()
+        .map_err(|e| anyhow::anyhow!("--device: {e}"))?;
+    if let Some(why) = device.unavailable() {
+        anyhow::bail!("--device: {why}");
+    }
     let resolved = crate::engine::model_source::resolve(&model, &paths.models_dir)
         .with_context(|| format!("--model {model}"))?;
     let name = served_model_name.unwrap_or_else(|| {
@@ -41,6 +49,7 @@ pub async fn serve(paths: &Paths, args: ServeArgs) -> anyhow::Result<()> {
         threads,
         weights,
         adapter,
+        device,
         ..Default::default()
     };
     let engine = crate::engine::load::local(resolved, options).await?;

@@ -4,11 +4,13 @@
 use std::io::{Read, Seek};
 use std::path::Path;
 
+use candle_core::Tensor;
 use candle_core::quantized::gguf_file::Content;
-use candle_core::{Device, Tensor};
 
 use super::EngineError;
 use super::adapter::{AdapterInfo, LoraDeltas};
+use super::device::ComputeDevice;
+use super::device_llama::DeviceLlama;
 use super::gemma3::Gemma3Model;
 use super::llama::{KvSnapshot, LlamaModel, SequenceKv, WeightFormat};
 
@@ -18,6 +20,8 @@ pub const SUPPORTED: &[&str] = &["llama", "gemma3"];
 pub enum ArchModel {
     Llama(LlamaModel),
     Gemma3(Gemma3Model),
+    /// A llama model as tensors on a device (a GPU): see [`DeviceLlama`].
+    DeviceLlama(DeviceLlama),
 }
 
 impl ArchModel {
@@ -28,7 +32,7 @@ impl ArchModel {
     pub fn from_gguf<R: Read + Seek>(
         content: &Content,
         reader: &mut R,
-        device: &Device,
+        target: ComputeDevice,
         format: WeightFormat,
         threads: usize,
         adapter: Option<&Path>,
@@ -40,7 +44,22 @@ impl ArchModel {
                 dir.display()
             )));
         }
+        if target.is_tensor_path() && arch != "llama" {
+            return Err(EngineError::Load(format!(
+                "device {target}: '{arch}' models run on the CPU engine only \
+                 (the GPU path is llama's)"
+            )));
+        }
+        let device = &target.open()?;
         match arch.as_str() {
+            "llama" if target.is_tensor_path() => {
+                let deltas = adapter
+                    .map(|dir| LoraDeltas::load(dir, content))
+                    .transpose()?;
+                let model =
+                    DeviceLlama::from_gguf(content, reader, device, format, deltas.as_ref())?;
+                Ok((Self::DeviceLlama(model), deltas.map(|d| d.info)))
+            }
             "llama" => {
                 let deltas = adapter
                     .map(|dir| LoraDeltas::load(dir, content))
@@ -67,7 +86,7 @@ impl ArchModel {
     /// The `general.architecture` name.
     pub fn name(&self) -> &'static str {
         match self {
-            Self::Llama(_) => "llama",
+            Self::Llama(_) | Self::DeviceLlama(_) => "llama",
             Self::Gemma3(_) => "gemma3",
         }
     }
@@ -77,6 +96,7 @@ impl ArchModel {
         match self {
             Self::Llama(m) => m.forward(tokens, pos),
             Self::Gemma3(m) => m.forward(tokens, pos, false),
+            Self::DeviceLlama(m) => m.forward(tokens, pos),
         }
     }
 
@@ -85,6 +105,7 @@ impl ArchModel {
         match self {
             Self::Llama(m) => m.forward_all(tokens, pos),
             Self::Gemma3(m) => m.forward(tokens, pos, true),
+            Self::DeviceLlama(m) => m.forward_all(tokens, pos),
         }
     }
 
@@ -92,6 +113,7 @@ impl ArchModel {
         match self {
             Self::Llama(m) => m.truncate_cache(n),
             Self::Gemma3(m) => m.truncate_cache(n),
+            Self::DeviceLlama(m) => m.truncate_cache(n),
         }
     }
 
@@ -99,6 +121,7 @@ impl ArchModel {
         match self {
             Self::Llama(m) => m.clear_cache(),
             Self::Gemma3(m) => m.clear_cache(),
+            Self::DeviceLlama(m) => m.clear_cache(),
         }
     }
 
@@ -107,12 +130,13 @@ impl ArchModel {
     /// layout; the snapshot type is llama's (whose cache is being
     /// reworked), so its prompts reuse only the live prefix for now.
     pub fn supports_kv_snapshots(&self) -> bool {
-        matches!(self, Self::Llama(_))
+        matches!(self, Self::Llama(_) | Self::DeviceLlama(_))
     }
 
     pub fn snapshot(&self, n: usize) -> Result<KvSnapshot, EngineError> {
         match self {
             Self::Llama(m) => m.snapshot(n),
+            Self::DeviceLlama(m) => m.snapshot(n),
             Self::Gemma3(_) => Err(self.no_snapshots()),
         }
     }
@@ -120,6 +144,7 @@ impl ArchModel {
     pub fn restore(&mut self, snap: &KvSnapshot, n: usize) -> Result<(), EngineError> {
         match self {
             Self::Llama(m) => m.restore(snap, n),
+            Self::DeviceLlama(m) => m.restore(snap, n),
             Self::Gemma3(_) => Err(self.no_snapshots()),
         }
     }
@@ -131,7 +156,7 @@ impl ArchModel {
     /// Whether several sequences can decode in one forward pass
     /// ([`Self::forward_batch`] with more than one row).
     pub fn supports_batching(&self) -> bool {
-        matches!(self, Self::Llama(_))
+        matches!(self, Self::Llama(_) | Self::DeviceLlama(_))
     }
 
     /// Takes the single-sequence KV cache out for a decoding sequence (see
@@ -140,6 +165,7 @@ impl ArchModel {
     pub fn take_cache(&mut self) -> SequenceKv {
         match self {
             Self::Llama(m) => m.take_cache(),
+            Self::DeviceLlama(m) => m.take_cache(),
             Self::Gemma3(m) => SequenceKv::positions_only(m.cached_len()),
         }
     }
@@ -148,6 +174,7 @@ impl ArchModel {
     pub fn put_cache(&mut self, kv: SequenceKv) {
         match self {
             Self::Llama(m) => m.put_cache(kv),
+            Self::DeviceLlama(m) => m.put_cache(kv),
             Self::Gemma3(_) => {}
         }
     }
@@ -161,6 +188,7 @@ impl ArchModel {
     ) -> Result<Tensor, EngineError> {
         match self {
             Self::Llama(m) => m.forward_batch(seqs, tokens),
+            Self::DeviceLlama(m) => m.forward_batch(seqs, tokens),
             Self::Gemma3(m) => match (seqs, tokens) {
                 ([kv], [t]) => {
                     let logits = m.forward(&[*t], kv.len(), false)?;
@@ -179,6 +207,7 @@ impl ArchModel {
         match self {
             Self::Llama(m) => m.context_length(),
             Self::Gemma3(m) => m.context_length(),
+            Self::DeviceLlama(m) => m.context_length(),
         }
     }
 
@@ -187,6 +216,7 @@ impl ArchModel {
         match self {
             Self::Llama(m) => m.weights(),
             Self::Gemma3(m) => m.weights(),
+            Self::DeviceLlama(m) => m.weights(),
         }
     }
 }

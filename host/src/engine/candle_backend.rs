@@ -7,13 +7,13 @@ use std::io::BufReader;
 use std::sync::Once;
 use std::time::Instant;
 
-use candle_core::Device;
 use candle_core::quantized::gguf_file::Content;
 use tokenizers::Tokenizer;
 
 use super::adapter::AdapterInfo;
 use super::arch::{ArchModel, architecture};
 use super::chat_template::ChatTemplate;
+use super::device::ComputeDevice;
 use super::gguf_tokenizer::tokenizer_from_gguf;
 use super::llama::{SequenceKv, WeightFormat};
 use super::model_source::ResolvedModel;
@@ -39,6 +39,8 @@ pub struct CandleOptions {
     pub prefix_cache_bytes: usize,
     /// A PEFT LoRA adapter directory merged into the weights at load.
     pub adapter: Option<std::path::PathBuf>,
+    /// Where the model runs (`[model] device`).
+    pub device: ComputeDevice,
 }
 
 impl Default for CandleOptions {
@@ -48,6 +50,7 @@ impl Default for CandleOptions {
             weights: WeightFormat::default(),
             prefix_cache_bytes: DEFAULT_PREFIX_CACHE_BYTES,
             adapter: None,
+            device: ComputeDevice::Cpu,
         }
     }
 }
@@ -110,7 +113,7 @@ impl CandleBackend {
             let (model, adapter) = ArchModel::from_gguf(
                 &hf.content,
                 &mut reader,
-                &Device::Cpu,
+                opts.device,
                 opts.weights,
                 threads,
                 opts.adapter.as_deref(),
@@ -179,7 +182,10 @@ impl CandleBackend {
             weights,
             adapter,
             threads,
-            backend: super::BackendKind::CandleCpu,
+            backend: match opts.device {
+                ComputeDevice::Cuda(_) => super::BackendKind::CandleCuda,
+                ComputeDevice::Cpu | ComputeDevice::CpuTensors => super::BackendKind::CandleCpu,
+            },
             load_ms: start.elapsed().as_secs_f64() * 1e3,
         };
         tracing::debug!(load_ms = info.load_ms, weights = %info.weights, "model loaded");
@@ -240,7 +246,7 @@ impl CandleBackend {
         let (model, adapter) = ArchModel::from_gguf(
             &content,
             &mut reader,
-            &Device::Cpu,
+            opts.device,
             opts.weights,
             threads,
             opts.adapter.as_deref(),
@@ -482,7 +488,7 @@ impl CandleBackend {
             token_logprobs: Vec::new(),
             text: String::new(),
             decoder: StreamState::default(),
-            logits,
+            logits: logits.map(Next::Logits),
             finish_reason: FinishReason::Length,
             stop_at: None,
             cached_prompt_tokens,
@@ -522,11 +528,27 @@ impl CandleBackend {
                 }
             }
             let _span = tracing::debug_span!("decode_step", batch = feed.len()).entered();
-            to_vec(&self.model.forward_batch(&mut kvs, &tokens)?)?
+            self.model.forward_batch(&mut kvs, &tokens)?
         };
+        // On a GPU, copying every row's logits to the host and scanning them
+        // there costs more than the forward itself at large batches: when
+        // every row only needs the argmax, the device takes it.
+        let on_device = matches!(self.model, ArchModel::DeviceLlama(_));
+        if on_device && feed.iter().all(|&(i, _)| seqs[i].argmax_suffices()) {
+            let ids = logits
+                .argmax_keepdim(candle_core::D::Minus1)
+                .and_then(|t| t.flatten_all()?.to_vec1::<u32>())
+                .map_err(|e| EngineError::Backend(e.to_string()))?;
+            for (&(i, _), id) in feed.iter().zip(ids) {
+                seqs[i].logits = Some(Next::Argmax(id));
+                seqs[i].max_batch = seqs[i].max_batch.max(feed.len() as u32);
+            }
+            return Ok(());
+        }
+        let logits = to_vec(&logits)?;
         let vocab = logits.len() / feed.len();
         for (&(i, _), row) in feed.iter().zip(logits.chunks_exact(vocab)) {
-            seqs[i].logits = Some(row.to_vec());
+            seqs[i].logits = Some(Next::Logits(row.to_vec()));
             seqs[i].max_batch = seqs[i].max_batch.max(feed.len() as u32);
         }
         Ok(())
@@ -535,10 +557,11 @@ impl CandleBackend {
     /// Samples `seq`'s next token; returns it when it must be run through
     /// the model (the sequence goes on), `None` when the sequence is done.
     fn advance(&self, seq: &mut Sequence) -> Result<Option<u32>, EngineError> {
-        let Some(l) = seq.logits.take() else {
-            return Ok(None);
+        let (token, l) = match seq.logits.take() {
+            None => return Ok(None),
+            Some(Next::Argmax(token)) => (token, None),
+            Some(Next::Logits(l)) => (seq.sampler.sample_with_history(&l, &seq.history), Some(l)),
         };
-        let token = seq.sampler.sample_with_history(&l, &seq.history);
         seq.history.push(token);
         seq.completion_ids.push(token);
         let finished = |seq: &mut Sequence| {
@@ -549,9 +572,9 @@ impl CandleBackend {
             seq.finish_reason = FinishReason::Stop;
             return finished(seq);
         }
-        if let Some(n) = seq.params.logprobs {
+        if let (Some(n), Some(l)) = (seq.params.logprobs, &l) {
             // Of the raw distribution, as OpenAI and llama.cpp report them.
-            let lp = log_softmax(&l);
+            let lp = log_softmax(l);
             seq.token_logprobs.push(TokenLogprob {
                 token: self.token_text(token),
                 id: token,
@@ -660,7 +683,7 @@ pub struct Sequence {
     text: String,
     decoder: StreamState,
     /// What the next token is drawn from; `None` once done.
-    logits: Option<Vec<f32>>,
+    logits: Option<Next>,
     finish_reason: FinishReason,
     /// Byte offset of the stop sequence that ended the output.
     stop_at: Option<usize>,
@@ -677,7 +700,21 @@ pub struct Sequence {
     max_batch: u32,
 }
 
+/// What a sequence's next token comes from.
+enum Next {
+    /// The model's raw logits, for the sequence's own sampler.
+    Logits(Vec<f32>),
+    /// The argmax, already taken on the model's device (a greedy sequence
+    /// that asked for no log-probabilities: see [`CandleBackend::decode_step`]).
+    Argmax(u32),
+}
+
 impl Sequence {
+    /// Whether the argmax of its logits is all its next token needs.
+    fn argmax_suffices(&self) -> bool {
+        self.sampler.is_plain_greedy() && self.params.logprobs.is_none()
+    }
+
     /// Nothing left to sample (end token, stop sequence or `max_tokens`).
     pub fn is_done(&self) -> bool {
         self.logits.is_none()

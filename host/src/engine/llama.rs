@@ -58,16 +58,17 @@ impl std::str::FromStr for WeightFormat {
     }
 }
 
+/// The shape numbers of a llama GGUF (shared with [`super::device_llama`]).
 #[derive(Debug, Clone)]
-struct Hparams {
-    n_layer: usize,
-    n_embd: usize,
-    n_head: usize,
-    n_head_kv: usize,
-    head_dim: usize,
-    rms_eps: f32,
-    rope_base: f32,
-    context_length: usize,
+pub(crate) struct Hparams {
+    pub(crate) n_layer: usize,
+    pub(crate) n_embd: usize,
+    pub(crate) n_head: usize,
+    pub(crate) n_head_kv: usize,
+    pub(crate) head_dim: usize,
+    pub(crate) rms_eps: f32,
+    pub(crate) rope_base: f32,
+    pub(crate) context_length: usize,
 }
 
 struct Block {
@@ -111,6 +112,9 @@ pub struct SequenceKv {
     layers: Vec<LayerKv>,
     /// Positions held (every layer holds the same number).
     len: usize,
+    /// On a device model ([`super::device_llama`]): the pool slot holding
+    /// this sequence's keys and values (`layers` stays empty).
+    pub(crate) slot: Option<super::kv_slots::SlotLease>,
 }
 
 impl SequenceKv {
@@ -128,6 +132,7 @@ impl SequenceKv {
         Self {
             layers: Vec::new(),
             len,
+            slot: None,
         }
     }
 
@@ -136,7 +141,9 @@ impl SequenceKv {
         self.len += n;
     }
 
-    fn truncate(&mut self, n: usize) {
+    /// Keeps the first `n` positions (a device sequence's slot keeps its
+    /// values: attention masks what lies past the length).
+    pub(crate) fn truncate(&mut self, n: usize) {
         let n = n.min(self.len);
         for l in &mut self.layers {
             l.truncate(n);
@@ -158,9 +165,12 @@ impl SequenceKv {
     }
 }
 
-/// KV state of the first `len` positions of a sequence, every layer.
+/// KV state of the first `len` positions of a sequence, every layer: rows
+/// in memory (the CPU engine) or tensors on the model's device.
 pub struct KvSnapshot {
     layers: Vec<(Vec<f32>, Vec<f32>)>,
+    /// A device model's: (1, kv heads, len, head dim) keys and values.
+    tensors: Vec<(Tensor, Tensor)>,
     stride: usize,
     len: usize,
 }
@@ -180,17 +190,40 @@ impl KvSnapshot {
         let t = vec![0f32; len * 4];
         Self {
             layers: vec![(t.clone(), t)],
+            tensors: Vec::new(),
             stride: 4,
             len,
         }
     }
 
-    /// Memory held, for the prefix cache's byte budget.
+    /// A device model's snapshot (see [`super::device_llama`]).
+    pub(crate) fn of_tensors(tensors: Vec<(Tensor, Tensor)>, len: usize) -> Self {
+        Self {
+            layers: Vec::new(),
+            tensors,
+            stride: 0,
+            len,
+        }
+    }
+
+    pub(crate) fn tensors(&self) -> &[(Tensor, Tensor)] {
+        &self.tensors
+    }
+
+    /// Memory held, for the prefix cache's byte budget (on the model's
+    /// device: a GPU model's snapshots spend GPU memory).
     pub fn bytes(&self) -> usize {
-        self.layers
+        let rows: usize = self
+            .layers
             .iter()
             .map(|(k, v)| (k.len() + v.len()) * std::mem::size_of::<f32>())
-            .sum()
+            .sum();
+        let tensors: usize = self
+            .tensors
+            .iter()
+            .map(|(k, v)| (k.elem_count() + v.elem_count()) * k.dtype().size_in_bytes())
+            .sum();
+        rows + tensors
     }
 }
 
@@ -516,6 +549,7 @@ impl LlamaModel {
             .collect();
         Ok(KvSnapshot {
             layers,
+            tensors: Vec::new(),
             stride,
             len: n,
         })
@@ -676,7 +710,7 @@ fn attend(
 }
 
 impl Hparams {
-    fn from_gguf(content: &Content) -> Result<Self, EngineError> {
+    pub(crate) fn from_gguf(content: &Content) -> Result<Self, EngineError> {
         let md = &content.metadata;
         let arch = md
             .get("general.architecture")

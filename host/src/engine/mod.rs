@@ -14,8 +14,12 @@ pub mod call_cache;
 pub mod candle_backend;
 pub(crate) mod chat_template;
 mod concurrent;
+pub mod device;
+mod device_llama;
 mod gemma3;
 pub mod gguf_tokenizer;
+pub mod gpu_usage;
+mod kv_slots;
 pub mod llama;
 pub(crate) mod load;
 pub mod model_source;
@@ -196,6 +200,11 @@ pub enum BackendKind {
     /// A remote OpenAI-compatible server (vLLM, TGI, llama-server, ...).
     #[serde(rename = "openai")]
     OpenAi,
+    /// The embedded engine's tensor path on an NVIDIA GPU (`device =
+    /// "cuda"`): its answers can differ from the CPU's at near-ties, so
+    /// the call cache keeps them apart.
+    #[serde(rename = "candle-cuda")]
+    CandleCuda,
 }
 
 impl BackendKind {
@@ -203,6 +212,7 @@ impl BackendKind {
         match self {
             Self::CandleCpu => "candle-cpu",
             Self::OpenAi => "openai",
+            Self::CandleCuda => "candle-cuda",
         }
     }
 }

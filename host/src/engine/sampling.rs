@@ -62,6 +62,13 @@ impl Sampler {
         Ok(s)
     }
 
+    /// Whether the next token is always the raw logits' argmax (greedy, no
+    /// repetition penalty): then a device model can pick it where the
+    /// logits are, and only the token id crosses to the host.
+    pub fn is_plain_greedy(&self) -> bool {
+        (self.temperature == 0.0 || self.top_k == 1) && self.repetition_penalty == 1.0
+    }
+
     /// The next token after `history` (prompt + output so far) given the
     /// model's raw `logits`.
     pub fn sample_with_history(&mut self, logits: &[f32], history: &[u32]) -> u32 {

@@ -276,6 +276,14 @@ pub struct ModelConfig {
     /// config), e.g. what `train dpo` wrote: merged into the weights at
     /// load (llama models), its sha256 part of the model's identity.
     pub adapter: Option<String>,
+    /// Where the embedded engine runs: `cpu` (default), `cuda` or
+    /// `cuda:N` (a forge-host built with the `cuda` feature).
+    #[serde(default = "default_device")]
+    pub device: String,
+}
+
+fn default_device() -> String {
+    "cpu".into()
 }
 
 fn default_prefix_cache_mib() -> usize {
@@ -640,6 +648,30 @@ impl ConfigFile {
         }
         if !matches!(c.model.weights.as_str(), "q8_0" | "native" | "f32") {
             return bad("model.weights", "must be \"native\", \"q8_0\" or \"f32\"");
+        }
+        match c
+            .model
+            .device
+            .parse::<crate::engine::device::ComputeDevice>()
+        {
+            Err(e) => return Err(self.error_at("model.device", e)),
+            Ok(d) => {
+                if let Some(why) = d.unavailable() {
+                    return Err(self.error_at("model.device", why));
+                }
+                if d.is_tensor_path() && c.model.backend == ModelBackend::Openai {
+                    return bad(
+                        "model.device",
+                        "a served model runs where its server runs; device is the embedded engine's",
+                    );
+                }
+                if d.is_tensor_path() && c.model.weights == "q8_0" {
+                    return bad(
+                        "model.weights",
+                        "\"q8_0\" (requantising 4-bit matrices) is a CPU-engine setting; on a GPU use \"native\" or \"f32\"",
+                    );
+                }
+            }
         }
         if let Some(a) = &c.model.adapter {
             if c.model.backend == ModelBackend::Openai {

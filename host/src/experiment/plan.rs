@@ -421,6 +421,11 @@ pub async fn start_engine(config: &ConfigFile, paths: &Paths) -> anyhow::Result<
         weights,
         prefix_cache_bytes: c.model.prefix_cache_mib << 20,
         adapter: c.model.adapter.as_deref().map(|a| config.resolve(a)),
+        device: c
+            .model
+            .device
+            .parse()
+            .map_err(|e: String| config.error_at("model.device", e))?,
     };
     crate::engine::load::local(resolved, options)
         .await

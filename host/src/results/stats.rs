@@ -56,10 +56,12 @@ pub struct Summary {
     /// (VmHWM; for a sweep, the peak so far of the whole sweep), MiB.
     #[serde(default)]
     pub peak_rss_mib: Option<f64>,
-    /// Accelerator seconds; None on CPU.
+    /// Seconds the GPU spent in forward passes, over the process that
+    /// finished the experiment (for a sweep, the sweep so far); None on CPU.
     #[serde(default)]
     pub gpu_s: Option<f64>,
-    /// Peak accelerator memory, MiB; None on CPU.
+    /// Peak device memory in use (as nvidia-smi counts it) over that
+    /// process, MiB; None on CPU.
     #[serde(default)]
     pub gpu_peak_mib: Option<f64>,
     /// Model time and cache use, summed over every run's calls.
@@ -224,8 +226,8 @@ pub fn summarise(
             (prompt_tokens + completion_tokens) as f64 / runs.len() as f64
         },
         peak_rss_mib: peak_rss_mib(),
-        gpu_s: None,
-        gpu_peak_mib: None,
+        gpu_s: crate::engine::gpu_usage::totals().map(|(s, _)| s),
+        gpu_peak_mib: crate::engine::gpu_usage::totals().and_then(|(_, peak)| peak),
         engine: runs.iter().fold(CallCounts::default(), |mut acc, r| {
             acc.add(&r.calls);
             acc

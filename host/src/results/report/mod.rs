@@ -211,11 +211,14 @@ pub fn summary_text(e: &Experiment, s: &Summary) -> String {
     if let Some(rss) = s.peak_rss_mib {
         o += &format!("memory      peak RSS {rss:.0} MiB (the whole process)\n");
     }
-    if let Some(gpu) = s.gpu_peak_mib {
-        o += &format!(
-            "gpu         peak {gpu:.0} MiB, {:.1} s\n",
-            s.gpu_s.unwrap_or(0.0)
-        );
+    match (s.gpu_s, s.gpu_peak_mib) {
+        (Some(secs), Some(peak)) => {
+            o += &format!(
+                "gpu         {secs:.1} s in forward passes, peak device memory {peak:.0} MiB (the whole process)\n"
+            )
+        }
+        (Some(secs), None) => o += &format!("gpu         {secs:.1} s in forward passes\n"),
+        _ => {}
     }
     let c = &s.engine;
     if c.generate > 0 {
