@@ -14,12 +14,21 @@
 //!                                        forge's greedy 32-token continuation
 //!                                        vs the server's at temperature 0 on
 //!                                        ChatML prompts from the shared data
+//!   peer_bench agree --device cuda [--n 20] [--ntg 32] [--raw]
+//!                                        greedy continuations on the CPU
+//!                                        engine vs on DEVICE, same model, in
+//!                                        one process (scripts/bench-cuda.sh)
+//!
+//!   speed/batched/agree also take --gguf FILE (default: the packaged
+//!   SmolLM2) and --device cpu|cuda|cuda:N (default cpu); without the shared
+//!   data (a GPU machine) prompts are built from a fixed text.
 //!
 //! Goes through the same `Backend` API experiments use, so it measures what
 //! an experiment gets (tokenising and sampling included).
 
 use anyhow::{Context, bail};
 use forge_host::engine::candle_backend::{CandleBackend, CandleOptions};
+use forge_host::engine::device::ComputeDevice;
 use forge_host::engine::llama::WeightFormat;
 use forge_host::engine::openai_backend::{OpenAiBackend, OpenAiOptions};
 use forge_host::engine::{Backend, ConcurrentBackend, GenParams, Message, Prompt, model_source};
@@ -35,13 +44,45 @@ fn arg(args: &[String], name: &str) -> Option<String> {
 fn weights(args: &[String]) -> WeightFormat {
     match arg(args, "--weights").as_deref() {
         Some("q8_0") => WeightFormat::Q8_0,
+        Some("f32") => WeightFormat::F32,
         _ => WeightFormat::AsFile,
     }
 }
 
+/// The engine settings every mode shares: `--gguf`, `--device`.
+#[derive(Clone)]
+struct Target {
+    gguf: String,
+    device: ComputeDevice,
+}
+
+impl Target {
+    fn from_args(args: &[String]) -> anyhow::Result<Self> {
+        let device = match arg(args, "--device").as_deref() {
+            // The GPU's forward pass on the CPU (no config accepts it).
+            Some("cpu-tensors") => ComputeDevice::CpuTensors,
+            Some(d) => d
+                .parse()
+                .map_err(|e: String| anyhow::anyhow!("--device: {e}"))?,
+            None => ComputeDevice::Cpu,
+        };
+        Ok(Self {
+            gguf: arg(args, "--gguf").unwrap_or_else(|| "smollm2-135m-instruct".into()),
+            device,
+        })
+    }
+}
+
 fn load(threads: usize, weights: WeightFormat) -> anyhow::Result<CandleBackend> {
-    let resolved =
-        model_source::resolve("smollm2-135m-instruct", &model_source::default_models_dir())?;
+    load_on(
+        &Target::from_args(&std::env::args().collect::<Vec<_>>())?,
+        threads,
+        weights,
+    )
+}
+
+fn load_on(t: &Target, threads: usize, weights: WeightFormat) -> anyhow::Result<CandleBackend> {
+    let resolved = model_source::resolve(&t.gguf, &model_source::default_models_dir())?;
     Ok(CandleBackend::load(
         &resolved,
         CandleOptions {
@@ -50,19 +91,60 @@ fn load(threads: usize, weights: WeightFormat) -> anyhow::Result<CandleBackend> 
             // Measure the engine, not the cache: every prompt prefilled.
             prefix_cache_bytes: 0,
             adapter: None,
+            device: t.device,
         },
     )?)
 }
 
+/// GPU seconds and peak device memory so far (None on the CPU).
+fn gpu() -> serde_json::Value {
+    match forge_host::engine::gpu_usage::totals() {
+        Some((secs, peak)) => json!({"seconds": secs, "peak_device_mib": peak}),
+        None => serde_json::Value::Null,
+    }
+}
+
+/// Ordinary English when the shared data is not there (a GPU machine).
+const FALLBACK_TEXT: &str = "The history of the river valley begins with small farming \
+    villages that traded grain, salt and cloth along the water. Over centuries the villages \
+    grew into market towns, bridges replaced the old ferries, and the first printed maps \
+    named the hills, the mills and the roads between them.";
+
+/// Twenty short questions for `agree` (no shared data needed).
+const QUESTIONS: [&str; 20] = [
+    "What is the capital of France?",
+    "Write a short poem about the sea.",
+    "List three colours.",
+    "Explain photosynthesis to a child.",
+    "Hi",
+    "Count from one to ten in words.",
+    "Why is the sky blue?",
+    "Name a famous scientist.",
+    "What is two plus two?",
+    "Describe a cat in one sentence.",
+    "Who wrote Hamlet?",
+    "What is the boiling point of water?",
+    "Give me a recipe for pancakes.",
+    "Translate 'hello' into Spanish.",
+    "What is machine learning?",
+    "Tell me a joke.",
+    "How many legs does a spider have?",
+    "What year did the Second World War end?",
+    "Suggest a name for a dog.",
+    "Summarise the plot of Cinderella.",
+];
+
 /// A raw prompt of exactly `n` tokens of ordinary text.
 fn prompt_of(b: &CandleBackend, n: usize) -> anyhow::Result<String> {
-    let data = std::fs::read_to_string(shared("squad.dev200.jsonl"))?;
-    let text: String = data
-        .lines()
-        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
-        .filter_map(|v| v["context"].as_str().map(str::to_string))
-        .collect::<Vec<_>>()
-        .join("\n");
+    let text: String = match std::fs::read_to_string(shared("squad.dev200.jsonl")) {
+        Ok(data) => data
+            .lines()
+            .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+            .filter_map(|v| v["context"].as_str().map(str::to_string))
+            .collect::<Vec<_>>()
+            .join("\n"),
+        Err(_) => vec![FALLBACK_TEXT; 64].join(" "),
+    };
     let mut words: Vec<&str> = text.split(' ').collect();
     // Drop words until the text tokenises to at most n tokens, then top up.
     let mut len = b.tokenize(&words.join(" "))?.len();
@@ -108,7 +190,7 @@ fn speed(threads: usize, w: WeightFormat) -> anyhow::Result<()> {
     println!(
         "{}",
         json!({"engine": "forge", "weights": b.info().weights, "threads": threads,
-            "pp512_tok_s": pp, "tg128_tok_s": tg, "tg_tokens": n})
+            "pp512_tok_s": pp, "tg128_tok_s": tg, "tg_tokens": n, "gpu": gpu()})
     );
     Ok(())
 }
@@ -156,7 +238,7 @@ fn batched(
     println!(
         "{}",
         json!({"engine": "forge", "weights": b.info().weights, "threads": threads,
-            "npp": npp, "ntg": ntg, "batched": rows})
+            "npp": npp, "ntg": ntg, "batched": rows, "gpu": gpu()})
     );
     Ok(())
 }
@@ -269,6 +351,104 @@ fn parity(
     Ok(())
 }
 
+/// Greedy continuations of [`QUESTIONS`] on the CPU engine and on the
+/// `--device` target, same model and process: how many agree token for
+/// token, and at each divergence the CPU engine's log-probability lead of
+/// its pick over the device's (a near-tie when small).
+fn agree(threads: usize, n: usize, ntg: u32, w: WeightFormat, raw: bool) -> anyhow::Result<()> {
+    let target = Target::from_args(&std::env::args().collect::<Vec<_>>())?;
+    let cpu_target = Target {
+        device: ComputeDevice::Cpu,
+        ..target.clone()
+    };
+    let params = GenParams {
+        logprobs: Some(20),
+        ..GenParams::greedy(ntg)
+    };
+    let prompts: Vec<Prompt> = QUESTIONS
+        .iter()
+        .cycle()
+        .take(n)
+        .map(|q| {
+            if raw {
+                // A random-weight model continues mostly from the last
+                // token; the chat template would end every prompt alike.
+                Prompt::Raw(q.trim_end_matches(['?', '.', '\'']).to_string())
+            } else {
+                Prompt::Chat(vec![Message {
+                    role: "user".into(),
+                    content: q.to_string(),
+                }])
+            }
+        })
+        .collect();
+    let mut cpu = load_on(&cpu_target, threads, w)?;
+    let on_cpu = prompts
+        .iter()
+        .map(|p| cpu.generate_traced(p, &params))
+        .collect::<Result<Vec<_>, _>>()?;
+    drop(cpu);
+    let mut dev = load_on(&target, threads, w)?;
+    let on_dev = prompts
+        .iter()
+        .map(|p| dev.generate_traced(p, &params))
+        .collect::<Result<Vec<_>, _>>()?;
+    // The same prompts decoded together in one batch on the device: how
+    // many give the tokens they gave alone (the GPU's quantized matmuls
+    // pick their kernel by batch size, so rows can round differently).
+    let mut seqs = prompts
+        .iter()
+        .map(|p| dev.begin(p, &params))
+        .collect::<Result<Vec<_>, _>>()?;
+    while seqs.iter().any(|s| !s.is_done()) {
+        let mut live: Vec<_> = seqs.iter_mut().filter(|s| !s.is_done()).collect();
+        dev.decode_step(&mut live)?;
+    }
+    let mut batched_same = 0;
+    for (s, alone) in seqs.into_iter().zip(&on_dev) {
+        if dev.finish(s)?.completion_ids == alone.completion_ids {
+            batched_same += 1;
+        }
+    }
+    let (mut same, mut first_same) = (0, 0);
+    let mut divergences = Vec::new();
+    for (c, d) in on_cpu.iter().zip(&on_dev) {
+        if c.completion_ids == d.completion_ids {
+            same += 1;
+        }
+        if c.completion_ids.first() == d.completion_ids.first() {
+            first_same += 1;
+        }
+        if let Some(k) = c
+            .completion_ids
+            .iter()
+            .zip(&d.completion_ids)
+            .position(|(a, b)| a != b)
+        {
+            let step = &c.generation.tokens[k];
+            let theirs = dev.tokenizer_decode(&d.completion_ids[k..k + 1]);
+            let gap = step
+                .top
+                .iter()
+                .find(|(t, _)| *t == theirs)
+                .map(|(_, lp)| step.logprob - lp);
+            divergences.push(json!({"at_token": k, "cpu_lead_nats": gap}));
+        }
+    }
+    println!(
+        "{}",
+        json!({"prompts": n, "ntg": ntg, "raw_prompts": raw, "device": target.device.to_string(),
+            "weights_device": dev.info().weights,
+            "identical": same, "identical_fraction": same as f64 / n as f64,
+            "first_token_identical": first_same, "divergences": divergences,
+            // A degenerate model would answer everything alike.
+            "distinct_continuations": on_cpu.iter().map(|g| &g.completion_ids)
+                .collect::<std::collections::HashSet<_>>().len(),
+            "device_batched_identical_to_alone": batched_same})
+    );
+    Ok(())
+}
+
 fn main() -> anyhow::Result<()> {
     let args: Vec<String> = std::env::args().collect();
     let threads = arg(&args, "--threads").map_or(Ok(2), |t| t.parse())?;
@@ -286,6 +466,13 @@ fn main() -> anyhow::Result<()> {
             arg(&args, "--ntg").map_or(Ok(64), |t| t.parse())?,
             weights(&args),
         ),
+        Some("agree") => agree(
+            threads,
+            arg(&args, "--n").map_or(Ok(20), |t| t.parse())?,
+            arg(&args, "--ntg").map_or(Ok(32), |t| t.parse())?,
+            weights(&args),
+            args.iter().any(|a| a == "--raw"),
+        ),
         Some("parity") => parity(
             &arg(&args, "--url").context("parity needs --url http://host:port")?,
             // llama-server answers to any name; other servers need theirs.
@@ -296,7 +483,7 @@ fn main() -> anyhow::Result<()> {
         ),
         _ => bail!(
             "usage: peer_bench speed [--threads N] | batched [--threads N] [--npl 1,4,8,16] \
-             [--npp N] [--ntg N] | parity --url URL [--model M] [--n N] [--out F.jsonl]   (each: [--weights native|q8_0])"
+             [--npp N] [--ntg N] | agree --device D [--n N] [--ntg N] | parity --url URL [--model M] [--n N] [--out F.jsonl]   (each: [--weights native|q8_0|f32]; speed/batched/agree: [--gguf FILE] [--device cpu|cpu-tensors|cuda|cuda:N])"
         ),
     }
 }
