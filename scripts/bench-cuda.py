@@ -210,15 +210,16 @@ def cmd_peer(a):
                 with torch.inference_mode():
                     # min_new_tokens holds the end token back: every row
                     # generates exactly n tokens.
+                    def run():
+                        return model.generate(ids, attention_mask=torch.ones_like(ids),
+                                              max_new_tokens=n, min_new_tokens=n, **kw)
                     try:
-                        out = model.generate(ids, attention_mask=torch.ones_like(ids),
-                                             max_new_tokens=n, min_new_tokens=n, **kw)
+                        out = run()
                     except (TypeError, ValueError) as e:
                         if "disable_compile" not in str(e):
                             raise
                         kw.pop("disable_compile")
-                        out = model.generate(ids, attention_mask=torch.ones_like(ids),
-                                             max_new_tokens=n, min_new_tokens=n, **kw)
+                        out = run()
                 torch.cuda.synchronize()
                 assert out.shape[1] == ids.shape[1] + n, out.shape
                 return time.perf_counter() - t

@@ -183,22 +183,7 @@ impl DeviceLlama {
         pos: usize,
         all: bool,
     ) -> Result<Tensor, EngineError> {
-        if tokens.is_empty() {
-            return Err(EngineError::Backend("forward of zero tokens".into()));
-        }
-        if pos != self.kv.len() {
-            return Err(EngineError::Backend(format!(
-                "forward at position {pos} but the cache holds {} tokens",
-                self.kv.len()
-            )));
-        }
-        if pos + tokens.len() > self.hp.context_length {
-            return Err(EngineError::ContextOverflow {
-                prompt: pos + tokens.len(),
-                max_new: 0,
-                ctx: self.hp.context_length,
-            });
-        }
+        super::check_forward(tokens.len(), pos, self.kv.len(), self.hp.context_length)?;
         let slot = self.slot_of_live().map_err(backend_err)?;
         let started = Instant::now();
         let rows = Rows {
@@ -236,22 +221,8 @@ impl DeviceLlama {
         seqs: &mut [&mut SequenceKv],
         tokens: &[u32],
     ) -> Result<Tensor, EngineError> {
-        if tokens.is_empty() || tokens.len() != seqs.len() {
-            return Err(EngineError::Backend(format!(
-                "batched forward of {} tokens for {} sequences",
-                tokens.len(),
-                seqs.len()
-            )));
-        }
-        if let Some(p) = seqs.iter().map(|s| s.len()).max()
-            && p + 1 > self.hp.context_length
-        {
-            return Err(EngineError::ContextOverflow {
-                prompt: p + 1,
-                max_new: 0,
-                ctx: self.hp.context_length,
-            });
-        }
+        let longest = seqs.iter().map(|s| s.len()).max().unwrap_or(0);
+        super::check_batch(tokens.len(), seqs.len(), longest, self.hp.context_length)?;
         let mut groups = Vec::with_capacity(seqs.len());
         for s in seqs.iter_mut() {
             if s.slot.is_none() {

@@ -151,22 +151,7 @@ impl Gemma3Model {
         pos: usize,
         all: bool,
     ) -> Result<Tensor, EngineError> {
-        if tokens.is_empty() {
-            return Err(EngineError::Backend("forward of zero tokens".into()));
-        }
-        if pos != self.cached {
-            return Err(EngineError::Backend(format!(
-                "forward at position {pos} but the cache holds {} tokens",
-                self.cached
-            )));
-        }
-        if pos + tokens.len() > self.hp.context_length {
-            return Err(EngineError::ContextOverflow {
-                prompt: pos + tokens.len(),
-                max_new: 0,
-                ctx: self.hp.context_length,
-            });
-        }
+        super::check_forward(tokens.len(), pos, self.cached, self.hp.context_length)?;
         let out = self.forward_inner(tokens, pos, all);
         if out.is_err() {
             // Some layers may have appended: the cache is no longer coherent.

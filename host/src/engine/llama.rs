@@ -329,22 +329,7 @@ impl LlamaModel {
         pos: usize,
         all: bool,
     ) -> Result<Tensor, EngineError> {
-        if tokens.is_empty() {
-            return Err(EngineError::Backend("forward of zero tokens".into()));
-        }
-        if pos != self.kv.len {
-            return Err(EngineError::Backend(format!(
-                "forward at position {pos} but the cache holds {} tokens",
-                self.kv.len
-            )));
-        }
-        if pos + tokens.len() > self.hp.context_length {
-            return Err(EngineError::ContextOverflow {
-                prompt: pos + tokens.len(),
-                max_new: 0,
-                ctx: self.hp.context_length,
-            });
-        }
+        super::check_forward(tokens.len(), pos, self.kv.len, self.hp.context_length)?;
         let mut kv = std::mem::take(&mut self.kv);
         let out = self.forward_sequence(tokens, pos, all, &mut kv);
         if out.is_err() {
@@ -388,23 +373,9 @@ impl LlamaModel {
         seqs: &mut [&mut SequenceKv],
         tokens: &[u32],
     ) -> Result<Tensor, EngineError> {
-        if tokens.is_empty() || tokens.len() != seqs.len() {
-            return Err(EngineError::Backend(format!(
-                "batched forward of {} tokens for {} sequences",
-                tokens.len(),
-                seqs.len()
-            )));
-        }
         let positions: Vec<u32> = seqs.iter().map(|s| s.len as u32).collect();
-        if let Some(&p) = positions.iter().max()
-            && p as usize + 1 > self.hp.context_length
-        {
-            return Err(EngineError::ContextOverflow {
-                prompt: p as usize + 1,
-                max_new: 0,
-                ctx: self.hp.context_length,
-            });
-        }
+        let longest = positions.iter().max().map_or(0, |&p| p as usize);
+        super::check_batch(tokens.len(), seqs.len(), longest, self.hp.context_length)?;
         let out = self.forward_rows(seqs, tokens, &positions);
         for (s, &p) in seqs.iter_mut().zip(&positions) {
             match out {

@@ -170,6 +170,55 @@ pub enum EngineError {
     Backend(String),
 }
 
+/// What every single-sequence forward checks first: some tokens, placed
+/// where the cache ends (`cached` positions), inside the context window.
+pub(crate) fn check_forward(
+    tokens: usize,
+    pos: usize,
+    cached: usize,
+    ctx: usize,
+) -> Result<(), EngineError> {
+    if tokens == 0 {
+        return Err(EngineError::Backend("forward of zero tokens".into()));
+    }
+    if pos != cached {
+        return Err(EngineError::Backend(format!(
+            "forward at position {pos} but the cache holds {cached} tokens"
+        )));
+    }
+    if pos + tokens > ctx {
+        return Err(EngineError::ContextOverflow {
+            prompt: pos + tokens,
+            max_new: 0,
+            ctx,
+        });
+    }
+    Ok(())
+}
+
+/// What every batched decode step checks first: one token per sequence,
+/// and the longest sequence (`longest` positions) still has room for it.
+pub(crate) fn check_batch(
+    tokens: usize,
+    seqs: usize,
+    longest: usize,
+    ctx: usize,
+) -> Result<(), EngineError> {
+    if tokens == 0 || tokens != seqs {
+        return Err(EngineError::Backend(format!(
+            "batched forward of {tokens} tokens for {seqs} sequences"
+        )));
+    }
+    if longest + 1 > ctx {
+        return Err(EngineError::ContextOverflow {
+            prompt: longest + 1,
+            max_new: 0,
+            ctx,
+        });
+    }
+    Ok(())
+}
+
 /// Facts about the loaded model, recorded with every experiment.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct ModelInfo {
