@@ -10,7 +10,9 @@
 #                                     # target/bench-cuda (what to carry)
 #   scripts/bench-cuda.sh run [OUT]   # there (PyTorch + transformers + numpy
 #                                     # installed): results in OUT (default
-#                                     # target/bench-cuda/out)
+#                                     # target/bench-cuda/out), and one
+#                                     # `forge-host run` of an experiment on
+#                                     # the GPU, end to end
 #
 # `run` writes a random-weight llama of SmolLM2-135M's shape as Q8_0 and
 # Q4_0 GGUF (scripts/bench-cuda.py model: the packaged 98 MB model does not
@@ -27,12 +29,17 @@ cd "$root"
 kit="$root/target/bench-cuda"
 
 prepare() {
-  mkdir -p "$kit"
-  scripts/build-cuda.sh --example peer_bench >&2
-  # Stripped, the binary is ~65 MB (candle's PTX and MMQ kernels, the
+  mkdir -p "$kit/plugins"
+  scripts/build-cuda.sh --bin forge-host --example peer_bench >&2
+  # Stripped, each binary is ~65 MB (candle's PTX and MMQ kernels, the
   # component host): xz brings it to ~10 MB, inside what a run may carry.
   strip -o "$kit/peer_bench" target/debug/examples/peer_bench
-  xz -T0 -6 -f "$kit/peer_bench"
+  strip -o "$kit/forge-host" target/debug/forge-host
+  xz -T0 -6 -f "$kit/peer_bench" "$kit/forge-host"
+  # For the end-to-end experiment: two components and 16 NQ questions.
+  [[ -f target/plugins/naive.wasm ]] || scripts/build-plugins.sh >&2
+  cp target/plugins/naive.wasm target/plugins/f1.wasm "$kit/plugins/"
+  head -16 ../shared/data/nq_open.dev200.jsonl >"$kit/e2e.jsonl"
   gguf="models/smollm2-135m-instruct/SmolLM2-135M-Instruct.Q4_1.gguf"
   [[ -f "$gguf" ]] || scripts/fetch-models.sh >&2
   python3 -c 'import gguf' 2>/dev/null || python3 -m pip install -q gguf==0.19.0 >&2
@@ -62,10 +69,9 @@ print(":".join(sorted(dirs)))
 PY
 )"
   export LD_LIBRARY_PATH="$libs:/usr/local/nvidia/lib64:/usr/local/nvidia/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
-  local bin=/tmp/bench-cuda-peer_bench
-  python3 -c 'import lzma, shutil, sys; shutil.copyfileobj(lzma.open(sys.argv[1]), open(sys.argv[2], "wb"))' \
-    "$kit/peer_bench.xz" "$bin"
-  chmod +x "$bin"
+  local bin=/tmp/bench-cuda-peer_bench fh=/tmp/bench-cuda-forge-host
+  unxz "$kit/peer_bench.xz" "$bin"
+  unxz "$kit/forge-host.xz" "$fh"
   if ldd "$bin" | grep "not found"; then
     echo "missing libraries (above) for $bin" >&2
     exit 1
@@ -93,6 +99,8 @@ PY
     # GPU's forward pass run on the CPU (how sensitive this model is).
     step "forge-agree-cpu-tensors-$q.json" "$bin" agree --raw --gguf "$m" --device cpu-tensors --threads "$(nproc)" --n 20 --ntg 32
   done
+  echo "== forge-host run: an experiment end to end on the GPU" >&2
+  e2e "$fh" cuda "$models/model-q8_0.gguf" "$out" || echo "FAILED: the end-to-end experiment (see e2e.txt)" >&2
   echo "== HF transformers generate, same weights" >&2
   PYTHONUNBUFFERED=1 python3 scripts/bench-cuda.py peer --out "$out/hf.json" --npl 1,8,32,64 --npp 32 --ntg 128 ${HF_ARGS:-} \
     2>"$out/hf.err" || echo "FAILED: HF peer (see hf.err)" >&2
@@ -130,8 +138,36 @@ for r in hf["rows"]:
 PY
 }
 
+unxz() {
+  python3 -c 'import lzma, shutil, sys; shutil.copyfileobj(lzma.open(sys.argv[1]), open(sys.argv[2], "wb"))' "$1" "$2"
+  chmod +x "$2"
+}
+
+# An experiment as a user runs it: `forge-host run` of the naive method on
+# 16 NQ questions, 8 at a time (continuous batching), then `show` (which
+# prints the GPU's seconds and peak memory). Output in OUT/e2e.txt.
+e2e() {
+  local fh="$1" device="$2" model="$3" out="$4"
+  local home="/tmp/bench-cuda-home-$device"
+  rm -rf "$home"
+  printf '%s\n' "name = \"gpu-e2e-$device\"" "[model]" "source = \"$model\"" "device = \"$device\"" \
+    "[dataset]" "path = \"$kit/e2e.jsonl\"" "[method]" "plugin = \"naive\"" "[[metrics]]" \
+    "plugin = \"f1\"" "[generation]" "max_tokens = 24" "[run]" "concurrency = 8" >"$out/e2e-$device.toml"
+  {
+    FORGE_PLUGIN_PATH="$kit/plugins" "$fh" --home "$home" run "$out/e2e-$device.toml" &&
+      "$fh" --home "$home" show "$("$fh" --home "$home" --json list |
+        python3 -c 'import json, sys; print(json.load(sys.stdin)["experiments"][0]["experiment"]["id"])')" --rows 3
+  } >"$out/e2e.txt" 2>&1
+  local rc=$?
+  cat "$out/e2e.txt"
+  return $rc
+}
+
 case "${1:-}" in
   prepare) prepare ;;
   run) shift; run "$@" ;;
-  *) echo "usage: $0 prepare | run [OUT]" >&2; exit 2 ;;
+  # The end-to-end step alone, e.g. on the CPU with the default build:
+  #   scripts/bench-cuda.sh e2e target/debug/forge-host cpu MODEL.gguf OUTDIR
+  e2e) shift; e2e "$@" ;;
+  *) echo "usage: $0 prepare | run [OUT] | e2e FORGE_HOST DEVICE MODEL OUT" >&2; exit 2 ;;
 esac

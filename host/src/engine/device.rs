@@ -72,9 +72,13 @@ impl ComputeDevice {
         }
         match self {
             Self::Cpu | Self::CpuTensors => Ok(Device::Cpu),
-            Self::Cuda(n) => {
-                Device::new_cuda(n).map_err(|e| EngineError::Load(format!("device cuda:{n}: {e}")))
-            }
+            Self::Cuda(n) => Device::new_cuda(n).map_err(|e| {
+                EngineError::Load(format!(
+                    "device cuda:{n}: the GPU could not be opened ({e}); does \
+                         `nvidia-smi` list it, and is the driver's libcuda.so.1 the one \
+                         the loader finds?"
+                ))
+            }),
         }
     }
 }
