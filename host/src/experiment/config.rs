@@ -344,6 +344,11 @@ pub struct PluginRef {
     pub grants: Grants,
     #[serde(default)]
     pub limits: Limits,
+    /// `[[tools]]` only: the name the method calls this tool by (default:
+    /// the plugin's), e.g. `plugin = "passage_search"` granted as
+    /// `name = "retrieval"`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
 }
 
 /// Per-plugin limits; absent fields fall back to `[sandbox]`. The
@@ -847,6 +852,24 @@ impl ConfigFile {
         for (field, p) in self.plugin_refs() {
             if p.plugin.trim().is_empty() {
                 return bad(&format!("{field}.plugin"), "must name a plugin");
+            }
+            if let Some(name) = &p.name {
+                if !field.starts_with("tools[") {
+                    return bad(
+                        &format!("{field}.name"),
+                        "only a [[tools]] entry has a name (the one the method calls it by)",
+                    );
+                }
+                if name.is_empty()
+                    || !name
+                        .chars()
+                        .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+                {
+                    return bad(
+                        &format!("{field}.name"),
+                        "a tool name is letters, digits, '_' or '-' (what the agent writes to call it)",
+                    );
+                }
             }
             if p.limits.timeout_ms == Some(0) {
                 return bad(&format!("{field}.limits.timeout_ms"), "must be at least 1");

@@ -151,10 +151,21 @@ impl Plan {
                     format!("describe failed: {f}"),
                 )
             })?;
-            tools.push(Tool {
-                name: b.plugin.name.clone(),
-                description,
-            });
+            // What the method calls it by: `name`, else the plugin's own.
+            let name = t.name.clone().unwrap_or_else(|| b.plugin.name.clone());
+            if let Some(j) = tools.iter().position(|x: &Tool| x.name == name) {
+                let field = if t.name.is_some() { "name" } else { "plugin" };
+                return Err(config
+                    .error_at(
+                        &format!("tools[{i}].{field}"),
+                        format!(
+                            "a second tool named {name:?} (tools[{j}] is one): give one of them \
+                             another `name`"
+                        ),
+                    )
+                    .into());
+            }
+            tools.push(Tool { name, description });
             tool_components.push(b);
         }
         let tool_components = Arc::new(ToolComponents {

@@ -72,6 +72,7 @@ pub async fn rescore(
             params: Default::default(),
             grants: Default::default(),
             limits: Default::default(),
+            name: None,
         };
         bound.push(bind::<MetricWorld>(
             &config,

@@ -90,6 +90,7 @@ fn default_optimizer() -> PluginRef {
         params: Default::default(),
         grants: Default::default(),
         limits: Default::default(),
+        name: None,
     }
 }
 fn default_select_on() -> String {
