@@ -19,7 +19,7 @@ trap 'rm -f "$log"' EXIT
 # calculator's evaluator, CoT answer extraction, the MediaWiki answers of
 # wikipedia_search) and the engine kernels (forge-kernels: bit-exactness of
 # every SIMD path against its reference) are unit-tested natively.
-cargo test -p forge-kernels -p squad-text -p method-kit -p calculator -p wikipedia_search -p rag-eval -p rag -p retrieval -p context -p faithfulness -p answer_relevance -p pref-eval -p preference -p preference_accuracy -p judge-eval -p pairwise_judge -p judge_verdict --tests 2>&1 | tee -a "$log"
+cargo test -p forge-kernels -p squad-text -p method-kit -p calculator -p wikipedia_search -p passage_search -p rag-eval -p rag -p retrieval -p context -p faithfulness -p answer_relevance -p pref-eval -p preference -p preference_accuracy -p judge-eval -p pairwise_judge -p judge_verdict --tests 2>&1 | tee -a "$log"
 cargo test -p forge-host -- --test-threads 2 2>&1 | tee -a "$log"
 # The DPO core (forge-train): gradient checks on a tiny llama, then the
 # real model and 20 steps against TRL's fixture (host/tests/golden/dpo).
