@@ -94,22 +94,14 @@ def cmd_tokenizer(a):
 def copy_field(out, key, field):
     import gguf
 
-    t = field.types[0]
-    v = field.contents()
-    if t == gguf.GGUFValueType.ARRAY:
-        out.add_array(key, v)
-    elif t == gguf.GGUFValueType.STRING:
-        out.add_string(key, v)
-    elif t == gguf.GGUFValueType.BOOL:
-        out.add_bool(key, v)
-    elif t == gguf.GGUFValueType.UINT32:
-        out.add_uint32(key, v)
-    elif t == gguf.GGUFValueType.INT32:
-        out.add_int32(key, v)
-    elif t == gguf.GGUFValueType.FLOAT32:
-        out.add_float32(key, v)
-    else:
-        raise SystemExit(f"{key}: unhandled GGUF type {t}")
+    T = gguf.GGUFValueType
+    add = {
+        T.ARRAY: out.add_array, T.STRING: out.add_string, T.BOOL: out.add_bool,
+        T.UINT32: out.add_uint32, T.INT32: out.add_int32, T.FLOAT32: out.add_float32,
+    }.get(field.types[0])
+    if add is None:
+        raise SystemExit(f"{key}: unhandled GGUF type {field.types[0]}")
+    add(key, field.contents())
 
 
 def cmd_model(a):

@@ -6,7 +6,7 @@ mod common;
 
 use std::path::{Path, PathBuf};
 
-use common::{forge, plugins, repo, run_ok, write};
+use common::{first_tool_call, forge, plugins, repo, run_ok, trace_of, write};
 use forge_host::retrieval::chunk::{self, ChunkParams};
 use forge_host::retrieval::embed::{self, BertEmbedder, TextEmbedder, dot};
 use forge_host::retrieval::{
@@ -352,17 +352,7 @@ fn run_in(tmp: &Path, strategy_lines: &str, question: &str) -> (serde_json::Valu
         .as_str()
         .unwrap()
         .to_string();
-    let run: serde_json::Value = serde_json::from_slice(
-        &run_ok(forge(&home).args(["--json", "show", &id, "--trace", "e1"])).stdout,
-    )
-    .unwrap();
-    let step = run["trace"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|s| s["kind"] == "tool_call")
-        .unwrap_or_else(|| panic!("no tool call: {run}"));
-    let call: serde_json::Value = serde_json::from_str(step["content"].as_str().unwrap()).unwrap();
+    let call = first_tool_call(&trace_of(&home, &id, "e1"));
     (call["retrievals"][0].clone(), id)
 }
 

@@ -6,13 +6,6 @@
 mod common;
 use common::*;
 
-fn trace_of(home: &std::path::Path, id: &str, example: &str) -> serde_json::Value {
-    serde_json::from_slice(
-        &run_ok(forge(home).args(["--json", "show", id, "--trace", example])).stdout,
-    )
-    .unwrap()
-}
-
 #[test]
 fn an_agent_searches_a_host_index_through_the_retrieval_tool() {
     let tmp = tempfile::tempdir().unwrap();
@@ -68,14 +61,7 @@ fn an_agent_searches_a_host_index_through_the_retrieval_tool() {
         .as_str()
         .unwrap()
         .to_string();
-    let run = trace_of(&home, &id, "e1");
-    let step = run["trace"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|s| s["kind"] == "tool_call")
-        .unwrap();
-    let call: serde_json::Value = serde_json::from_str(step["content"].as_str().unwrap()).unwrap();
+    let call = first_tool_call(&trace_of(&home, &id, "e1"));
     assert_eq!(call["tool"], "retrieval", "{call}");
     assert_eq!(call["retrievals"][0]["index"], "wiki", "{call}");
     assert_eq!(call["retrievals"][0]["hits"][0], "Marie Curie", "{call}");

@@ -353,13 +353,6 @@ fn agent_config(data: &std::path::Path, tool_lines: &str, tail: &str) -> String 
     )
 }
 
-fn trace_of(home: &std::path::Path, id: &str, example: &str) -> serde_json::Value {
-    serde_json::from_slice(
-        &run_ok(forge(home).args(["--json", "show", id, "--trace", example])).stdout,
-    )
-    .unwrap()
-}
-
 #[test]
 fn a_run_uses_the_tool_online_and_offline_and_stores_what_the_host_did() {
     let tmp = tempfile::tempdir().unwrap();
@@ -408,15 +401,7 @@ fn a_run_uses_the_tool_online_and_offline_and_stores_what_the_host_did() {
         .to_string();
     let mut cached = 0;
     for ex in ["e1", "e2"] {
-        let run = trace_of(&home, &id, ex);
-        let step = run["trace"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|s| s["kind"] == "tool_call")
-            .unwrap();
-        let call: serde_json::Value =
-            serde_json::from_str(step["content"].as_str().unwrap()).unwrap();
+        let call = first_tool_call(&trace_of(&home, &id, ex));
         assert_eq!(call["tool"], "wikipedia_search");
         let http = call["http"].as_array().unwrap();
         assert_eq!(http.len(), 2, "{call}");
@@ -449,14 +434,7 @@ fn a_run_uses_the_tool_online_and_offline_and_stores_what_the_host_did() {
         .as_str()
         .unwrap()
         .to_string();
-    let run = trace_of(&home, &id, "e3");
-    let step = run["trace"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|s| s["kind"] == "tool_call")
-        .unwrap();
-    let call: serde_json::Value = serde_json::from_str(step["content"].as_str().unwrap()).unwrap();
+    let call = first_tool_call(&trace_of(&home, &id, "e3"));
     assert_eq!(call["retrievals"][0]["hits"][0], "Amazon River", "{call}");
 }
 

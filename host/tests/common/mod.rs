@@ -279,3 +279,23 @@ pub fn response_parts(mut r: ureq::http::Response<ureq::Body>) -> (u16, String, 
         r.body_mut().read_to_string().unwrap(),
     )
 }
+
+/// `show --json --trace`: one example's stored run in full.
+pub fn trace_of(home: &Path, id: &str, example: &str) -> serde_json::Value {
+    serde_json::from_slice(
+        &run_ok(forge(home).args(["--json", "show", id, "--trace", example])).stdout,
+    )
+    .unwrap()
+}
+
+/// The first tool call in a run's trace (`trace_of`): the tool, its input
+/// and output, and what the host did for it (HTTP requests, retrievals).
+pub fn first_tool_call(run: &serde_json::Value) -> serde_json::Value {
+    let step = run["trace"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["kind"] == "tool_call")
+        .unwrap_or_else(|| panic!("no tool call: {run}"));
+    serde_json::from_str(step["content"].as_str().unwrap()).unwrap()
+}
