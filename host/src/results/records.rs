@@ -330,6 +330,18 @@ pub struct AgentCounts {
     /// `answered`, `stuck`, `max_iterations`, `no_action`; None for
     /// methods that do not loop.
     pub status: Option<String>,
+    /// The same calls by tool name (empty in records written before it).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub by_tool: BTreeMap<String, ToolCounts>,
+}
+
+/// One tool's calls in a run: how many, how many returned an error, and
+/// their summed latency as the host measured it.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct ToolCounts {
+    pub calls: usize,
+    pub failed: usize,
+    pub latency_ms: f64,
 }
 
 impl AgentCounts {
@@ -345,10 +357,14 @@ impl AgentCounts {
         match kind {
             "tool_call" => {
                 self.tool_calls += 1;
-                let failed = serde_json::from_str::<serde_json::Value>(content)
-                    .map(|v| !v["error"].is_null())
-                    .unwrap_or(false);
+                let v = serde_json::from_str::<serde_json::Value>(content).unwrap_or_default();
+                let failed = !v["error"].is_null();
                 self.failed_tool_calls += usize::from(failed);
+                let name = v["tool"].as_str().unwrap_or("?").to_string();
+                let t = self.by_tool.entry(name).or_default();
+                t.calls += 1;
+                t.failed += usize::from(failed);
+                t.latency_ms += v["latency_ms"].as_f64().unwrap_or(0.0);
             }
             "note" => {
                 if let Some(s) = content.strip_prefix("status: ") {

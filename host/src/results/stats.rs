@@ -138,6 +138,18 @@ pub struct AgentSummary {
     pub max_iterations_rate: f64,
     /// Examples with at least one unparseable model turn.
     pub parse_failure_rate: f64,
+    /// Per tool name (empty in summaries written before it).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub by_tool: BTreeMap<String, ToolSummary>,
+}
+
+/// One tool's use over an experiment.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct ToolSummary {
+    pub calls_per_example: f64,
+    /// Share of its calls that returned an error.
+    pub failed: f64,
+    pub mean_latency_ms: f64,
 }
 
 impl Summary {
@@ -261,7 +273,34 @@ fn agent_summary(runs: &[RunScores]) -> Option<AgentSummary> {
         stuck_rate: share(&status_is("stuck")),
         max_iterations_rate: share(&status_is("max_iterations")),
         parse_failure_rate: share(&|r| r.agent.parse_errors > 0),
+        by_tool: tool_summaries(runs),
     })
+}
+
+/// Calls per example, failure share and mean latency of each tool.
+fn tool_summaries(runs: &[RunScores]) -> BTreeMap<String, ToolSummary> {
+    let mut totals: BTreeMap<&str, (usize, usize, f64)> = BTreeMap::new();
+    for r in runs {
+        for (name, t) in &r.agent.by_tool {
+            let e = totals.entry(name).or_default();
+            e.0 += t.calls;
+            e.1 += t.failed;
+            e.2 += t.latency_ms;
+        }
+    }
+    let n = runs.len().max(1) as f64;
+    totals
+        .into_iter()
+        .map(|(name, (calls, failed, ms))| {
+            let per_call = |x: f64| if calls == 0 { 0.0 } else { x / calls as f64 };
+            let summary = ToolSummary {
+                calls_per_example: calls as f64 / n,
+                failed: per_call(failed as f64),
+                mean_latency_ms: per_call(ms),
+            };
+            (name.to_string(), summary)
+        })
+        .collect()
 }
 
 /// Peak resident set size of this process in MiB (Linux `VmHWM`).
@@ -528,10 +567,17 @@ mod tests {
             content: content.into(),
         };
         let a = AgentCounts::of(&[
-            step("tool_call", r#"{"tool":"calculator","error":null}"#),
             step(
                 "tool_call",
-                r#"{"tool":"calculator","error":"Failed(\"x\")"}"#,
+                r#"{"tool":"calculator","error":null,"latency_ms":2.0}"#,
+            ),
+            step(
+                "tool_call",
+                r#"{"tool":"calculator","error":"Failed(\"x\")","latency_ms":4.0}"#,
+            ),
+            step(
+                "tool_call",
+                r#"{"tool":"retrieval","error":null,"latency_ms":30.0}"#,
             ),
             step("note", "parse_error: no action"),
             step("note", "status: answered"),
@@ -543,8 +589,16 @@ mod tests {
                 a.parse_errors,
                 a.status.as_deref()
             ),
-            (2, 1, 1, Some("answered"))
+            (3, 1, 1, Some("answered"))
         );
+        assert_eq!(
+            (
+                a.by_tool["calculator"].calls,
+                a.by_tool["calculator"].failed
+            ),
+            (2, 1)
+        );
+        assert_eq!(a.by_tool["retrieval"].latency_ms, 30.0);
         let mut runs = vec![scored(0, Some(1.0), false), scored(1, Some(0.0), false)];
         runs[0].agent = a;
         runs[1].agent.status = Some("stuck".into());
@@ -557,7 +611,19 @@ mod tests {
                 s.failed_tool_calls,
                 s.parse_failure_rate
             ),
-            (0.5, 0.5, 1.0, 0.5, 0.5)
+            (0.5, 0.5, 1.5, 1.0 / 3.0, 0.5)
+        );
+        // Per tool, over both examples: the calculator twice (one failed,
+        // 3 ms each on average), retrieval once.
+        let calc = &s.by_tool["calculator"];
+        assert_eq!(
+            (calc.calls_per_example, calc.failed, calc.mean_latency_ms),
+            (1.0, 0.5, 3.0)
+        );
+        let r = &s.by_tool["retrieval"];
+        assert_eq!(
+            (r.calls_per_example, r.failed, r.mean_latency_ms),
+            (0.5, 0.0, 30.0)
         );
     }
 

@@ -256,6 +256,14 @@ pub fn summary_text(e: &Experiment, s: &Summary) -> String {
             a.tool_calls_per_example,
             a.failed_tool_calls * 100.0
         );
+        for (name, t) in &a.by_tool {
+            o += &format!(
+                "            {name}: {:.2} calls per example, {:.0}% failed, {:.0} ms per call\n",
+                t.calls_per_example,
+                t.failed * 100.0,
+                t.mean_latency_ms
+            );
+        }
     }
     if let Some(src) = &e.rescored_from {
         o += &format!("rescored    from {src} (its stored answers; no model calls)\n");
