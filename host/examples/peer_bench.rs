@@ -31,7 +31,9 @@ use forge_host::engine::candle_backend::{CandleBackend, CandleOptions};
 use forge_host::engine::device::ComputeDevice;
 use forge_host::engine::llama::WeightFormat;
 use forge_host::engine::openai_backend::{OpenAiBackend, OpenAiOptions};
-use forge_host::engine::{Backend, ConcurrentBackend, GenParams, Message, Prompt, model_source};
+use forge_host::engine::{
+    Backend, ConcurrentBackend, GenParams, Message, Prompt, TokenLogprob, model_source,
+};
 use serde_json::json;
 
 fn arg(args: &[String], name: &str) -> Option<String> {
@@ -314,13 +316,7 @@ fn parity(
             .position(|(a, b)| a != b)
             && let Some(step) = ours.generation.tokens.get(k)
         {
-            let theirs_text = b.tokenizer_decode(&their_ids[k..k + 1]);
-            let gap = step
-                .top
-                .iter()
-                .find(|(t, _)| *t == theirs_text)
-                .map(|(_, lp)| step.logprob - lp);
-            gaps.push(gap);
+            gaps.push(lead(step, &b.tokenizer_decode(&their_ids[k..k + 1])));
         }
         rows.push(
             json!({"prompt": q, "forge": ours.generation.text, "peer": theirs.text}).to_string(),
@@ -349,6 +345,14 @@ fn parity(
             "examples_of_disagreement": diffs})
     );
     Ok(())
+}
+
+/// At a step where two engines picked differently: how far `step`'s pick
+/// led the other's (`theirs`, as text) in `step`'s own distribution; None
+/// when the other pick is not among its top alternatives.
+fn lead(step: &TokenLogprob, theirs: &str) -> Option<f32> {
+    let (_, lp) = step.top.iter().find(|(t, _)| t == theirs)?;
+    Some(step.logprob - lp)
 }
 
 /// Greedy continuations of [`QUESTIONS`] on the CPU engine and on the
@@ -425,13 +429,12 @@ fn agree(threads: usize, n: usize, ntg: u32, w: WeightFormat, raw: bool) -> anyh
             .zip(&d.completion_ids)
             .position(|(a, b)| a != b)
         {
-            let step = &c.generation.tokens[k];
-            let theirs = dev.tokenizer_decode(&d.completion_ids[k..k + 1]);
-            let gap = step
-                .top
-                .iter()
-                .find(|(t, _)| *t == theirs)
-                .map(|(_, lp)| step.logprob - lp);
+            // None also when the CPU engine's token k ended its turn (an
+            // end token has no log-prob entry).
+            let gap =
+                c.generation.tokens.get(k).and_then(|step| {
+                    lead(step, &dev.tokenizer_decode(&d.completion_ids[k..k + 1]))
+                });
             divergences.push(json!({"at_token": k, "cpu_lead_nats": gap}));
         }
     }

@@ -52,18 +52,15 @@ impl ArchModel {
         }
         let device = &target.open()?;
         match arch.as_str() {
-            "llama" if target.is_tensor_path() => {
-                let deltas = adapter
-                    .map(|dir| LoraDeltas::load(dir, content))
-                    .transpose()?;
-                let model =
-                    DeviceLlama::from_gguf(content, reader, device, format, deltas.as_ref())?;
-                Ok((Self::DeviceLlama(model), deltas.map(|d| d.info)))
-            }
             "llama" => {
                 let deltas = adapter
                     .map(|dir| LoraDeltas::load(dir, content))
                     .transpose()?;
+                if target.is_tensor_path() {
+                    let model =
+                        DeviceLlama::from_gguf(content, reader, device, format, deltas.as_ref())?;
+                    return Ok((Self::DeviceLlama(model), deltas.map(|d| d.info)));
+                }
                 let model = LlamaModel::from_gguf(
                     content,
                     reader,

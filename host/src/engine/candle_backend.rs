@@ -534,21 +534,24 @@ impl CandleBackend {
         // there costs more than the forward itself at large batches: when
         // every row only needs the argmax, the device takes it.
         let on_device = matches!(self.model, ArchModel::DeviceLlama(_));
-        if on_device && feed.iter().all(|&(i, _)| seqs[i].argmax_suffices()) {
-            let ids = logits
+        let next: Vec<Next> = if on_device && feed.iter().all(|&(i, _)| seqs[i].argmax_suffices()) {
+            logits
                 .argmax_keepdim(candle_core::D::Minus1)
                 .and_then(|t| t.flatten_all()?.to_vec1::<u32>())
-                .map_err(|e| EngineError::Backend(e.to_string()))?;
-            for (&(i, _), id) in feed.iter().zip(ids) {
-                seqs[i].logits = Some(Next::Argmax(id));
-                seqs[i].max_batch = seqs[i].max_batch.max(feed.len() as u32);
-            }
-            return Ok(());
-        }
-        let logits = to_vec(&logits)?;
-        let vocab = logits.len() / feed.len();
-        for (&(i, _), row) in feed.iter().zip(logits.chunks_exact(vocab)) {
-            seqs[i].logits = Some(Next::Logits(row.to_vec()));
+                .map_err(|e| EngineError::Backend(e.to_string()))?
+                .into_iter()
+                .map(Next::Argmax)
+                .collect()
+        } else {
+            let logits = to_vec(&logits)?;
+            let vocab = logits.len() / feed.len();
+            logits
+                .chunks_exact(vocab)
+                .map(|row| Next::Logits(row.to_vec()))
+                .collect()
+        };
+        for (&(i, _), next) in feed.iter().zip(next) {
+            seqs[i].logits = Some(next);
             seqs[i].max_batch = seqs[i].max_batch.max(feed.len() as u32);
         }
         Ok(())

@@ -269,7 +269,7 @@ impl DeviceLlama {
         let n = rows.tokens.len();
         let (g_count, t) = (rows.groups.len(), rows.per_group);
         let needed = rows.groups.iter().map(|&(_, p)| p + t).max().unwrap_or(0);
-        self.pool.reserve(needed, &self.device)?;
+        self.pool.reserve(needed)?;
         let cap = self.pool.capacity;
         let dev = &self.device;
 
@@ -289,8 +289,7 @@ impl DeviceLlama {
                 cos.extend(cs.iter().step_by(2));
                 sin.extend(cs.iter().skip(1).step_by(2));
                 for h in 0..nkv {
-                    let flat = ((slot * nkv + h) * cap + pos) as u32;
-                    dest.extend(std::iter::repeat_n(flat, hd));
+                    dest.extend(std::iter::repeat_n(self.pool.row(slot, h, pos), hd));
                 }
                 mask.extend((0..cap).map(|j| if j <= pos { 0f32 } else { f32::NEG_INFINITY }));
             }
@@ -299,14 +298,19 @@ impl DeviceLlama {
         let sin = Tensor::from_vec(sin, (n, 1, hd / 2), dev)?;
         let dest = Tensor::from_vec(dest, (n * nkv, hd), dev)?;
         let mask = Tensor::from_vec(mask, (g_count, 1, t, 1, cap), dev)?;
+        // A batch whose slots are consecutive reads them in place; others
+        // gather theirs (only then are the slot ids uploaded).
         let slots: Vec<u32> = rows.groups.iter().map(|&(s, _)| s as u32).collect();
-        let consecutive = slots.windows(2).all(|w| w[1] == w[0] + 1);
-        let slot_ids = Tensor::from_vec(slots.clone(), g_count, dev)?;
+        let first = slots[0] as usize;
+        let slot_ids = if slots.windows(2).all(|w| w[1] == w[0] + 1) {
+            None
+        } else {
+            Some(Tensor::from_vec(slots, g_count, dev)?)
+        };
         let gather = |pool: &Tensor| -> candle_core::Result<Tensor> {
-            if consecutive {
-                pool.narrow(0, slots[0] as usize, g_count)
-            } else {
-                pool.index_select(&slot_ids, 0)
+            match &slot_ids {
+                None => pool.narrow(0, first, g_count),
+                Some(ids) => pool.index_select(ids, 0),
             }
         };
         let group = nh / nkv;
@@ -396,11 +400,11 @@ impl DeviceLlama {
         }
         let slot = self.slot_of_live().map_err(backend_err)?;
         let mut write = || -> candle_core::Result<()> {
-            self.pool.reserve(n, &self.device)?;
-            let (nkv, hd, cap) = (self.hp.n_head_kv, self.hp.head_dim, self.pool.capacity);
+            self.pool.reserve(n)?;
+            let (nkv, hd, pool) = (self.hp.n_head_kv, self.hp.head_dim, &self.pool);
             let dest: Vec<u32> = (0..nkv)
-                .flat_map(|h| (0..n).map(move |p| ((slot * nkv + h) * cap + p) as u32))
-                .flat_map(|flat| std::iter::repeat_n(flat, hd))
+                .flat_map(|h| (0..n).map(move |p| pool.row(slot, h, p)))
+                .flat_map(|row| std::iter::repeat_n(row, hd))
                 .collect();
             let dest = Tensor::from_vec(dest, (nkv * n, hd), &self.device)?;
             for ((k, v), (pk, pv)) in tensors.iter().zip(self.pool.k.iter().zip(&self.pool.v)) {
@@ -475,8 +479,15 @@ impl KvPool {
         Ok(lease)
     }
 
+    /// The row of `(slot, kv head, position)` in a layer's tensor viewed
+    /// as (slots x kv heads x capacity, head dim): where keys are written.
+    fn row(&self, slot: usize, head: usize, pos: usize) -> u32 {
+        let heads = self.k.first().map_or(1, |t| t.dims()[1]);
+        ((slot * heads + head) * self.capacity + pos) as u32
+    }
+
     /// Makes every slot hold at least `positions`.
-    fn reserve(&mut self, positions: usize, _device: &Device) -> candle_core::Result<()> {
+    fn reserve(&mut self, positions: usize) -> candle_core::Result<()> {
         if positions > self.capacity {
             self.grow(2, (self.capacity * 2).max(positions))?;
         }

@@ -2,14 +2,14 @@
 //! passes and the peak device memory in use, over this process. Empty
 //! (None) until a model runs on a GPU.
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
 use candle_core::Device;
 
 static NANOS: AtomicU64 = AtomicU64::new(0);
 static PEAK_BYTES: AtomicU64 = AtomicU64::new(0);
-static USED: AtomicU64 = AtomicU64::new(0);
+static USED: AtomicBool = AtomicBool::new(false);
 
 /// Counts one forward pass on `device` (its wall time: the pass ends by
 /// reading the logits back, which waits for the GPU) and samples the
@@ -18,7 +18,7 @@ pub fn record(device: &Device, elapsed: Duration) {
     if !device.is_cuda() {
         return;
     }
-    USED.store(1, Ordering::Relaxed);
+    USED.store(true, Ordering::Relaxed);
     NANOS.fetch_add(elapsed.as_nanos() as u64, Ordering::Relaxed);
     if let Some(bytes) = memory_in_use(device) {
         PEAK_BYTES.fetch_max(bytes, Ordering::Relaxed);
@@ -28,7 +28,7 @@ pub fn record(device: &Device, elapsed: Duration) {
 /// (GPU seconds, peak device memory in MiB) so far; None when no model
 /// has run on a GPU in this process.
 pub fn totals() -> Option<(f64, Option<f64>)> {
-    if USED.load(Ordering::Relaxed) == 0 {
+    if !USED.load(Ordering::Relaxed) {
         return None;
     }
     let peak = PEAK_BYTES.load(Ordering::Relaxed);

@@ -7,7 +7,7 @@ use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
 use serde::{Deserialize, Serialize};
 
-use crate::results::records::{CallCounts, RunScores};
+use crate::results::records::{CallCounts, RunScores, ToolCounts};
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct MetricSummary {
@@ -214,6 +214,7 @@ pub fn summarise(
     lat.sort_by(f64::total_cmp);
     let completion_tokens: u64 = runs.iter().map(|r| r.completion_tokens).sum();
     let prompt_tokens: u64 = runs.iter().map(|r| r.prompt_tokens).sum();
+    let gpu = crate::engine::gpu_usage::totals();
     Summary {
         examples: runs.len(),
         failures: failures_by_kind.values().sum(),
@@ -238,8 +239,8 @@ pub fn summarise(
             (prompt_tokens + completion_tokens) as f64 / runs.len() as f64
         },
         peak_rss_mib: peak_rss_mib(),
-        gpu_s: crate::engine::gpu_usage::totals().map(|(s, _)| s),
-        gpu_peak_mib: crate::engine::gpu_usage::totals().and_then(|(_, peak)| peak),
+        gpu_s: gpu.map(|(s, _)| s),
+        gpu_peak_mib: gpu.and_then(|(_, peak)| peak),
         engine: runs.iter().fold(CallCounts::default(), |mut acc, r| {
             acc.add(&r.calls);
             acc
@@ -279,24 +280,30 @@ fn agent_summary(runs: &[RunScores]) -> Option<AgentSummary> {
 
 /// Calls per example, failure share and mean latency of each tool.
 fn tool_summaries(runs: &[RunScores]) -> BTreeMap<String, ToolSummary> {
-    let mut totals: BTreeMap<&str, (usize, usize, f64)> = BTreeMap::new();
+    let mut totals: BTreeMap<&str, ToolCounts> = BTreeMap::new();
     for r in runs {
         for (name, t) in &r.agent.by_tool {
             let e = totals.entry(name).or_default();
-            e.0 += t.calls;
-            e.1 += t.failed;
-            e.2 += t.latency_ms;
+            e.calls += t.calls;
+            e.failed += t.failed;
+            e.latency_ms += t.latency_ms;
         }
     }
     let n = runs.len().max(1) as f64;
     totals
         .into_iter()
-        .map(|(name, (calls, failed, ms))| {
-            let per_call = |x: f64| if calls == 0 { 0.0 } else { x / calls as f64 };
+        .map(|(name, t)| {
+            let per_call = |x: f64| {
+                if t.calls == 0 {
+                    0.0
+                } else {
+                    x / t.calls as f64
+                }
+            };
             let summary = ToolSummary {
-                calls_per_example: calls as f64 / n,
-                failed: per_call(failed as f64),
-                mean_latency_ms: per_call(ms),
+                calls_per_example: t.calls as f64 / n,
+                failed: per_call(t.failed as f64),
+                mean_latency_ms: per_call(t.latency_ms),
             };
             (name.to_string(), summary)
         })
