@@ -80,12 +80,7 @@ fn alone(b: &mut CandleBackend, reqs: &[(Prompt, GenParams)]) -> Vec<TracedGener
 
 /// Every request joins one batch and is stepped to the end.
 fn together(b: &mut CandleBackend, reqs: &[(Prompt, GenParams)]) -> Vec<TracedGeneration> {
-    let mut seqs: Vec<_> = reqs.iter().map(|(p, q)| b.begin(p, q).unwrap()).collect();
-    while seqs.iter().any(|s| !s.is_done()) {
-        let mut live: Vec<_> = seqs.iter_mut().filter(|s| !s.is_done()).collect();
-        b.decode_step(&mut live).unwrap();
-    }
-    seqs.into_iter().map(|s| b.finish(s).unwrap()).collect()
+    common::decode_together(b, reqs)
 }
 
 fn assert_same(a: &[TracedGeneration], b: &[TracedGeneration], what: &str) {

@@ -12,7 +12,7 @@ use forge_host::engine::llama::WeightFormat;
 use forge_host::engine::{Backend, GenParams, Message, Prompt};
 
 mod common;
-use common::default_model;
+use common::{decode_together, default_model};
 
 fn load(device: ComputeDevice) -> Option<CandleBackend> {
     load_as(device, WeightFormat::AsFile)
@@ -172,16 +172,12 @@ fn tensor_path_batches_and_reuses_prefixes_without_changing_answers() {
     assert!(solo.iter().all(|g| g.generation.max_batch == 1));
     // All eight in one batch: each sequence in its own pool slot, rows at
     // different positions, leaving at different steps.
-    let mut seqs: Vec<_> = PROMPTS
+    let reqs: Vec<(Prompt, GenParams)> = PROMPTS
         .iter()
         .zip(&params)
-        .map(|(p, q)| b.begin(&chat(p), q).unwrap())
+        .map(|(p, q)| (chat(p), q.clone()))
         .collect();
-    while seqs.iter().any(|s| !s.is_done()) {
-        let mut live: Vec<_> = seqs.iter_mut().filter(|s| !s.is_done()).collect();
-        b.decode_step(&mut live).unwrap();
-    }
-    let batched: Vec<TracedGeneration> = seqs.into_iter().map(|s| b.finish(s).unwrap()).collect();
+    let batched = decode_together(&mut b, &reqs);
     assert_eq!(
         batched.iter().map(|g| g.generation.max_batch).max(),
         Some(PROMPTS.len() as u32)
@@ -202,16 +198,10 @@ fn tensor_path_batches_and_reuses_prefixes_without_changing_answers() {
         ..GenParams::greedy(12)
     };
     let run = |b: &mut CandleBackend, q: &GenParams| -> Vec<Vec<u32>> {
-        let mut seqs: Vec<_> = PROMPTS
-            .iter()
-            .map(|p| b.begin(&chat(p), q).unwrap())
-            .collect();
-        while seqs.iter().any(|s| !s.is_done()) {
-            let mut live: Vec<_> = seqs.iter_mut().filter(|s| !s.is_done()).collect();
-            b.decode_step(&mut live).unwrap();
-        }
-        seqs.into_iter()
-            .map(|s| b.finish(s).unwrap().completion_ids)
+        let reqs: Vec<_> = PROMPTS.iter().map(|p| (chat(p), q.clone())).collect();
+        decode_together(b, &reqs)
+            .into_iter()
+            .map(|g| g.completion_ids)
             .collect()
     };
     assert_eq!(run(&mut b, &plain), run(&mut b, &with_lp));

@@ -44,6 +44,11 @@ impl std::fmt::Display for ComputeDevice {
     }
 }
 
+/// Why `weights = "q8_0"` is refused on a device (the config check and
+/// the loader say the same).
+pub const Q8_0_IS_CPU_ONLY: &str = "\"q8_0\" (requantising 4-bit matrices) is a CPU-engine \
+     setting; on a GPU use \"native\" or \"f32\"";
+
 /// Whether this binary can run models on an NVIDIA GPU.
 pub const CUDA_BUILT: bool = cfg!(feature = "cuda");
 

@@ -88,11 +88,10 @@ impl DeviceLlama {
     ) -> Result<Self, EngineError> {
         let hp = Hparams::from_gguf(content)?;
         if format == WeightFormat::Q8_0 {
-            return Err(EngineError::Load(
-                "weights \"q8_0\" (requantising 4-bit matrices) is a CPU-engine setting; \
-                 on a GPU use \"native\" or \"f32\""
-                    .into(),
-            ));
+            return Err(EngineError::Load(format!(
+                "weights {}",
+                super::device::Q8_0_IS_CPU_ONLY
+            )));
         }
         let mut merged = 0;
         let mut matmul = |name: &str| -> Result<QMatMul, EngineError> {

@@ -671,10 +671,7 @@ impl ConfigFile {
                     );
                 }
                 if d.is_tensor_path() && c.model.weights == "q8_0" {
-                    return bad(
-                        "model.weights",
-                        "\"q8_0\" (requantising 4-bit matrices) is a CPU-engine setting; on a GPU use \"native\" or \"f32\"",
-                    );
+                    return bad("model.weights", crate::engine::device::Q8_0_IS_CPU_ONLY);
                 }
             }
         }

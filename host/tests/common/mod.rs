@@ -299,3 +299,16 @@ pub fn first_tool_call(run: &serde_json::Value) -> serde_json::Value {
         .unwrap_or_else(|| panic!("no tool call: {run}"));
     serde_json::from_str(step["content"].as_str().unwrap()).unwrap()
 }
+
+/// Every request begun on `b` and decoded in one batch to the end.
+pub fn decode_together(
+    b: &mut forge_host::engine::candle_backend::CandleBackend,
+    reqs: &[(forge_host::engine::Prompt, forge_host::engine::GenParams)],
+) -> Vec<forge_host::engine::candle_backend::TracedGeneration> {
+    let mut seqs: Vec<_> = reqs.iter().map(|(p, q)| b.begin(p, q).unwrap()).collect();
+    while seqs.iter().any(|s| !s.is_done()) {
+        let mut live: Vec<_> = seqs.iter_mut().filter(|s| !s.is_done()).collect();
+        b.decode_step(&mut live).unwrap();
+    }
+    seqs.into_iter().map(|s| b.finish(s).unwrap()).collect()
+}
