@@ -763,6 +763,11 @@ async fn chromium_walks_the_dashboard_watches_a_live_run_and_never_runs_a_hostil
     assert_eq!(count(&c, "#scores tbody tr").await, 3);
     assert_eq!(count(&c, "#runs tbody tr").await, 2);
     assert!(text(&c, ".cards").await.contains("tool calls/example"));
+    assert_eq!(
+        text(&c, "#tool-summary tbody td:first-child").await,
+        "wikipedia_search",
+        "the agent card's per-tool table"
+    );
     assert!(count(&c, "figure.chart svg").await >= 2);
     let unlabelled = js(&c, "return [...document.querySelectorAll('figure.chart .svg')].filter(e => !e.getAttribute('aria-label')).length").await;
     assert_eq!(unlabelled, 0);

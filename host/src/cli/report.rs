@@ -5,6 +5,7 @@
 use std::path::Path;
 
 use crate::experiment::plan::Paths;
+use crate::results::matrix::Matrix;
 use crate::results::records::{Group, GroupKind};
 use crate::results::report;
 use crate::results::report::page::Written;
@@ -42,6 +43,11 @@ pub fn report(
             Stored::Group(g) if g.kind == GroupKind::Alignment => {
                 let a = report::alignment::gather(&store, &g)?;
                 Some(report::alignment::write(out, &a, &command)?)
+            }
+            Stored::Group(g) if Matrix::applies(&g) => {
+                let m = Matrix::gather(&store, &g)?.expect("a matrix group");
+                let inv = m.invariance(&store)?;
+                Some(report::matrix::write(out, &m, &inv, &command)?)
             }
             _ => None,
         };

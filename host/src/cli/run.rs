@@ -65,7 +65,20 @@ async fn run_sweep(paths: &Paths, args: RunArgs<'_>) -> anyhow::Result<()> {
         },
     )
     .await?;
+    // A method × optimization grid asserts batch invariance: every output
+    // the same across the optimization axis (the results stay stored).
+    let matrix = crate::results::matrix::Matrix::gather(&store, &report.group)?;
+    let invariance = match &matrix {
+        Some(m) => Some(m.invariance(&store)?),
+        None => None,
+    };
     if json {
+        if let Some(inv) = &invariance {
+            println!(
+                "{}",
+                serde_json::json!({"event": "invariance", "compared": inv.compared, "differences": inv.differences.len()})
+            );
+        }
         println!(
             "{}",
             serde_json::json!({"event": "group", "group": report.group.id})
@@ -79,6 +92,16 @@ async fn run_sweep(paths: &Paths, args: RunArgs<'_>) -> anyhow::Result<()> {
             report.group.id,
             report.group.id,
             report.group.id
+        );
+        if let (Some(m), Some(inv)) = (&matrix, &invariance) {
+            print!("{}", report::matrix::text(m, inv));
+        }
+    }
+    if let Some(inv) = invariance.filter(|i| !i.holds()) {
+        anyhow::bail!(
+            "group {}: {}\nforge promises the same outputs whatever the batching and caches; please report this with `forge-host export`",
+            report.group.id,
+            inv.text()
         );
     }
     Ok(())

@@ -267,6 +267,8 @@ pub async fn run(
         let (experiment, summary) = match kept {
             Some(done) => done,
             None => {
+                // Each cell's peak memory is its own, not the sweep's so far.
+                crate::results::stats::reset_peak_rss();
                 let report = crate::experiment::runner::run(plan, store, fresh, progress).await?;
                 (report.experiment, report.summary)
             }

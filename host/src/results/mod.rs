@@ -3,6 +3,7 @@
 //! views.
 
 pub mod compare;
+pub mod matrix;
 pub mod optimization;
 pub mod pairwise;
 pub mod records;

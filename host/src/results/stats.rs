@@ -53,7 +53,7 @@ pub struct Summary {
     #[serde(default)]
     pub tokens_per_example: f64,
     /// Peak resident memory of the process that finished the experiment
-    /// (VmHWM; for a sweep, the peak so far of the whole sweep), MiB.
+    /// (VmHWM; for a sweep cell, from the cell's start: reset per cell), MiB.
     #[serde(default)]
     pub peak_rss_mib: Option<f64>,
     /// Seconds the GPU spent in forward passes, over the process that
@@ -322,6 +322,13 @@ pub fn peak_rss_mib() -> Option<f64> {
         .parse()
         .ok()?;
     Some(kb / 1024.0)
+}
+
+/// Starts [`peak_rss_mib`] again from the present RSS (Linux: writing 5
+/// to `clear_refs` resets VmHWM), so each cell of a sweep reports its own
+/// peak. False where the kernel does not allow it.
+pub fn reset_peak_rss() -> bool {
+    std::fs::write("/proc/self/clear_refs", "5").is_ok()
 }
 
 /// Holm–Bonferroni adjusted p-values (same order as given): for m tests

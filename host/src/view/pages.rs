@@ -637,6 +637,20 @@ impl Site {
         };
         let ids = view.comparable();
         let compare_all = (ids.len() >= 2).then(|| self.links().compare(&ids));
+        // A method × optimization grid: the report's charts and the
+        // invariance verdict.
+        let (matrix_charts, invariance) = match crate::results::matrix::Matrix::gather(store, g)? {
+            Some(m) => {
+                let inv = m.invariance(store)?;
+                let charts: Vec<ChartView> = report::matrix::charts(&m)
+                    .map_err(|e| ViewError::Other(format!("{e:#}")))?
+                    .into_iter()
+                    .map(ChartView::from)
+                    .collect();
+                (charts, Some((inv.holds(), inv.text())))
+            }
+            None => (vec![], None),
+        };
         self.render(
             "group.html",
             context! {
@@ -645,6 +659,8 @@ impl Site {
                 view => v(&view),
                 heat => v(heat),
                 compare_all,
+                matrix_charts => v(matrix_charts),
+                invariance => v(invariance),
             },
         )
     }

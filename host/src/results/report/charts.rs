@@ -627,6 +627,173 @@ pub fn trajectory(metric: &str, points: &[TrajectoryPoint]) -> Svg {
     Ok(out)
 }
 
+/// A table of numbers drawn as a heat map: `rows` down, `columns` across
+/// (a column label's ` · ` parts on separate lines), each cell shaded by
+/// its value relative to the grid's range ([`heat_color`]) and printed
+/// with `fmt`; None is a grey "—".
+pub fn heat_map(
+    title: &str,
+    rows: &[String],
+    columns: &[String],
+    values: &[Vec<Option<f64>>],
+    fmt: &dyn Fn(f64) -> String,
+) -> Svg {
+    const LEFT: i32 = 150;
+    const CELL_W: i32 = 116;
+    const CELL_H: i32 = 40;
+    let head_lines = columns
+        .iter()
+        .map(|c| c.split(" · ").count())
+        .max()
+        .unwrap_or(1) as i32;
+    let top = 48 + 16 * head_lines;
+    let width = (LEFT + CELL_W * columns.len() as i32 + 16).max(420);
+    let height = top + CELL_H * rows.len() as i32 + 16;
+    let finite: Vec<f64> = values
+        .iter()
+        .flatten()
+        .flatten()
+        .copied()
+        .filter(|v| v.is_finite())
+        .collect();
+    let lo = finite.iter().copied().fold(f64::INFINITY, f64::min);
+    let hi = finite.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+    let mut out = String::new();
+    {
+        let root =
+            SVGBackend::with_string(&mut out, (width as u32, height as u32)).into_drawing_area();
+        root.fill(&WHITE).map_err(err)?;
+        let text = |s: &str, at: (i32, i32), size: i32, ink: RGBColor| {
+            Text::new(s.to_string(), at, (FONT, size).into_font().color(&ink))
+        };
+        root.draw(&text(title, (12, 10), 18, BLACK)).map_err(err)?;
+        for (j, c) in columns.iter().enumerate() {
+            for (k, part) in c.split(" · ").enumerate() {
+                let at = (LEFT + CELL_W * j as i32 + 6, 40 + 16 * k as i32);
+                root.draw(&text(part, at, 12, BLACK)).map_err(err)?;
+            }
+        }
+        for (i, r) in rows.iter().enumerate() {
+            let y = top + CELL_H * i as i32;
+            root.draw(&text(r, (12, y + 13), 13, BLACK)).map_err(err)?;
+            for j in 0..columns.len() {
+                let x = LEFT + CELL_W * j as i32;
+                let v = values.get(i).and_then(|r| r.get(j)).copied().flatten();
+                let (fill, ink, label) = match v {
+                    Some(v) if v.is_finite() => {
+                        let t = if hi > lo { (v - lo) / (hi - lo) } else { 0.5 };
+                        let (f, i) = heat_color(t);
+                        (f, i, fmt(v))
+                    }
+                    _ => ((200, 200, 200), (0, 0, 0), "—".to_string()),
+                };
+                root.draw(&Rectangle::new(
+                    [(x + 1, y + 1), (x + CELL_W - 1, y + CELL_H - 1)],
+                    RGBColor(fill.0, fill.1, fill.2).filled(),
+                ))
+                .map_err(err)?;
+                root.draw(&text(
+                    &label,
+                    (x + 8, y + 13),
+                    13,
+                    RGBColor(ink.0, ink.1, ink.2),
+                ))
+                .map_err(err)?;
+            }
+        }
+        root.present().map_err(err)?;
+    }
+    Ok(out)
+}
+
+/// Grouped bars: one group per `groups` entry, one bar per `bars` entry
+/// (colour and legend), heights `values[group][bar]` (None: no bar), and a
+/// dashed reference line at `reference` (1.0 for a speedup).
+pub fn grouped_bars(
+    title: &str,
+    y_desc: &str,
+    groups: &[String],
+    bars: &[String],
+    values: &[Vec<Option<f64>>],
+    reference: Option<f64>,
+) -> Svg {
+    let n = bars.len().max(1) as f64;
+    let ymax = upper(
+        values
+            .iter()
+            .flatten()
+            .flatten()
+            .copied()
+            .filter(|v| v.is_finite())
+            .chain(reference)
+            .fold(0.0, f64::max),
+    );
+    let names = groups.to_vec();
+    let mut out = String::new();
+    {
+        let root = SVGBackend::with_string(&mut out, (760, 440)).into_drawing_area();
+        root.fill(&WHITE).map_err(err)?;
+        let mut chart = ChartBuilder::on(&root)
+            .caption(title, (FONT, 20))
+            .margin(16)
+            .x_label_area_size(36)
+            .y_label_area_size(56)
+            .build_cartesian_2d(-0.5..groups.len() as f64 - 0.5, 0.0..ymax)
+            .map_err(err)?;
+        chart
+            .configure_mesh()
+            .disable_x_mesh()
+            .light_line_style(WHITE.mix(0.0))
+            .x_labels(groups.len().max(1))
+            .x_label_formatter(&|x| {
+                let i = x.round();
+                if (x - i).abs() < 1e-6 && i >= 0.0 {
+                    names.get(i as usize).cloned().unwrap_or_default()
+                } else {
+                    String::new()
+                }
+            })
+            .y_desc(y_desc)
+            .draw()
+            .map_err(err)?;
+        let slot = 0.8 / n;
+        for (b, label) in bars.iter().enumerate() {
+            let c = color(b);
+            let rects: Vec<(f64, f64)> = values
+                .iter()
+                .enumerate()
+                .filter_map(|(g, row)| {
+                    let v = row.get(b).copied().flatten().filter(|v| v.is_finite())?;
+                    Some((g as f64 - 0.4 + slot * (b as f64 + 0.5), v))
+                })
+                .collect();
+            chart
+                .draw_series(rects.iter().map(|&(x, y)| {
+                    Rectangle::new(
+                        [(x - slot * 0.45, 0.0), (x + slot * 0.45, y)],
+                        c.mix(0.85).filled(),
+                    )
+                }))
+                .map_err(err)?
+                .label(label.clone())
+                .legend(move |(x, y)| Rectangle::new([(x, y - 5), (x + 12, y + 5)], c.filled()));
+        }
+        if let Some(r) = reference {
+            chart
+                .draw_series(DashedLineSeries::new(
+                    [(-0.5, r), (groups.len() as f64 - 0.5, r)],
+                    6,
+                    4,
+                    BLACK.stroke_width(1),
+                ))
+                .map_err(err)?;
+        }
+        legend(&mut chart, SeriesLabelPosition::UpperLeft)?;
+        root.present().map_err(err)?;
+    }
+    Ok(out)
+}
+
 /// The heat-map scale: `t` in 0..1 from light to dark blue (ColorBrewer
 /// Blues, sequential and single-hue, so it reads the same with
 /// colour-blindness), with the ink that stays legible on it.
@@ -722,6 +889,23 @@ mod tests {
             metric_bars(&s, &["f1".into()]).unwrap(),
             tokens_per_example(&s).unwrap(),
             example_grid(&s, "f1").unwrap(),
+            heat_map(
+                "examples/s",
+                &["naive".into(), "cot".into()],
+                &["sequential".into(), "batch 8 · prefix on".into()],
+                &[vec![Some(1.0), Some(3.0)], vec![Some(0.5), None]],
+                &|v| format!("{v:.2}"),
+            )
+            .unwrap(),
+            grouped_bars(
+                "speedup",
+                "x",
+                &["naive".into(), "cot".into()],
+                &["sequential".into(), "batch 8".into()],
+                &[vec![Some(1.0), Some(3.0)], vec![Some(1.0), Some(f64::NAN)]],
+                Some(1.0),
+            )
+            .unwrap(),
         ] {
             assert!(svg.starts_with("<svg") || svg.contains("<svg"), "{svg}");
             assert!(svg.contains("naive") && svg.contains("cot"), "{svg}");

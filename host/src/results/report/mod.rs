@@ -5,6 +5,7 @@
 pub mod alignment;
 pub mod charts;
 pub mod export;
+pub mod matrix;
 pub mod optimization;
 pub mod page;
 pub mod pairwise;
