@@ -248,18 +248,21 @@ fn closed_book_retrieve_only_and_a_missing_index() {
     // An empty answer makes no claim: nothing to judge.
     assert_eq!(r["scores"]["claims"], 0.0);
 
-    // An index the config does not define: a stored error naming it.
+    // An index the config does not define: a config error at its line,
+    // before anything runs.
     let cfg = write(
         tmp.path(),
         "missing.toml",
         &config(&data, r#"index = "nope""#, &["f1"]),
     );
-    let r = &stored_runs(&home, &cfg)[0];
-    let msg = r["error"]["message"].as_str().unwrap_or_default();
+    let out = forge(&home).arg("run").arg(&cfg).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let e = String::from_utf8_lossy(&out.stderr);
     assert!(
-        msg.contains("rag: retrieval from index \"nope\" failed: unknown index")
-            && msg.contains("configured: squad"),
-        "{r}"
+        e.contains("missing.toml:")
+            && e.contains("method.params.index")
+            && e.contains("rag searches index \"nope\", which this experiment does not define")
+            && e.contains("names: squad"),
+        "{e}"
     );
-    assert!(r["calls"].as_array().unwrap().is_empty());
 }

@@ -86,12 +86,25 @@ fn tool_names_are_checked_at_their_config_line() {
     let e = refused(
         "twice.toml",
         "params = { mode = \"question\" }",
-        "[[tools]]\nplugin = \"calculator\"\n[[tools]]\nplugin = \"passage_search\"\nname = \"calculator\"\nparams = { index = \"wiki\" }",
+        "[[indexes]]\nname = \"wiki\"\ncorpus = \"wiki-offline\"\n[[tools]]\nplugin = \"calculator\"\n[[tools]]\nplugin = \"passage_search\"\nname = \"calculator\"\nparams = { index = \"wiki\" }",
     );
     assert!(
         e.contains("twice.toml:")
             && e.contains("tools[1].name")
             && e.contains("a second tool named \"calculator\""),
+        "{e}"
+    );
+    // A retrieval tool pointed at an index the experiment does not define.
+    let e = refused(
+        "noindex.toml",
+        "params = { mode = \"question\" }",
+        "[[tools]]\nplugin = \"passage_search\"\nname = \"retrieval\"\nparams = { index = \"nosuch\" }",
+    );
+    assert!(
+        e.contains("noindex.toml:")
+            && e.contains("tools[0].params.index")
+            && e.contains("passage_search searches index \"nosuch\"")
+            && e.contains("it defines none"),
         "{e}"
     );
     // A name on a method means nothing.

@@ -731,6 +731,34 @@ impl ConfigFile {
                 "must be between 100 and 1000000",
             );
         }
+        // A method or tool that searches names its index in `params.index`
+        // (rag, passage_search, wikipedia_search offline): one the config
+        // does not define fails here, not at every example's first search.
+        let defined: Vec<&str> = c.indexes.iter().map(|ix| ix.name.as_str()).collect();
+        let searchers = std::iter::once(("method".to_string(), &c.method)).chain(
+            c.tools
+                .iter()
+                .enumerate()
+                .map(|(i, t)| (format!("tools[{i}]"), t)),
+        );
+        for (at, p) in searchers {
+            if let Some(toml::Value::String(name)) = p.params.get("index")
+                && !defined.contains(&name.as_str())
+            {
+                let have = if defined.is_empty() {
+                    "it defines none; add [[indexes]] name = ... corpus = ...".to_string()
+                } else {
+                    format!("[[indexes]] names: {}", defined.join(", "))
+                };
+                return bad(
+                    &format!("{at}.params.index"),
+                    &format!(
+                        "{} searches index {name:?}, which this experiment does not define ({have})",
+                        p.plugin
+                    ),
+                );
+            }
+        }
         for (i, ix) in c.indexes.iter().enumerate() {
             let at = |f: &str| format!("indexes[{i}].{f}");
             if ix.name.is_empty()

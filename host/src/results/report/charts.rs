@@ -77,6 +77,17 @@ where
         .map_err(err)
 }
 
+/// The name at a whole x of a chart whose categories sit at 0, 1, 2, …
+/// (nothing between them).
+fn category_label(names: &[String], x: f64) -> String {
+    let i = x.round();
+    if (x - i).abs() < 1e-6 && i >= 0.0 {
+        names.get(i as usize).cloned().unwrap_or_default()
+    } else {
+        String::new()
+    }
+}
+
 fn upper(max: f64) -> f64 {
     if max <= 0.0 { 1.0 } else { max * 1.15 }
 }
@@ -256,14 +267,7 @@ pub fn metric_bars(series: &[Series], metrics: &[String]) -> Svg {
             .disable_x_mesh()
             .light_line_style(WHITE.mix(0.0))
             .x_labels(metrics.len().max(1))
-            .x_label_formatter(&|x| {
-                let i = x.round();
-                if (x - i).abs() < 1e-6 && i >= 0.0 {
-                    names.get(i as usize).cloned().unwrap_or_default()
-                } else {
-                    String::new()
-                }
-            })
+            .x_label_formatter(&|x| category_label(&names, *x))
             .y_desc("score (0-100)")
             .draw()
             .map_err(err)?;
@@ -656,8 +660,25 @@ pub fn heat_map(
         .copied()
         .filter(|v| v.is_finite())
         .collect();
-    let lo = finite.iter().copied().fold(f64::INFINITY, f64::min);
-    let hi = finite.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+    // Shade on a log scale when the values span more than 20× (a warm
+    // cache beside a cold run), so the rest of the grid is not all pale.
+    let log = finite.iter().all(|v| *v > 0.0)
+        && finite.iter().copied().fold(0.0, f64::max)
+            > 20.0 * finite.iter().copied().fold(f64::INFINITY, f64::min);
+    let shade = |v: f64| if log { v.ln() } else { v };
+    let lo = finite
+        .iter()
+        .map(|v| shade(*v))
+        .fold(f64::INFINITY, f64::min);
+    let hi = finite
+        .iter()
+        .map(|v| shade(*v))
+        .fold(f64::NEG_INFINITY, f64::max);
+    let title = if log {
+        format!("{title} (shaded on a log scale)")
+    } else {
+        title.to_string()
+    };
     let mut out = String::new();
     {
         let root =
@@ -666,7 +687,7 @@ pub fn heat_map(
         let text = |s: &str, at: (i32, i32), size: i32, ink: RGBColor| {
             Text::new(s.to_string(), at, (FONT, size).into_font().color(&ink))
         };
-        root.draw(&text(title, (12, 10), 18, BLACK)).map_err(err)?;
+        root.draw(&text(&title, (12, 10), 18, BLACK)).map_err(err)?;
         for (j, c) in columns.iter().enumerate() {
             for (k, part) in c.split(" · ").enumerate() {
                 let at = (LEFT + CELL_W * j as i32 + 6, 40 + 16 * k as i32);
@@ -681,7 +702,11 @@ pub fn heat_map(
                 let v = values.get(i).and_then(|r| r.get(j)).copied().flatten();
                 let (fill, ink, label) = match v {
                     Some(v) if v.is_finite() => {
-                        let t = if hi > lo { (v - lo) / (hi - lo) } else { 0.5 };
+                        let t = if hi > lo {
+                            (shade(v) - lo) / (hi - lo)
+                        } else {
+                            0.5
+                        };
                         let (f, i) = heat_color(t);
                         (f, i, fmt(v))
                     }
@@ -706,64 +731,83 @@ pub fn heat_map(
     Ok(out)
 }
 
-/// Grouped bars: one group per `groups` entry, one bar per `bars` entry
-/// (colour and legend), heights `values[group][bar]` (None: no bar), and a
-/// dashed reference line at `reference` (1.0 for a speedup).
-pub fn grouped_bars(
+/// Ratios (a speedup) as grouped bars on a log scale, from the 1× line:
+/// one group per `groups` entry, one bar per `bars` entry (colour and
+/// legend), `ratios[group][bar]` (None or ≤ 0: no bar). A log axis keeps a
+/// 1.5× and a 1,000× (a warm cache) readable on one chart.
+pub fn ratio_bars(
     title: &str,
     y_desc: &str,
     groups: &[String],
     bars: &[String],
-    values: &[Vec<Option<f64>>],
-    reference: Option<f64>,
+    ratios: &[Vec<Option<f64>>],
 ) -> Svg {
     let n = bars.len().max(1) as f64;
-    let ymax = upper(
-        values
-            .iter()
-            .flatten()
-            .flatten()
-            .copied()
-            .filter(|v| v.is_finite())
-            .chain(reference)
-            .fold(0.0, f64::max),
-    );
+    let logs: Vec<Vec<Option<f64>>> = ratios
+        .iter()
+        .map(|row| {
+            row.iter()
+                .map(|v| v.filter(|v| v.is_finite() && *v > 0.0).map(f64::log10))
+                .collect()
+        })
+        .collect();
+    let all = || logs.iter().flatten().flatten().copied();
+    let ymax = all().fold(0.0, f64::max).ceil().max(1.0);
+    // A decade below 1× only for a real slowdown (not a 0.98× of noise).
+    let lowest = all().fold(0.0, f64::min);
+    let ymin = if lowest < -0.05 { lowest.floor() } else { 0.0 };
     let names = groups.to_vec();
     let mut out = String::new();
     {
-        let root = SVGBackend::with_string(&mut out, (760, 440)).into_drawing_area();
+        let root = SVGBackend::with_string(&mut out, (900, 440)).into_drawing_area();
         root.fill(&WHITE).map_err(err)?;
-        let mut chart = ChartBuilder::on(&root)
+        // The legend beside the chart, not over its bars: bar labels are
+        // long (`batch 8 · prefix on · call cache off`) and there are many.
+        let (plot, key) = root.split_horizontally(600);
+        for (b, label) in bars.iter().enumerate() {
+            let y = 60 + 20 * b as i32;
+            key.draw(&Rectangle::new([(4, y), (16, y + 12)], color(b).filled()))
+                .map_err(err)?;
+            key.draw(&Text::new(
+                label.clone(),
+                (22, y),
+                (FONT, 12).into_font().color(&BLACK),
+            ))
+            .map_err(err)?;
+        }
+        let mut chart = ChartBuilder::on(&plot)
             .caption(title, (FONT, 20))
             .margin(16)
             .x_label_area_size(36)
-            .y_label_area_size(56)
-            .build_cartesian_2d(-0.5..groups.len() as f64 - 0.5, 0.0..ymax)
+            .y_label_area_size(64)
+            .build_cartesian_2d(-0.5..groups.len() as f64 - 0.5, ymin..ymax)
             .map_err(err)?;
         chart
             .configure_mesh()
             .disable_x_mesh()
             .light_line_style(WHITE.mix(0.0))
             .x_labels(groups.len().max(1))
-            .x_label_formatter(&|x| {
-                let i = x.round();
-                if (x - i).abs() < 1e-6 && i >= 0.0 {
-                    names.get(i as usize).cloned().unwrap_or_default()
+            .x_label_formatter(&|x| category_label(&names, *x))
+            .y_labels((ymax - ymin) as usize + 1)
+            .y_label_formatter(&|y| {
+                let r = 10f64.powf(*y);
+                if r >= 1.0 {
+                    format!("{r:.0}×")
                 } else {
-                    String::new()
+                    format!("{r}×")
                 }
             })
             .y_desc(y_desc)
             .draw()
             .map_err(err)?;
         let slot = 0.8 / n;
-        for (b, label) in bars.iter().enumerate() {
+        for b in 0..bars.len() {
             let c = color(b);
-            let rects: Vec<(f64, f64)> = values
+            let rects: Vec<(f64, f64)> = logs
                 .iter()
                 .enumerate()
                 .filter_map(|(g, row)| {
-                    let v = row.get(b).copied().flatten().filter(|v| v.is_finite())?;
+                    let v = row.get(b).copied().flatten()?;
                     Some((g as f64 - 0.4 + slot * (b as f64 + 0.5), v))
                 })
                 .collect();
@@ -774,21 +818,16 @@ pub fn grouped_bars(
                         c.mix(0.85).filled(),
                     )
                 }))
-                .map_err(err)?
-                .label(label.clone())
-                .legend(move |(x, y)| Rectangle::new([(x, y - 5), (x + 12, y + 5)], c.filled()));
-        }
-        if let Some(r) = reference {
-            chart
-                .draw_series(DashedLineSeries::new(
-                    [(-0.5, r), (groups.len() as f64 - 0.5, r)],
-                    6,
-                    4,
-                    BLACK.stroke_width(1),
-                ))
                 .map_err(err)?;
         }
-        legend(&mut chart, SeriesLabelPosition::UpperLeft)?;
+        chart
+            .draw_series(DashedLineSeries::new(
+                [(-0.5, 0.0), (groups.len() as f64 - 0.5, 0.0)],
+                6,
+                4,
+                BLACK.stroke_width(1),
+            ))
+            .map_err(err)?;
         root.present().map_err(err)?;
     }
     Ok(out)
@@ -897,13 +936,15 @@ mod tests {
                 &|v| format!("{v:.2}"),
             )
             .unwrap(),
-            grouped_bars(
+            ratio_bars(
                 "speedup",
                 "x",
                 &["naive".into(), "cot".into()],
                 &["sequential".into(), "batch 8".into()],
-                &[vec![Some(1.0), Some(3.0)], vec![Some(1.0), Some(f64::NAN)]],
-                Some(1.0),
+                &[
+                    vec![Some(1.0), Some(3000.0)],
+                    vec![Some(0.5), Some(f64::NAN)],
+                ],
             )
             .unwrap(),
         ] {

@@ -80,14 +80,13 @@ pub fn charts(m: &Matrix) -> anyhow::Result<Vec<Chart>> {
         ),
         chart(
             "speedup.svg",
-            "Throughput over each method's first (sequential, uncached) cell; the dashed line is no change.",
-            charts::grouped_bars(
+            "Throughput over each method's first (sequential, uncached) cell, on a log scale; the dashed line is no change.",
+            charts::ratio_bars(
                 "speedup over the sequential, uncached cell",
-                "examples/s ÷ baseline's",
+                "examples/s ÷ baseline's (log scale)",
                 &m.rows,
                 &m.columns,
                 &speedups(m),
-                Some(1.0),
             )?,
         ),
     ];
@@ -175,7 +174,7 @@ pub fn sections(m: &Matrix, inv: &Invariance) -> Vec<Section> {
                     .peak_rss_mib
                     .map_or("—".into(), |v| format!("{v:.0}"))
             }),
-            note: "The process's high-water mark from the cell's start to its end (Linux VmHWM, reset per cell); the first cell also holds the model load.".into(),
+            note: "The process's high-water mark from the cell's start to its end (Linux VmHWM, reset per cell). It includes what the process already held when the cell began: the model, the indexes, caches and memory the allocator kept from earlier cells — so read it within a run (which cell pushed the peak up), not as a cell's own footprint.".into(),
         },
         Section {
             heading: "Prompt tokens whose prefill was skipped (prefix cache) · calls answered by the call cache".into(),
