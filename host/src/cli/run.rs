@@ -98,11 +98,15 @@ async fn run_sweep(paths: &Paths, args: RunArgs<'_>) -> anyhow::Result<()> {
         }
     }
     if let Some(inv) = invariance.filter(|i| !i.holds()) {
-        anyhow::bail!(
-            "group {}: {}\nforge promises the same outputs whatever the batching and caches; please report this with `forge-host export`",
-            report.group.id,
-            inv.text()
-        );
+        let why = if inv.only_time_budgets() {
+            "every difference is an example that ran out of its time budget in one cell \
+             (examples in flight together each take longer): raise the limits \
+             ([sandbox] / a plugin's `limits`) or lower run.concurrency"
+        } else {
+            "forge promises the same outputs whatever the batching and caches; \
+             please report this with the `forge-host export` of both cells"
+        };
+        anyhow::bail!("group {}: {}\n{why}", report.group.id, inv.text());
     }
     Ok(())
 }

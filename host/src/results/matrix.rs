@@ -205,6 +205,19 @@ impl Invariance {
         self.differences.is_empty()
     }
 
+    /// Whether every difference is an example that ran out of time in one
+    /// cell (`timeout`, `deadline`): wall-clock budgets are not part of the
+    /// promise — examples in flight together each take longer.
+    pub fn only_time_budgets(&self) -> bool {
+        !self.holds()
+            && self.differences.iter().all(|d| {
+                d.what == "error"
+                    && ["timeout", "deadline"]
+                        .iter()
+                        .any(|k| d.baseline == *k || d.other == *k)
+            })
+    }
+
     /// One line: `identical outputs: 96 example pairs in 3 rows` or the
     /// count of differences and the first few.
     pub fn text(&self) -> String {
@@ -355,8 +368,19 @@ mod tests {
                 ("short", "missing")
             ]
         );
-        assert!(!inv.holds());
+        assert!(!inv.holds() && !inv.only_time_budgets());
         assert!(inv.text().contains("OUTPUTS DIFFER") && inv.text().contains("Lyon"));
+
+        let mut late = out("a", "Paris", "1");
+        late.error = Some("deadline".into());
+        let rows = vec![(
+            "react".to_string(),
+            vec![
+                ("sequential".to_string(), vec![out("a", "Paris", "1")]),
+                ("batch 8".to_string(), vec![late]),
+            ],
+        )];
+        assert!(compare_outputs(&rows).only_time_budgets());
     }
 
     #[test]
