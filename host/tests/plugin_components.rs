@@ -179,3 +179,29 @@ fn a_plugin_built_for_a_newer_contract_is_refused_naming_both_versions() {
     );
     assert!(err.contains("upgrade forge-host"), "{err}");
 }
+
+#[test]
+fn plugins_wit_prints_each_accepted_contract_and_refuses_an_unknown_one() {
+    let tmp = tempfile::tempdir().unwrap();
+    let home = tmp.path().join("h");
+    let newest = String::from_utf8(run_ok(forge(&home).args(["plugins", "wit"])).stdout).unwrap();
+    assert_eq!(
+        newest,
+        std::fs::read_to_string(repo().join("wit/v0.1.6/forge.wit")).unwrap()
+    );
+    let old = String::from_utf8(
+        run_ok(forge(&home).args(["plugins", "wit", "--version", "0.1.0"])).stdout,
+    )
+    .unwrap();
+    assert!(old.contains("package forge:plugin@0.1.0;"));
+    let out = forge(&home)
+        .args(["plugins", "wit", "--version", "0.2.0"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("does not know forge:plugin@0.2.0") && err.contains("0.1.0, 0.1.1"),
+        "{err}"
+    );
+}

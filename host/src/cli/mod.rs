@@ -225,7 +225,7 @@ enum Command {
         #[command(subcommand)]
         command: TrainCommand,
     },
-    /// Inspect plugin components
+    /// Inspect plugin components; print the contract they are built against
     Plugins {
         #[command(subcommand)]
         command: PluginsCommand,
@@ -278,6 +278,13 @@ enum TrainCommand {
 enum PluginsCommand {
     /// World, contract version, imports and exports of a component
     Inspect { file: PathBuf },
+    /// The contract (.wit) a plugin is built against: this host's own, or
+    /// an older accepted version
+    Wit {
+        /// e.g. 0.1.0 (default: the newest, this host's)
+        #[arg(long)]
+        version: Option<String>,
+    },
 }
 
 /// Entry point; returns the process exit code.
@@ -412,6 +419,9 @@ async fn dispatch(cli: Cli) -> anyhow::Result<()> {
         Command::Plugins {
             command: PluginsCommand::Inspect { file },
         } => plugins::inspect(&paths, &file, json),
+        Command::Plugins {
+            command: PluginsCommand::Wit { version },
+        } => plugins::wit(version.as_deref(), json),
         Command::Index { command } => index::command(paths, command, json).await,
         Command::Train {
             command: TrainCommand::Dpo { config },

@@ -16,6 +16,19 @@ pub const HOST_VERSION: Version = Version {
     patch: 6,
 };
 
+/// Every released contract, oldest first, as the `.wit` text a plugin is
+/// built against (`forge-host plugins wit [--version V]`). The last is
+/// [`HOST_VERSION`]; all are accepted.
+pub const RELEASED: [(&str, &str); 7] = [
+    ("0.1.0", include_str!("../../../wit/v0.1.0/forge.wit")),
+    ("0.1.1", include_str!("../../../wit/v0.1.1/forge.wit")),
+    ("0.1.2", include_str!("../../../wit/v0.1.2/forge.wit")),
+    ("0.1.3", include_str!("../../../wit/v0.1.3/forge.wit")),
+    ("0.1.4", include_str!("../../../wit/v0.1.4/forge.wit")),
+    ("0.1.5", include_str!("../../../wit/v0.1.5/forge.wit")),
+    ("0.1.6", include_str!("../../../wit/v0.1.6/forge.wit")),
+];
+
 /// The host interfaces a plugin may import, with the contract version that
 /// introduced each (a plugin cannot import `http` at 0.1.0: it did not exist).
 pub const INTERFACES: [(&str, Version); 9] = [
@@ -289,6 +302,13 @@ mod tests {
         // 0.1.6 a world (optimizer) whose export is new: no import was
         // added, so INTERFACES is unchanged.
         assert_eq!(HOST_VERSION.to_string(), "0.1.6");
+        // The texts `plugins wit` prints: each names its own version, the
+        // newest is the host's, every one is accepted.
+        for (v, text) in RELEASED {
+            assert!(text.contains(&format!("package {PACKAGE}@{v};")), "{v}");
+            assert!(Version::parse(v).unwrap().accepted_by(HOST_VERSION), "{v}");
+        }
+        assert_eq!(RELEASED.last().unwrap().0, HOST_VERSION.to_string());
         for older in ["0.1.0", "0.1.1", "0.1.2", "0.1.3", "0.1.4", "0.1.5"] {
             assert!(Version::parse(older).unwrap().accepted_by(HOST_VERSION));
         }
