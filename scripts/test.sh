@@ -12,6 +12,15 @@ if ! command -v chromium >/dev/null || ! command -v chromedriver >/dev/null; the
   $sudo apt-get update -qq >&2
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq chromium chromium-driver >&2
 fi
+# The Python plugin (host/tests/python_plugin.rs) is built by
+# scripts/build-py-plugins.sh in a venv with componentize-py from PyPI; the
+# toolchain and the component are built here, once, before the tests.
+if ! python3 -m venv --help >/dev/null 2>&1; then
+  sudo=""; [[ $(id -u) -ne 0 ]] && sudo="sudo"
+  $sudo apt-get update -qq >&2
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq python3-venv >&2
+fi
+scripts/build-py-plugins.sh
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
 # Plugin logic that is plain Rust (the SQuAD metrics' normalisation, checked
