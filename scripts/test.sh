@@ -21,6 +21,13 @@ if ! python3 -m venv --help >/dev/null 2>&1; then
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq python3-venv >&2
 fi
 scripts/build-py-plugins.sh
+# The JavaScript plugin (host/tests/js_plugin.rs): componentize-js from npm.
+if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
+  sudo=""; [[ $(id -u) -ne 0 ]] && sudo="sudo"
+  $sudo apt-get update -qq >&2
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq nodejs npm >&2
+fi
+scripts/build-js-plugins.sh
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
 # Plugin logic that is plain Rust (the SQuAD metrics' normalisation, checked

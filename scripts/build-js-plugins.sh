@@ -1,0 +1,56 @@
+#!/usr/bin/env bash
+# Build the JavaScript plugin components (plugins/*/*_js/: tool.js or
+# app.js + plugin.toml) with componentize-js into target/plugins/<name>.wasm.
+# componentize-js is npm-installed, pinned, into target/js-toolchain the
+# first time (the npm registry); later builds are offline. Every WASI
+# feature is disabled, so a component imports only forge's interfaces. A
+# component newer than its sources, its plugin.toml and its contract is kept.
+set -euo pipefail
+root="$(cd "$(dirname "$0")/.." && pwd)"
+cd "$root"
+mkdir -p target
+# One build at a time (tests in parallel call this script).
+exec 9>target/.build-js-plugins.lock
+flock 9
+command -v node >/dev/null || { echo "build-js-plugins: node not found (apt-get install nodejs npm; Node 18 or newer)" >&2; exit 1; }
+version=0.23.0
+tc=target/js-toolchain
+pkg="$tc/node_modules/@bytecodealliance/componentize-js/package.json"
+if ! grep -q "\"version\": \"$version\"" "$pkg" 2>/dev/null; then
+  echo "installing componentize-js $version into $tc ..." >&2
+  mkdir -p "$tc"
+  npm install --prefix "$tc" --no-save --no-audit --no-fund --silent "@bytecodealliance/componentize-js@$version" >&2
+fi
+# The builder lives beside node_modules so its import resolves there.
+cat > "$tc/componentize.mjs" <<'JSEOF'
+import { componentize } from "@bytecodealliance/componentize-js";
+import { readFile, writeFile } from "node:fs/promises";
+const [source, witPath, worldName, out] = process.argv.slice(2);
+const { component } = await componentize(await readFile(source, "utf8"), {
+  witPath,
+  worldName,
+  disableFeatures: ["stdio", "random", "clocks", "http", "fetch-event"],
+});
+await writeFile(out, component);
+JSEOF
+mkdir -p target/plugins
+for dir in plugins/*/*_js; do
+  [ -f "$dir/plugin.toml" ] || continue
+  read -r name world contract < <(python3 - "$dir/plugin.toml" <<'PYEOF'
+import sys, tomllib
+m = tomllib.load(open(sys.argv[1], "rb"))
+print(m["name"], m["world"], m["contract"])
+PYEOF
+)
+  src="$dir/tool.js"; [ -f "$src" ] || src="$dir/app.js"
+  wit="wit/v$contract"
+  [ -d "$wit" ] || { echo "$dir/plugin.toml: contract $contract: no $wit" >&2; exit 1; }
+  out="target/plugins/$name.wasm"
+  if [ -f "$out" ] && [ -z "$(find "$dir" "$wit" -newer "$out" -type f -print -quit)" ]; then
+    continue
+  fi
+  node "$tc/componentize.mjs" "$src" "$wit" "$world" "$out.tmp"
+  mv "$out.tmp" "$out"
+  echo "built $out ($world, forge:plugin@$contract) from $dir" >&2
+done
+echo "javascript plugins built in target/plugins" >&2
