@@ -33,24 +33,11 @@ const { component } = await componentize(await readFile(source, "utf8"), {
 });
 await writeFile(out, component);
 JSEOF
-mkdir -p target/plugins
-for dir in plugins/*/*_js; do
-  [ -f "$dir/plugin.toml" ] || continue
-  read -r name world contract < <(python3 - "$dir/plugin.toml" <<'PYEOF'
-import sys, tomllib
-m = tomllib.load(open(sys.argv[1], "rb"))
-print(m["name"], m["world"], m["contract"])
-PYEOF
-)
-  src="$dir/tool.js"; [ -f "$src" ] || src="$dir/app.js"
-  wit="wit/v$contract"
-  [ -d "$wit" ] || { echo "$dir/plugin.toml: contract $contract: no $wit" >&2; exit 1; }
-  out="target/plugins/$name.wasm"
-  if [ -f "$out" ] && [ -z "$(find "$dir" "$wit" -newer "$out" -type f -print -quit)" ]; then
-    continue
-  fi
-  node "$tc/componentize.mjs" "$src" "$wit" "$world" "$out.tmp"
-  mv "$out.tmp" "$out"
-  echo "built $out ($world, forge:plugin@$contract) from $dir" >&2
-done
+build_js() {
+  local src="$1/tool.js"
+  [ -f "$src" ] || src="$1/app.js"
+  node "$tc/componentize.mjs" "$src" "$3" "$2" "$4"
+}
+source scripts/plugin-folders.sh
+build_each _js build_js
 echo "javascript plugins built in target/plugins" >&2

@@ -19,23 +19,9 @@ if ! "$cpy" --version 2>/dev/null | grep -qx "componentize-py $version"; then
   python3 -m venv "$venv"
   "$venv/bin/pip" install --quiet "componentize-py==$version"
 fi
-mkdir -p target/plugins
-for dir in plugins/*/*_py; do
-  [ -f "$dir/plugin.toml" ] || continue
-  read -r name world contract < <(python3 - "$dir/plugin.toml" <<'PYEOF'
-import sys, tomllib
-m = tomllib.load(open(sys.argv[1], "rb"))
-print(m["name"], m["world"], m["contract"])
-PYEOF
-)
-  wit="wit/v$contract"
-  [ -d "$wit" ] || { echo "$dir/plugin.toml: contract $contract: no $wit" >&2; exit 1; }
-  out="target/plugins/$name.wasm"
-  if [ -f "$out" ] && [ -z "$(find "$dir" "$wit" -newer "$out" -type f -print -quit)" ]; then
-    continue
-  fi
-  (cd "$dir" && "$root/$cpy" -d "$root/$wit" -w "$world" componentize app -o "$root/$out.tmp" >/dev/null)
-  mv "$out.tmp" "$out"
-  echo "built $out ($world, forge:plugin@$contract) from $dir" >&2
-done
+build_py() {
+  (cd "$1" && "$root/$cpy" -d "$root/$3" -w "$2" componentize app -o "$root/$4" >/dev/null)
+}
+source scripts/plugin-folders.sh
+build_each _py build_py
 echo "python plugins built in target/plugins" >&2

@@ -7,22 +7,12 @@
 
 mod common;
 use common::*;
-use std::process::Command;
-
-fn build(script: &str) {
-    let st = Command::new("bash")
-        .arg(repo().join(script))
-        .current_dir(repo())
-        .status()
-        .unwrap();
-    assert!(st.success(), "{script} failed");
-}
 
 #[test]
 fn a_javascript_tool_a_python_metric_and_a_rust_method_in_one_run() {
     plugins();
-    build("scripts/build-js-plugins.sh");
-    build("scripts/build-py-plugins.sh");
+    run_script("scripts/build-js-plugins.sh");
+    run_script("scripts/build-py-plugins.sh");
     let tmp = tempfile::tempdir().unwrap();
     let home = tmp.path().join("home");
 

@@ -17,12 +17,7 @@ fn numeric_match() -> PathBuf {
     BUILT
         .get_or_init(|| {
             plugins();
-            let st = Command::new("bash")
-                .arg(repo().join("scripts/build-py-plugins.sh"))
-                .current_dir(repo())
-                .status()
-                .unwrap();
-            assert!(st.success(), "scripts/build-py-plugins.sh failed");
+            run_script("scripts/build-py-plugins.sh");
             repo().join("target/plugins/numeric_match.wasm")
         })
         .clone()

@@ -68,16 +68,22 @@ pub fn plugins() -> PathBuf {
                 "scripts/fetch-models.sh",
                 "scripts/fetch-data.sh",
             ] {
-                let st = Command::new("bash")
-                    .arg(repo().join(script))
-                    .current_dir(repo())
-                    .status()
-                    .unwrap();
-                assert!(st.success(), "{script} failed");
+                run_script(script);
             }
             repo().join("target/plugins")
         })
         .clone()
+}
+
+/// Runs a repository script (`scripts/…`) from the repository root and
+/// asserts it succeeded.
+pub fn run_script(script: &str) {
+    let st = Command::new("bash")
+        .arg(repo().join(script))
+        .current_dir(repo())
+        .status()
+        .unwrap();
+    assert!(st.success(), "{script} failed");
 }
 
 /// The packaged wiki-offline corpus (fetched by `plugins()`).
