@@ -39,11 +39,9 @@ generations = "{c}/hh_generations.toml"
 }
 
 fn scores(home: &std::path::Path, id: &str) -> Vec<(String, Value)> {
-    let out = run_ok(forge(home).args(["export", id, "--format", "jsonl"]));
-    String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .map(|l| {
-            let r: Value = serde_json::from_str(l).unwrap();
+    exported_runs(home, id)
+        .into_iter()
+        .map(|r| {
             (
                 r["example_id"].as_str().unwrap().to_string(),
                 r["scores"].clone(),

@@ -273,11 +273,7 @@ fn an_experiment_gives_the_same_outputs_at_concurrency_1_4_and_8() {
             .as_str()
             .unwrap()
             .to_string();
-        let out = common::run_ok(common::forge(&home).args(["export", &id, "--format", "jsonl"]));
-        let runs: Vec<serde_json::Value> = String::from_utf8_lossy(&out.stdout)
-            .lines()
-            .map(|l| serde_json::from_str(l).unwrap())
-            .collect();
+        let runs = common::exported_runs(&home, &id);
         assert_eq!(runs.len(), 8);
         let mut outputs: Vec<(String, String)> = runs
             .iter()

@@ -17,14 +17,6 @@ use serde_json::Value;
 
 const SAMPLE: usize = 6;
 
-fn exported(home: &std::path::Path, id: &str) -> Vec<Value> {
-    let out = run_ok(forge(home).args(["export", id, "--format", "jsonl"]));
-    String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect()
-}
-
 /// Two finished experiments on the same questions with different answers.
 fn two_experiments(tmp: &std::path::Path, home: &std::path::Path) -> (String, String) {
     let data = shared_data("nq_open.dev200.jsonl");
@@ -46,9 +38,9 @@ fn two_experiments(tmp: &std::path::Path, home: &std::path::Path) -> (String, St
 /// (A's answer, B's answer) per shared example, trimmed as the judge
 /// method trims them.
 fn paired_answers(home: &std::path::Path, a: &str, b: &str) -> Vec<(String, String)> {
-    exported(home, a)
+    exported_runs(home, a)
         .iter()
-        .zip(exported(home, b))
+        .zip(exported_runs(home, b))
         .map(|(x, y)| {
             assert_eq!(x["example_id"], y["example_id"]);
             (
@@ -85,7 +77,7 @@ fn check_runs(
     default_template: bool,
 ) -> (usize, usize, usize) {
     let id = judged["experiment"].as_str().unwrap();
-    let runs = exported(home, id);
+    let runs = exported_runs(home, id);
     assert_eq!(
         runs.len(),
         answers.len(),

@@ -36,11 +36,9 @@ plugin = "preference_accuracy"
 
 /// `(example id, scores)` of every stored run.
 fn exported(home: &std::path::Path, id: &str) -> Vec<(String, serde_json::Value)> {
-    let out = run_ok(forge(home).args(["export", id, "--format", "jsonl"]));
-    String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .map(|l| {
-            let r: serde_json::Value = serde_json::from_str(l).unwrap();
+    exported_runs(home, id)
+        .into_iter()
+        .map(|r| {
             assert!(r["error"].is_null(), "{r}");
             (
                 r["example_id"].as_str().unwrap().to_string(),

@@ -74,15 +74,6 @@ fn the_rust_twin_reads_numbers_as_the_python_metric_does() {
     assert_eq!(rust_numeric_match("It is 71", &["72".into()]), 0.0);
 }
 
-fn runs(home: &Path, id: &str) -> Vec<serde_json::Value> {
-    let out = run_ok(forge(home).args(["export", id, "--format", "jsonl"]));
-    String::from_utf8(out.stdout)
-        .unwrap()
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect()
-}
-
 #[test]
 fn a_python_metric_scores_an_experiment_as_its_rust_twin_does() {
     let component = numeric_match();
@@ -143,7 +134,7 @@ method = [{{ plugin = "naive" }}, {{ plugin = "hostile", label = "oracle" }}]
 
     let mut with_numbers = 0;
     for id in &ids {
-        for r in runs(&home, id) {
+        for r in exported_runs(&home, id) {
             let answer = r["answer"].as_str().unwrap_or_default();
             let refs: Vec<String> = serde_json::from_value(r["references"].clone()).unwrap();
             with_numbers += usize::from(last_number(answer).is_some());
@@ -199,7 +190,7 @@ fn the_python_metric_scores_fixed_answers_as_written() {
         ),
     );
     let id = run_id(&home, &cfg);
-    let mut got: Vec<(String, f64)> = runs(&home, &id)
+    let mut got: Vec<(String, f64)> = exported_runs(&home, &id)
         .iter()
         .map(|r| {
             (

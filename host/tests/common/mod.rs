@@ -75,6 +75,16 @@ pub fn plugins() -> PathBuf {
         .clone()
 }
 
+/// Every stored run of experiment `id`, as `forge-host export --format
+/// jsonl` writes them (example order).
+pub fn exported_runs(home: &Path, id: &str) -> Vec<serde_json::Value> {
+    let out = run_ok(forge(home).args(["export", id, "--format", "jsonl"]));
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
 /// Runs a repository script (`scripts/…`) from the repository root and
 /// asserts it succeeded.
 pub fn run_script(script: &str) {
