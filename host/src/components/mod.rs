@@ -9,6 +9,7 @@ pub mod capabilities;
 pub(crate) mod contract;
 mod failure;
 pub(crate) mod grants;
+pub mod manifest;
 mod not_component;
 mod plugin;
 mod sandbox;

@@ -616,10 +616,58 @@ pub(crate) fn bind<K: WorldKind>(
             ),
         )
     })?;
-    let mut sandbox = config.config.sandbox.sandbox(&r.grants, &r.limits);
+    let grants = declared_grants(config, field, &path, r, world)?;
+    let mut sandbox = config.config.sandbox.sandbox(&grants, &r.limits);
     sandbox.base_dir = Some(config.resolve("."));
     host.configure(&path, sandbox, r.params_json(), field)
         .map_err(|e| config.error_at(&at, e.to_string()))
+}
+
+/// The grants a plugin gets. With a manifest beside the component
+/// (`x.plugin.toml`), only what it declares and the config grants, and a
+/// config error naming every declared need left out; without one, the
+/// config's grants as written.
+fn declared_grants(
+    config: &ConfigFile,
+    field: &str,
+    component: &Path,
+    r: &PluginRef,
+    world: crate::components::World,
+) -> Result<crate::experiment::config::Grants, ConfigError> {
+    use crate::components::manifest::Manifest;
+    let at = format!("{field}.plugin");
+    let Some((manifest_path, m)) =
+        Manifest::beside(component).map_err(|e| config.error_at(&at, e.to_string()))?
+    else {
+        return Ok(r.grants.clone());
+    };
+    if m.world != world.to_string() {
+        return Err(config.error_at(
+            &at,
+            format!(
+                "{} says world {:?}, but this field takes a {world} plugin",
+                manifest_path.display(),
+                m.world
+            ),
+        ));
+    }
+    let d = &config.config.sandbox;
+    let memory_mb = r.limits.memory_mb.unwrap_or(d.memory_mb);
+    let timeout_ms = r.limits.timeout_ms.unwrap_or(d.timeout_ms);
+    m.needs
+        .grant(&r.grants, memory_mb, timeout_ms)
+        .map_err(|missing| {
+            let fixes: Vec<String> = missing.iter().map(|m| m.fix.clone()).collect();
+            config.error_at(
+                &at,
+                format!(
+                    "plugin {:?} needs what this experiment does not grant (declared in {}); add to {field}: {}",
+                    m.name,
+                    manifest_path.display(),
+                    fixes.join("; ")
+                ),
+            )
+        })
 }
 
 fn find_plugin(config: &ConfigFile, paths: &Paths, name: &str) -> Option<PathBuf> {
