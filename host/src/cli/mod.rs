@@ -225,7 +225,7 @@ enum Command {
         #[command(subcommand)]
         command: TrainCommand,
     },
-    /// Inspect plugin components; print the contract they are built against
+    /// For plugin authors: new (scaffold), build, test, inspect, wit
     Plugins {
         #[command(subcommand)]
         command: PluginsCommand,
@@ -276,7 +276,44 @@ enum TrainCommand {
 
 #[derive(Subcommand)]
 enum PluginsCommand {
-    /// World, contract version, imports and exports of a component
+    /// Write a ready plugin project: source with a working example body,
+    /// plugin.toml, the contract's .wit, rows to test it on, an experiment
+    New {
+        #[arg(value_enum)]
+        kind: plugins::Kind,
+        name: String,
+        #[arg(long, value_enum, default_value = "rust")]
+        lang: plugins::Lang,
+        /// Where to write it (default: ./<name>)
+        #[arg(long)]
+        dir: Option<PathBuf>,
+    },
+    /// Build a plugin folder into dist/<name>.wasm with its language's
+    /// pinned toolchain (cargo, componentize-py, componentize-js)
+    Build {
+        #[arg(default_value = ".")]
+        dir: PathBuf,
+        /// Install a missing Python or JavaScript toolchain (PyPI or npm,
+        /// once) into FORGE_TOOLCHAINS (default ~/.cache/forge/toolchains)
+        #[arg(long)]
+        install: bool,
+    },
+    /// Run a metric on given answers, or a tool on given inputs, and
+    /// print results, failures and timings
+    Test {
+        component: PathBuf,
+        /// JSON Lines rows (default: examples.jsonl beside the component
+        /// or in its parent folder)
+        #[arg(long)]
+        dataset: Option<PathBuf>,
+        /// Only the first N rows
+        #[arg(long)]
+        examples: Option<usize>,
+        /// The params JSON object passed to every call
+        #[arg(long, default_value = "{}")]
+        params: String,
+    },
+    /// World, contract version, imports, exports and declared needs of a component
     Inspect { file: PathBuf },
     /// The contract (.wit) a plugin is built against: this host's own, or
     /// an older accepted version
@@ -413,6 +450,37 @@ async fn dispatch(cli: Cli) -> anyhow::Result<()> {
                     adapter,
                     device,
                 },
+            )
+            .await
+        }
+        Command::Plugins {
+            command:
+                PluginsCommand::New {
+                    kind,
+                    name,
+                    lang,
+                    dir,
+                },
+        } => plugins::new(kind, &name, lang, dir.as_deref(), json),
+        Command::Plugins {
+            command: PluginsCommand::Build { dir, install },
+        } => plugins::build_command(&paths, &dir, install, json),
+        Command::Plugins {
+            command:
+                PluginsCommand::Test {
+                    component,
+                    dataset,
+                    examples,
+                    params,
+                },
+        } => {
+            plugins::test(
+                paths.component_cache(),
+                &component,
+                dataset.as_deref(),
+                examples,
+                &params,
+                json,
             )
             .await
         }

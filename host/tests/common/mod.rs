@@ -119,6 +119,7 @@ pub fn forge(home: &Path) -> Command {
         "FORGE_CALL_CACHE",
         "FORGE_PLUGIN_PATH",
         "FORGE_LOG",
+        "FORGE_TOOLCHAINS",
         "CANDLE_NUM_THREADS",
         "HF_HOME",
         "HF_ENDPOINT",
