@@ -32,6 +32,8 @@ struct Row {
     got: Value,
     /// The failure, or how it differs from `expect`.
     problem: Option<String>,
+    /// What the plugin logged (`forge:plugin/log`).
+    logs: Vec<String>,
 }
 
 pub async fn test(
@@ -127,7 +129,7 @@ pub async fn test(
                 };
                 let start = Instant::now();
                 let ctx = CallContext::new(Capabilities::none(), 0);
-                let (out, _) = host.score(&c, 0, ctx, &example, &answer).await;
+                let (out, ctx) = host.score(&c, 0, ctx, &example, &answer).await;
                 let ms = start.elapsed().as_secs_f64() * 1000.0;
                 let (got, mut problem) = match out {
                     CallOutcome::Ok(scores) => (
@@ -170,6 +172,7 @@ pub async fn test(
                     ms,
                     got,
                     problem,
+                    logs: ctx.logs,
                 });
             }
         }
@@ -187,7 +190,7 @@ pub async fn test(
                     .with_context(|| format!("{}: field input", at(*line)))?;
                 let id = str_field(row, "id").unwrap_or_else(|| format!("line{line}"));
                 let start = Instant::now();
-                let (out, _) = host
+                let (out, ctx) = host
                     .call_tool(&c, Capabilities::none(), &input, 0, Deadline::none())
                     .await;
                 let ms = start.elapsed().as_secs_f64() * 1000.0;
@@ -223,6 +226,7 @@ pub async fn test(
                     ms,
                     got,
                     problem,
+                    logs: ctx.logs,
                 });
             }
         }
@@ -241,7 +245,7 @@ pub async fn test(
         header["call_ms_max"] = json!(max);
         header["rows"] = results
             .iter()
-            .map(|r| json!({"id": r.id, "ms": r.ms, "got": r.got, "problem": r.problem}))
+            .map(|r| json!({"id": r.id, "ms": r.ms, "got": r.got, "problem": r.problem, "logs": r.logs}))
             .collect();
         println!("{}", serde_json::to_string_pretty(&header)?);
     } else {
@@ -268,6 +272,9 @@ pub async fn test(
             match &r.problem {
                 None => println!("  ok    {:<12} {got}  ({:.2} ms)", r.id, r.ms),
                 Some(p) => println!("  FAIL  {:<12} {p}  ({:.2} ms)", r.id, r.ms),
+            }
+            for line in &r.logs {
+                println!("        log: {line}");
             }
         }
         println!(
