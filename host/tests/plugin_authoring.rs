@@ -170,6 +170,14 @@ fn a_javascript_tool_from_scaffold_to_experiment_with_its_needs_granted() {
     for r in &runs {
         assert!(r["error"].is_null(), "{r}");
     }
+    // The scaffold's prompt shows a worked call of this tool, and the
+    // default model makes one: answered by the JavaScript component.
+    let call = first_tool_call(&trace_of(&home, &id, "q1"));
+    assert_eq!(call["tool"], "word_count", "{call}");
+    assert!(call["error"].is_null(), "{call}");
+    let output = call["output"].as_str().unwrap();
+    let words = call["input"].as_str().unwrap().split_whitespace().count();
+    assert!(output.starts_with(&format!("{words} words, ")), "{call}");
 }
 
 #[test]

@@ -151,7 +151,7 @@ pub fn new(
         ("plugin.toml", fill(template!("plugin.toml"))),
         ("README.md", fill(template!("README.md"))),
         ("wit/forge.wit", wit.to_string()),
-        ("questions.jsonl", template!("questions.jsonl").to_string()),
+        ("questions.jsonl", questions(kind).to_string()),
         ("experiment.toml", fill(experiment(kind))),
         (".gitignore", "dist/\ntarget/\n".to_string()),
     ];
@@ -175,6 +175,14 @@ pub fn new(
     }
     written.sort();
     Ok((dir, written))
+}
+
+/// What the experiment asks: questions its tool helps with, for a tool.
+fn questions(kind: Kind) -> &'static str {
+    match kind {
+        Kind::Tool => template!("tool.questions.jsonl"),
+        _ => template!("questions.jsonl"),
+    }
 }
 
 fn experiment(kind: Kind) -> &'static str {
