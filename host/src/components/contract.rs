@@ -313,6 +313,13 @@ mod tests {
             assert!(Version::parse(older).unwrap().accepted_by(HOST_VERSION));
         }
         assert!(!Version::parse("0.1.7").unwrap().accepted_by(HOST_VERSION));
+        // wit/README.md's compatibility table ends with this host's row.
+        let readme = include_str!("../../../wit/README.md");
+        let row = format!(
+            "| {HOST_VERSION} (this host) | {} – {HOST_VERSION} |",
+            RELEASED[0].0
+        );
+        assert!(readme.contains(&row), "wit/README.md lacks the row {row}");
         let since = |i: &str| INTERFACES.iter().find(|(n, _)| *n == i).unwrap().1;
         assert_eq!(since("log"), V0_1_0);
         assert_eq!(since("http"), V0_1_1);

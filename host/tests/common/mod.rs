@@ -130,6 +130,11 @@ pub fn forge(home: &Path) -> Command {
     c
 }
 
+/// What the host says about a component built against contract 0.2.0
+/// (the test-only `future_contract` guest, or a Python one): both versions.
+pub const FUTURE_CONTRACT_REFUSAL: &str =
+    "plugin targets contract forge:plugin@0.2.0, but this host speaks forge:plugin@0.1.6";
+
 pub fn run_ok(cmd: &mut Command) -> Output {
     succeeded(cmd.output().unwrap())
 }
