@@ -21,18 +21,9 @@ if ! grep -q "\"version\": \"$version\"" "$pkg" 2>/dev/null; then
   mkdir -p "$tc"
   npm install --prefix "$tc" --no-save --no-audit --no-fund --silent "@bytecodealliance/componentize-js@$version" >&2
 fi
-# The builder lives beside node_modules so its import resolves there.
-cat > "$tc/componentize.mjs" <<'JSEOF'
-import { componentize } from "@bytecodealliance/componentize-js";
-import { readFile, writeFile } from "node:fs/promises";
-const [source, witPath, worldName, out] = process.argv.slice(2);
-const { component } = await componentize(await readFile(source, "utf8"), {
-  witPath,
-  worldName,
-  disableFeatures: ["stdio", "random", "clocks", "http", "fetch-event"],
-});
-await writeFile(out, component);
-JSEOF
+# The builder (shared with `forge-host plugins build`) lives beside
+# node_modules so its import resolves there.
+cp scripts/componentize.mjs "$tc/componentize.mjs"
 build_js() {
   local src="$1/tool.js"
   [ -f "$src" ] || src="$1/app.js"

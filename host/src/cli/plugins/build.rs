@@ -22,19 +22,9 @@ pub const COMPONENTIZE_JS: &str = "0.23.0";
 /// What a Rust plugin binds with (the workspace's own pin).
 pub const WIT_BINDGEN: &str = "0.63.0";
 
-/// componentize-js, called as a library: `jco componentize` 1.35 fails on
-/// any `--wit` path. Every WASI feature is disabled, so the component
-/// imports only forge's interfaces and links in a host without wasi:http.
-const COMPONENTIZE_MJS: &str = r#"import { componentize } from "@bytecodealliance/componentize-js";
-import { readFile, writeFile } from "node:fs/promises";
-const [source, witPath, worldName, out] = process.argv.slice(2);
-const { component } = await componentize(await readFile(source, "utf8"), {
-  witPath,
-  worldName,
-  disableFeatures: ["stdio", "random", "clocks", "http", "fetch-event"],
-});
-await writeFile(out, component);
-"#;
+/// componentize-js called as a library, every WASI feature disabled
+/// (the script is shared with scripts/build-js-plugins.sh).
+const COMPONENTIZE_MJS: &str = include_str!("../../../../scripts/componentize.mjs");
 
 pub struct Built {
     pub name: String,
