@@ -424,7 +424,7 @@ impl Host for CapabilityState {
 }
 
 impl CapabilityState {
-    /// A score call (admitted, cached and recorded as any), then each
+    /// A score call (admitted and recorded as any; scores are not call-cached), then each
     /// continuation's token count from the engine's tokenizer (no forward).
     async fn score_with_tokens(
         &mut self,
