@@ -1,8 +1,8 @@
 //! The candle engine beyond the default llama: Gemma 3 270M (gemma3
 //! architecture, SentencePiece tokenizer) against llama.cpp's ids and greedy
 //! tokens (host/tests/golden/gemma3_*.jsonl, made by
-//! scripts/oracles/gemma3_golden.py), and architectures it cannot run
-//! refused by name.
+//! scripts/oracles/gemma3_golden.py), and architectures, tensors, rope
+//! scaling and pre-tokenizers it cannot run exactly refused by name.
 //!
 //! Gemma is an optional download (253 MB): until
 //! `scripts/fetch-models.sh gemma-3-270m` has fetched it its tests are
@@ -283,6 +283,101 @@ fn unsupported_architecture_is_refused_by_name() {
     assert!(err.contains(&path.display().to_string()), "{err}");
     assert!(err.contains("unsupported architecture 'mamba'"), "{err}");
     assert!(err.contains("llama, gemma3"), "{err}");
+}
+
+/// The packaged SmolLM2 GGUF rewritten with `edit` applied to its metadata
+/// and tensors, then loaded: the load error's text.
+fn load_edited(
+    edit: impl FnOnce(&mut Vec<(String, Value)>, &mut Vec<(String, candle_core::quantized::QTensor)>),
+) -> Option<String> {
+    let model = common::default_model()?;
+    let mut reader = std::io::BufReader::new(std::fs::File::open(&model.path).unwrap());
+    let content = Content::read(&mut reader).unwrap();
+    let mut metadata: Vec<(String, Value)> = content
+        .metadata
+        .iter()
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    let mut tensors: Vec<(String, candle_core::quantized::QTensor)> = content
+        .tensor_infos
+        .keys()
+        .map(|name| {
+            let t = content
+                .tensor(&mut reader, name, &candle_core::Device::Cpu)
+                .unwrap();
+            (name.clone(), t)
+        })
+        .collect();
+    edit(&mut metadata, &mut tensors);
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("edited.gguf");
+    let md: Vec<(&str, &Value)> = metadata.iter().map(|(k, v)| (k.as_str(), v)).collect();
+    let ts: Vec<(&str, &candle_core::quantized::QTensor)> =
+        tensors.iter().map(|(k, v)| (k.as_str(), v)).collect();
+    let mut f = std::io::BufWriter::new(std::fs::File::create(&path).unwrap());
+    gguf_file::write(&mut f, &md, &ts).unwrap();
+    drop(f);
+    let resolved = resolve(path.to_str().unwrap(), dir.path()).unwrap();
+    match CandleBackend::load(&resolved, CandleOptions::default()) {
+        Err(EngineError::Load(e)) => {
+            assert!(e.contains(&path.display().to_string()), "{e}");
+            Some(e)
+        }
+        Err(e) => panic!("not a load error: {e}"),
+        Ok(_) => panic!("loaded a file it cannot run"),
+    }
+}
+
+/// What the llama decoder would ignore (Llama 3.1+ rope factors, rope
+/// scaling, attention biases) or a tokenizer would split otherwise than
+/// the model's (Llama 3's `llama-bpe`) is refused, never run as garbage.
+#[test]
+fn what_the_engine_cannot_run_exactly_is_refused_by_name() {
+    use candle_core::quantized::{GgmlDType, QTensor};
+    use candle_core::{Device, Tensor};
+    let factors = || {
+        let t = Tensor::ones(32, candle_core::DType::F32, &Device::Cpu).unwrap();
+        QTensor::quantize(&t, GgmlDType::F32).unwrap()
+    };
+    let Some(err) = load_edited(|_, tensors| tensors.push(("rope_freqs.weight".into(), factors())))
+    else {
+        return;
+    };
+    assert!(
+        err.contains("tensor rope_freqs.weight: not part of the llama decoder")
+            && err.contains("Llama 3.1+ rope factors"),
+        "{err}"
+    );
+    let bias = || {
+        let t = Tensor::zeros(576, candle_core::DType::F32, &Device::Cpu).unwrap();
+        QTensor::quantize(&t, GgmlDType::F32).unwrap()
+    };
+    let err = load_edited(|_, tensors| tensors.push(("blk.0.attn_q.bias".into(), bias()))).unwrap();
+    assert!(err.contains("tensor blk.0.attn_q.bias: not part"), "{err}");
+    let err = load_edited(|metadata, _| {
+        metadata.push((
+            "llama.rope.scaling.type".into(),
+            Value::String("linear".into()),
+        ))
+    })
+    .unwrap();
+    assert!(
+        err.contains("llama.rope.scaling.type = \"linear\""),
+        "{err}"
+    );
+    let err = load_edited(|metadata, _| {
+        for (k, v) in metadata.iter_mut() {
+            if k == "tokenizer.ggml.pre" {
+                *v = Value::String("llama-bpe".into());
+            }
+        }
+    })
+    .unwrap();
+    assert!(
+        err.contains("tokenizer.ggml.pre = \"llama-bpe\": this pre-tokenizer is not supported")
+            && err.contains("smollm, gpt-2, phi-2, default"),
+        "{err}"
+    );
 }
 
 /// Writes the packaged SmolLM2 GGUF as a Hugging Face safetensors directory:

@@ -74,7 +74,22 @@ fn byte_level_bpe(
     tokens: &[String],
     types: &[i32],
 ) -> Result<Tokenizer, EngineError> {
-    let pre = meta_str(content, "tokenizer.ggml.pre").unwrap_or_else(|_| "default".into());
+    let pre = match content.metadata.get("tokenizer.ggml.pre") {
+        Some(_) => meta_str(content, "tokenizer.ggml.pre")?,
+        None => {
+            // llama.cpp warns alike: the split of a file without one is a guess.
+            tracing::warn!("GGUF without tokenizer.ggml.pre: splitting text as GPT-2 does");
+            "default".into()
+        }
+    };
+    let pre_tokenizer = pre_tokenizer(&pre).ok_or_else(|| {
+        load_err(format!(
+            "tokenizer.ggml.pre = {pre:?}: this pre-tokenizer is not supported yet, and splitting \
+             the text another way would give other token ids than the model was trained on \
+             (supported: {})",
+            SUPPORTED_PRE.join(", ")
+        ))
+    })?;
     let merges = meta_strings(content, "tokenizer.ggml.merges")?;
 
     let vocab: Vocab = tokens
@@ -100,7 +115,7 @@ fn byte_level_bpe(
         .map_err(|e| load_err(format!("building BPE: {e}")))?;
 
     let mut tokenizer = Tokenizer::new(bpe);
-    tokenizer.with_pre_tokenizer(Some(pre_tokenizer(&pre)));
+    tokenizer.with_pre_tokenizer(Some(pre_tokenizer));
     tokenizer.with_decoder(Some(ByteLevelDecoder::default()));
     add_special_tokens(&mut tokenizer, tokens, types)?;
     Ok(tokenizer)
@@ -239,14 +254,23 @@ fn add_special_tokens(
     Ok(())
 }
 
-/// The pre-tokenizer for a `tokenizer.ggml.pre` name. SmolLM's splits digits
-/// individually before the byte-level regex; other GPT-2 style vocabularies
-/// get the plain byte-level split (good enough until we support them).
-fn pre_tokenizer(pre: &str) -> Sequence {
+/// The `tokenizer.ggml.pre` names split as llama.cpp splits them.
+const SUPPORTED_PRE: [&str; 4] = ["smollm", "gpt-2", "phi-2", "default"];
+
+/// The pre-tokenizer for a `tokenizer.ggml.pre` name, if supported.
+/// SmolLM's splits digits individually before the byte-level regex;
+/// `gpt-2` and `phi-2` are GPT-2's regex (llama.cpp's `GPT2` type), which
+/// `ByteLevel` applies; `default` (no name in the file) gets the same.
+/// Others (`llama-bpe`, `qwen2`, ...) use other regexes: refused.
+fn pre_tokenizer(pre: &str) -> Option<Sequence> {
     let byte_level = ByteLevel::new(false, true, true);
     match pre {
-        "smollm" => Sequence::new(vec![Digits::new(true).into(), byte_level.into()]),
-        _ => Sequence::new(vec![byte_level.into()]),
+        "smollm" => Some(Sequence::new(vec![
+            Digits::new(true).into(),
+            byte_level.into(),
+        ])),
+        "gpt-2" | "phi-2" | "default" => Some(Sequence::new(vec![byte_level.into()])),
+        _ => None,
     }
 }
 

@@ -711,6 +711,36 @@ impl Hparams {
                 Err(_) => Ok(default),
             }
         };
+        // What this decoder does not compute is refused, not ignored: a
+        // Llama 3.1+ file's rope frequency factors or scaling, or biases,
+        // would otherwise give fluent-looking garbage.
+        if let Some(kind) = md
+            .get("llama.rope.scaling.type")
+            .and_then(|v| v.to_string().ok())
+            .filter(|k| k.as_str() != "none")
+        {
+            return Err(EngineError::Load(format!(
+                "llama.rope.scaling.type = {kind:?}: rope scaling is not supported yet \
+                 (supported: plain rope with llama.rope.freq_base)"
+            )));
+        }
+        let n_layer = usize_of("block_count")?;
+        let unknown = unknown_tensors(content, n_layer);
+        if !unknown.is_empty() {
+            let more = if unknown.len() > 3 {
+                format!(" and {} more", unknown.len() - 3)
+            } else {
+                String::new()
+            };
+            return Err(EngineError::Load(format!(
+                "tensor {}{more}: not part of the llama decoder forge runs, so it would be \
+                 ignored and the outputs wrong (rope_freqs: Llama 3.1+ rope factors; *.bias: \
+                 attention biases, as Qwen2 has); supported: token_embd, output_norm, output, \
+                 blk.N.{{{}}}.weight",
+                unknown[..unknown.len().min(3)].join(", "),
+                LLAMA_BLOCK_TENSORS.join(",")
+            )));
+        }
         let n_embd = usize_of("embedding_length")?;
         let n_head = usize_of("attention.head_count")?;
         let n_head_kv = usize_of("attention.head_count_kv").unwrap_or(n_head);
@@ -722,7 +752,7 @@ impl Hparams {
             )));
         }
         Ok(Self {
-            n_layer: usize_of("block_count")?,
+            n_layer,
             n_embd,
             n_head,
             n_head_kv,
@@ -732,6 +762,49 @@ impl Hparams {
             context_length: usize_of("context_length")?,
         })
     }
+}
+
+/// The tensors of one llama block (`blk.N.<name>.weight`).
+const LLAMA_BLOCK_TENSORS: [&str; 9] = [
+    "attn_norm",
+    "attn_q",
+    "attn_k",
+    "attn_v",
+    "attn_output",
+    "ffn_norm",
+    "ffn_gate",
+    "ffn_up",
+    "ffn_down",
+];
+
+/// The file's tensors the llama decoder would not read, sorted.
+fn unknown_tensors(content: &Content, n_layer: usize) -> Vec<String> {
+    let known = |name: &str| -> bool {
+        if matches!(
+            name,
+            "token_embd.weight" | "output_norm.weight" | "output.weight"
+        ) {
+            return true;
+        }
+        let Some(rest) = name.strip_prefix("blk.") else {
+            return false;
+        };
+        let Some((layer, tensor)) = rest.split_once('.') else {
+            return false;
+        };
+        layer.parse::<usize>().is_ok_and(|l| l < n_layer)
+            && tensor
+                .strip_suffix(".weight")
+                .is_some_and(|t| LLAMA_BLOCK_TENSORS.contains(&t))
+    };
+    let mut unknown: Vec<String> = content
+        .tensor_infos
+        .keys()
+        .filter(|n| !known(n))
+        .cloned()
+        .collect();
+    unknown.sort();
+    unknown
 }
 
 /// Reads tensors, requantising as `format` asks and remembering what it did.
