@@ -69,15 +69,14 @@ pub fn inspect(paths: &Paths, file: &Path, json: bool) -> anyhow::Result<()> {
 pub fn wit(version: Option<&str>, json: bool) -> anyhow::Result<()> {
     use crate::components::contract::{HOST_VERSION, PACKAGE, RELEASED};
     let want = version.map_or_else(|| HOST_VERSION.to_string(), String::from);
+    let accepted: Vec<&str> = RELEASED.iter().map(|(v, _)| *v).collect();
     let Some((v, text)) = RELEASED.iter().find(|(v, _)| *v == want) else {
-        let accepted: Vec<&str> = RELEASED.iter().map(|(v, _)| *v).collect();
         anyhow::bail!(
             "this host does not know {PACKAGE}@{want}; it accepts {}",
             accepted.join(", ")
         );
     };
     if json {
-        let accepted: Vec<&str> = RELEASED.iter().map(|(v, _)| *v).collect();
         let out = serde_json::json!({"package": PACKAGE, "version": v, "host": HOST_VERSION.to_string(), "accepted": accepted, "wit": text});
         println!("{}", serde_json::to_string_pretty(&out)?);
     } else {

@@ -20,7 +20,7 @@ use crate::components::budget::Deadline;
 use crate::components::capabilities::{CallContext, Capabilities};
 use crate::components::manifest::Manifest;
 use crate::components::{
-    CallOutcome, MetricWorld, PluginHost, Sandbox, ToolWorld, World, contract::PACKAGE,
+    CallOutcome, Configured, MetricWorld, PluginHost, Sandbox, ToolWorld, World, contract::PACKAGE,
 };
 use crate::experiment::config::{Limits, SandboxDefaults};
 
@@ -45,7 +45,8 @@ pub async fn test(
     json_out: bool,
 ) -> anyhow::Result<()> {
     let host = PluginHost::new(Some(cache_dir))?;
-    let plugin = host.load(component)?;
+    // Loaded once: the configured handles below reuse it.
+    let plugin = std::sync::Arc::new(host.load(component)?);
     let world = plugin.contract.world;
     if matches!(world, World::Method | World::Optimizer) {
         bail!(
@@ -93,7 +94,6 @@ pub async fn test(
             .map(Path::to_path_buf)
             .unwrap_or_else(|| PathBuf::from(".")),
     );
-    let path = component.to_path_buf();
     let at = |n: usize| format!("{}:{}", dataset.display(), n);
 
     let mut results = Vec::new();
@@ -105,8 +105,7 @@ pub async fn test(
     });
     match world {
         World::Metric => {
-            let c = host
-                .configure::<MetricWorld>(&path, sandbox, params, "metric")
+            let c = Configured::<MetricWorld>::new(plugin.clone(), sandbox, params, "metric")
                 .map_err(|e| anyhow::anyhow!(e))?;
             let names = host
                 .score_names(&c)
@@ -177,8 +176,7 @@ pub async fn test(
             }
         }
         World::Tool => {
-            let c = host
-                .configure::<ToolWorld>(&path, sandbox, params, "tool")
+            let c = Configured::<ToolWorld>::new(plugin.clone(), sandbox, params, "tool")
                 .map_err(|e| anyhow::anyhow!(e))?;
             let described = host
                 .describe_tool(&c)
